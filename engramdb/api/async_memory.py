@@ -1,0 +1,124 @@
+"""``AsyncMemory``: the same operations as ``Memory``, awaitable. Each call runs the one sync
+implementation in a worker thread (SQLite and ONNX Runtime release the GIL while they work)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from engramdb.api.memory import Memory
+from engramdb.config import EngramConfig
+from engramdb.models import HistoryEntry, Hit, Kind, MemoryItem
+from engramdb.retrieve.config import SearchConfig
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncMemory:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        config: EngramConfig | None = None,
+        workers: int = 4,
+        **options: Any,
+    ) -> None:
+        self.memory = Memory(path, config=config, **options)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engramdb")
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    async def add(
+        self,
+        messages: Sequence[dict[str, Any]] | dict[str, Any] | str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        timestamp: str | datetime | float | None = None,
+        metadata: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+    ) -> list[MemoryItem]:
+        return await self._run(
+            self.memory.add, messages, user_id=user_id, session_id=session_id,
+            timestamp=timestamp, metadata=metadata, agent_id=agent_id,
+        )  # fmt: skip
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        limit: int = 10,
+        preset: str | SearchConfig | None = None,
+        options: dict[str, Any] | None = None,
+        now: str | datetime | None = None,
+    ) -> list[Hit]:
+        return await self._run(
+            self.memory.search, query, user_id=user_id, limit=limit, preset=preset,
+            options=options, now=now,
+        )  # fmt: skip
+
+    async def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
+        return await self._run(self.memory.get, memory_id, user_id=user_id)
+
+    async def list(
+        self,
+        *,
+        user_id: str,
+        kind: Kind | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> list[MemoryItem]:
+        return await self._run(
+            self.memory.list, user_id=user_id, kind=kind, limit=limit, cursor=cursor, order=order
+        )
+
+    async def list_page(
+        self,
+        *,
+        user_id: str,
+        kind: Kind | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> tuple[list[MemoryItem], str | None]:
+        return await self._run(
+            self.memory.list_page, user_id=user_id, kind=kind, limit=limit, cursor=cursor,
+            order=order,
+        )  # fmt: skip
+
+    async def update(
+        self, memory_id: str, text: str, *, user_id: str | None = None, reason: str | None = None
+    ) -> MemoryItem:
+        return await self._run(self.memory.update, memory_id, text, user_id=user_id, reason=reason)
+
+    async def delete(self, memory_id: str, *, user_id: str | None = None) -> None:
+        await self._run(self.memory.delete, memory_id, user_id=user_id)
+
+    async def delete_all(self, *, user_id: str) -> dict[str, int]:
+        return await self._run(self.memory.delete_all, user_id=user_id)
+
+    async def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
+        return await self._run(self.memory.history, memory_id, user_id=user_id)
+
+    async def close(self) -> None:
+        await self._run(self.memory.close)
+        self._pool.shutdown(wait=True)
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

@@ -1,0 +1,220 @@
+"""The Python API. ``Memory`` holds the logic (sync); ``AsyncMemory`` runs the same methods in
+worker threads, so there is one implementation of every operation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from engramdb.config import EngramConfig
+from engramdb.encode.embedders import QueryCache, create_embedder
+from engramdb.encode.episodes import edited_memory, episode_memory
+from engramdb.encode.messages import check_metadata, check_scope_id, check_text, prepare_messages
+from engramdb.encode.timeparse import parse_timestamp
+from engramdb.errors import InvalidInputError
+from engramdb.models import KINDS, HistoryEntry, Hit, Kind, MemoryItem
+from engramdb.retrieve.config import SearchConfig, resolve_search_config
+from engramdb.retrieve.scope_index import AnnSettings
+from engramdb.retrieve.scopes import ScopeCache
+from engramdb.retrieve.search import Searcher
+from engramdb.store import open_store
+
+
+class Memory:
+    """Long-term memory on an embedded store: ``Memory("~/.engramdb/demo.db")``.
+
+    ``options`` are fields of :class:`EngramConfig` (e.g. ``embedder={"provider": "static"}``).
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, *, config: EngramConfig | None = None, **options: Any
+    ) -> None:
+        if config is None:
+            fields = {"store": str(path), **options} if path is not None else options
+            config = EngramConfig.build(**fields)
+        elif path is not None or options:
+            merged = {**config.model_dump(), **options}
+            if path is not None:
+                merged["store"] = str(path)
+            config = EngramConfig.build(**merged)
+        self.config = config
+        self.store = open_store(config.store, config.store_options)
+        try:
+            cache = Path(config.cache_dir or f"{Path(config.store).expanduser()}.cache").expanduser()
+            self.embedder = create_embedder(config.embedder, cache)
+            self.store.check_embedder(self.embedder.name, self.embedder.dim)
+        except BaseException:
+            self.store.close()
+            raise
+        self._queries = QueryCache(self.embedder)
+        ann = AnnSettings(
+            config.store_options.ann_threshold, config.store_options.ann_connectivity, cache / "ann"
+        )
+        self._scopes = ScopeCache(self.store, self.embedder.dim, ann)
+        self._searcher = Searcher(self.store, self._scopes, self._queries.embed_query)
+        self._search_config = config.search_config()
+        self._closed = False
+
+    # --- writing -------------------------------------------------------------------------
+    def add(
+        self,
+        messages: Sequence[dict[str, Any]] | dict[str, Any] | str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        timestamp: str | datetime | float | None = None,
+        metadata: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+    ) -> list[MemoryItem]:
+        """Remember messages. The whole batch is validated first and written in one
+        transaction: it is stored entirely or not at all. Re-adding a message is a no-op."""
+        user = _user(user_id)
+        session = check_scope_id(session_id, "session_id", required=False)
+        agent = check_scope_id(agent_id, "agent_id", required=False)
+        limits = self.config.limits
+        drafts = prepare_messages(messages, timestamp=timestamp, limits=limits)
+        extra = check_metadata(metadata, limits)
+        vectors = self.embedder.embed([d.embed_text for d in drafts])
+        items = [
+            episode_memory(d, v, user_id=user, session_id=session, metadata=extra)
+            for d, v in zip(drafts, vectors, strict=True)
+        ]
+        return self.store.add(user, agent, items)
+
+    def update(
+        self, memory_id: str, text: str, *, user_id: str | None = None, reason: str | None = None
+    ) -> MemoryItem:
+        """Change a memory's text: a new version; the old text stays in ``history``."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError("text must be a non-empty string")
+        check_text(text, "text")
+        if len(text) > self.config.limits.max_message_chars:
+            raise InvalidInputError(f"text is longer than {self.config.limits.max_message_chars}")
+        current = self.get(memory_id, user_id=user_id)
+        vector = self.embedder.embed([f"{current.speaker}: {text}" if current.speaker else text])[0]
+        edited = edited_memory(
+            text=text, speaker=current.speaker, event_time=current.event_time, vector=vector,
+            metadata=current.metadata,
+        )  # fmt: skip
+        return self.store.update(
+            memory_id, edited, actor="user", reason=reason, user_id=current.user_id
+        )
+
+    def delete(self, memory_id: str, *, user_id: str | None = None) -> None:
+        """Delete one memory (its history records the deletion)."""
+        current = self.get(memory_id, user_id=user_id)
+        pk = self.store.delete(memory_id, actor="user", user_id=current.user_id)
+        self._scopes.forget(current.user_id, pk)
+
+    def delete_all(self, *, user_id: str) -> dict[str, int]:
+        """Delete everything derived from a user: memories, vectors, lexical documents,
+        history and cache files. Returns how many of each were removed."""
+        user = _user(user_id)
+        counts = self.store.delete_all(user)
+        counts["ann_files"] = self._scopes.drop(user)
+        return counts
+
+    # --- reading -------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        limit: int = 10,
+        preset: str | SearchConfig | None = None,
+        options: dict[str, Any] | None = None,
+        now: str | datetime | None = None,
+    ) -> list[Hit]:
+        """The memories of ``user_id`` most relevant to ``query``, best first."""
+        user = _user(user_id)
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("query must be a non-empty string")
+        check_text(query, "query")
+        if len(query) > self.config.limits.max_query_chars:
+            raise InvalidInputError(f"query is longer than {self.config.limits.max_query_chars}")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise InvalidInputError("limit must be a positive integer")
+        limit = min(limit, self.config.limits.max_search_limit)
+        config = (
+            self._search_config
+            if preset is None and not options
+            else resolve_search_config(preset or self.config.search_preset, options)
+        )
+        at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
+        return self._searcher.search(query, user, limit, config, at)
+
+    def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
+        return self.store.get(_memory_id(memory_id), user_id=_user(user_id) if user_id else None)
+
+    def list(
+        self,
+        *,
+        user_id: str,
+        kind: Kind | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> list[MemoryItem]:
+        """A user's memories, newest first by default (see ``list_page`` for the cursor)."""
+        return self.list_page(user_id=user_id, kind=kind, limit=limit, cursor=cursor, order=order)[0]
+
+    def list_page(
+        self,
+        *,
+        user_id: str,
+        kind: Kind | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> tuple[list[MemoryItem], str | None]:
+        if kind is not None and kind not in KINDS:
+            raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}")
+        if not isinstance(limit, int) or limit < 1 or limit > 10_000:
+            raise InvalidInputError("limit must be between 1 and 10000")
+        if order not in ("asc", "desc"):
+            raise InvalidInputError("order must be 'asc' or 'desc'")
+        return self.store.list(_user(user_id), kind=kind, limit=limit, cursor=cursor, order=order)
+
+    def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
+        return self.store.history(_memory_id(memory_id), user_id=_user(user_id) if user_id else None)
+
+    def users(self) -> list[str]:
+        return self.store.users()
+
+    def count(self, *, user_id: str | None = None) -> int:
+        return self.store.count(_user(user_id) if user_id else None)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Save the ANN caches and close the store. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._scopes.save_all()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _user(user_id: object) -> str:
+    value = check_scope_id(user_id, "user_id", required=True)
+    assert value is not None
+    return value
+
+
+def _memory_id(memory_id: object) -> str:
+    if not isinstance(memory_id, str) or not memory_id.strip():
+        raise InvalidInputError("memory id must be a non-empty string")
+    check_text(memory_id, "memory id")
+    return memory_id

@@ -1,0 +1,149 @@
+"""LoCoMo retrieval benchmark through the public API (protocol: ../shared/data/README.md).
+
+Every conversation goes into one store, one user_id each. Each question of categories 1-4 is
+asked through ``Memory.search``; turn recall counts the first k distinct source ids.
+The baselines run on the same vectors in the same process.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engramdb.api.memory import Memory
+from engramdb.bench.baselines import BM25, rank, rrf
+from engramdb.bench.metrics import RecallTable, distinct_sources
+from engramdb.errors import InvalidInputError
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+# Conversations the search weights were tuned on; the rest are the validation split.
+TUNE_SPLIT = ("conv-26", "conv-30", "conv-41", "conv-42", "conv-43")
+
+
+@dataclass
+class LocomoData:
+    turns: dict[str, list[dict[str, Any]]]
+    questions: list[dict[str, Any]]
+
+
+def load(data_dir: Path, conversations: list[str] | None = None) -> LocomoData:
+    turns_file, qa_file = data_dir / "locomo_turns.jsonl", data_dir / "locomo_qa.jsonl"
+    if not turns_file.exists() or not qa_file.exists():
+        raise InvalidInputError(f"{data_dir} does not hold locomo_turns.jsonl and locomo_qa.jsonl")
+    turns: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in turns_file.read_text().splitlines():
+        row = json.loads(line)
+        if conversations is None or row["conv_id"] in conversations:
+            turns[row["conv_id"]].append(row)
+    questions = [
+        q
+        for q in map(json.loads, qa_file.read_text().splitlines())
+        if q["category"] in CATEGORIES and q["evidence"] and q["conv_id"] in turns
+    ]
+    return LocomoData(dict(turns), questions)
+
+
+def sessions_of(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["session"]].append(row)
+    return [
+        (f"S{number}", grouped[number][0]["session_date_time"], grouped[number])
+        for number in sorted(grouped)
+    ]
+
+
+@dataclass
+class LocomoResult:
+    systems: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
+    ingest_turns_per_s: float = 0.0
+    search_ms: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def run(
+    data_dir: Path,
+    *,
+    memory_options: dict[str, Any] | None = None,
+    conversations: list[str] | None = None,
+    baselines: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> LocomoResult:
+    data = load(data_dir, conversations)
+    result = LocomoResult(config={"memory_options": memory_options or {}, "tune_split": TUNE_SPLIT})
+    with tempfile.TemporaryDirectory() as tmp, Memory(Path(tmp) / "locomo.db", **(memory_options or {})) as mem:
+        result.ingest_turns_per_s = _ingest(mem, data, progress)
+        tables: dict[str, RecallTable] = defaultdict(RecallTable)
+        latencies: list[float] = []
+        for i, question in enumerate(data.questions):
+            start = time.perf_counter()
+            hits = mem.search(question["question"], user_id=question["conv_id"], limit=20)
+            latencies.append((time.perf_counter() - start) * 1000)
+            ranked = distinct_sources((h.sources for h in hits), 20)
+            _record(tables, "engramdb", question, ranked)
+            if progress:
+                progress("search", i + 1, len(data.questions))
+        if baselines:
+            _baselines(mem, data, tables)
+    result.search_ms = {
+        "p50": statistics.median(latencies),
+        "p95": float(np.percentile(latencies, 95)),
+        "mean": statistics.fmean(latencies),
+    }
+    result.systems = {name: _splits(table) for name, table in tables.items()}
+    return result
+
+
+def _record(tables: dict[str, RecallTable], system: str, q: dict[str, Any], ranked: list[str]) -> None:
+    category = CATEGORIES[q["category"]]
+    split = "tune" if q["conv_id"] in TUNE_SPLIT else "validation"
+    for name in ("all", split):
+        tables[f"{system}|{name}"].record(category, ranked, q["evidence"])
+
+
+def _splits(table: RecallTable) -> dict[str, dict[str, float]]:
+    return table.summary()
+
+
+def _ingest(mem: Memory, data: LocomoData, progress: Callable[[str, int, int], None] | None) -> float:
+    total = sum(len(rows) for rows in data.turns.values())
+    done = 0
+    start = time.perf_counter()
+    for conv_id, rows in data.turns.items():
+        for session_id, when, session_rows in sessions_of(rows):
+            messages = [
+                {"id": r["dia_id"], "speaker": r["speaker"], "content": r["text"]}
+                for r in session_rows
+            ]
+            mem.add(messages, user_id=conv_id, session_id=session_id, timestamp=when)
+            done += len(messages)
+            if progress:
+                progress("ingest", done, total)
+    return total / (time.perf_counter() - start)
+
+
+def _baselines(mem: Memory, data: LocomoData, tables: dict[str, RecallTable]) -> None:
+    by_conv: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for q in data.questions:
+        by_conv[q["conv_id"]].append(q)
+    for conv_id, questions in by_conv.items():
+        rows = mem.store.scope_rows(conv_id, 0)
+        items = mem.store.get_many(rows.pk.tolist())
+        ids = [items[int(pk)].sources[0] for pk in rows.pk]
+        texts = [f"{items[int(pk)].speaker}: {items[int(pk)].text}" for pk in rows.pk]
+        bm25 = BM25(texts)
+        query_vectors = mem.embedder.embed([q["question"] for q in questions])
+        for q, qv in zip(questions, query_vectors, strict=True):
+            lexical = rank(bm25.scores(q["question"]))
+            dense = rank((rows.vectors @ qv).astype(np.float64))
+            for name, order in (("bm25", lexical), ("dense", dense), ("rrf", rrf([lexical, dense]))):
+                _record(tables, name, q, [ids[i] for i in order[:20]])

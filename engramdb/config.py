@@ -1,0 +1,109 @@
+"""The one configuration object. Validated once, passed down; nothing below reads the environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engramdb.errors import ConfigError
+from engramdb.retrieve.config import SearchConfig, resolve_search_config
+
+
+class EmbedderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["minilm", "static", "openai"] = "minilm"
+    # minilm: "fp32" computes in float32 (reference vectors); "int8" quantises the matrix
+    # products (~1.8x faster, cosine to fp32 ≈ 0.99).
+    precision: Literal["fp32", "int8"] = "fp32"
+    threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads")
+    batch_size: int = Field(16, ge=1, le=1024)
+    max_tokens: int = Field(128, ge=8, le=512, description="longer texts are truncated")
+    # openai-compatible endpoint (only used when provider == "openai")
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    dimensions: int | None = Field(None, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class StoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # "normal": a committed add survives a process crash; "full": also a power loss
+    durability: Literal["normal", "full"] = "normal"
+    ann_threshold: int = Field(
+        20_000, ge=1, description="scopes with at least this many vectors use an HNSW index"
+    )
+    ann_connectivity: int = Field(16, ge=4, le=128)
+    busy_timeout_ms: int = Field(10_000, ge=0)
+
+
+class LimitsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_message_chars: int = Field(32_000, ge=1)
+    max_batch_messages: int = Field(10_000, ge=1)
+    max_query_chars: int = Field(4_000, ge=1)
+    max_search_limit: int = Field(1_000, ge=1)
+    max_metadata_bytes: int = Field(64_000, ge=2)
+
+
+class EngramConfig(BaseModel):
+    """Everything engramdb can be told. Load with ``from_file`` or keyword arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field("~/.engramdb/memory.db", description="SQLite path (or a DSN later)")
+    cache_dir: str | None = Field(
+        None, description="derived files (ANN indexes, converted models); default: next to store"
+    )
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    search_preset: str = "hybrid"
+    search: dict[str, Any] = Field(default_factory=dict, description="overrides of the preset")
+    store_options: StoreConfig = Field(default_factory=StoreConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    def search_config(self) -> SearchConfig:
+        return resolve_search_config(self.search_preset, self.search)
+
+    @classmethod
+    def build(cls, **fields: Any) -> EngramConfig:
+        try:
+            config = cls.model_validate(fields)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from exc
+        config.search_config()  # validate the preset and overrides now, not at first search
+        return config
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> EngramConfig:
+        """Read a YAML or JSON file; keyword overrides win over the file."""
+        file = Path(path).expanduser()
+        try:
+            raw = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
+        try:
+            if file.suffix == ".json":
+                data = json.loads(raw)
+            else:
+                import yaml
+
+                data = yaml.safe_load(raw) or {}
+        except ValueError as exc:
+            raise ConfigError(f"config file {file} is not valid: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {file} must hold a mapping at the top level")
+        return cls.build(**{**data, **overrides})
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)

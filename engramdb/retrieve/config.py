@@ -1,0 +1,85 @@
+"""Declarative search configuration and its named presets.
+
+A search fuses several signals; each has a weight here. Presets are plain data so that a
+benchmark, a config file or a REST caller can name one and override single fields.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SignalWeights(BaseModel):
+    """Weight of each retrieval signal in the fused score (0 switches a signal off)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn_bm25: float = Field(1.0, ge=0, description="FTS5 BM25 over the single message")
+    window_bm25: float = Field(1.5, ge=0, description="BM25 over the message with its neighbours")
+    session_bm25: float = Field(0.75, ge=0, description="BM25 of the whole session segment")
+    dense: float = Field(0.0, ge=0, description="cosine of the message embedding")
+    dense_context: float = Field(1.5, ge=0, description="cosine smoothed over neighbours")
+    dense_window: float = Field(1.5, ge=0, description="cosine of the ±1 window mean")
+    session_dense: float = Field(0.75, ge=0, description="cosine of the session mean embedding")
+    speaker: float = Field(1.0, ge=0, description="question names the message's speaker")
+    time: float = Field(1.0, ge=0, description="time expression / time range match")
+
+
+class SearchConfig(BaseModel):
+    """How a search gathers candidates and fuses their signals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fusion: Literal["linear", "rrf"] = "linear"
+    weights: SignalWeights = Field(default_factory=SignalWeights)
+    candidates: int = Field(100, ge=1, le=2000, description="top-k taken from each signal")
+    session_candidates: int = Field(3, ge=0, le=50, description="best sessions whose turns join")
+    context_alpha: float = Field(0.3, ge=0, le=2, description="neighbour weight in dense_context")
+    rrf_k: int = Field(60, ge=1)
+    ann_expansion: int = Field(128, ge=8, le=4096, description="HNSW ef at search time")
+
+
+def _preset(fusion: Literal["linear", "rrf"] = "linear", **weights: float) -> SearchConfig:
+    zero = dict.fromkeys(SignalWeights.model_fields, 0.0)
+    return SearchConfig(fusion=fusion, weights=SignalWeights(**{**zero, **weights}))
+
+
+PRESETS: dict[str, SearchConfig] = {
+    # every signal: the default, best recall without an LLM
+    "hybrid": SearchConfig(),
+    # one lexical and one dense signal, linear fusion: fewer queries, for very large stores
+    "fast": _preset(turn_bm25=1.0, window_bm25=1.0, dense_context=1.5),
+    # single-signal presets, also used as baselines
+    "lexical": _preset(turn_bm25=1.0),
+    "dense": _preset(dense=1.0),
+    "rrf": _preset("rrf", turn_bm25=1.0, dense=1.0),
+}
+
+
+def resolve_search_config(
+    preset: str | SearchConfig | None, overrides: dict[str, object] | None = None
+) -> SearchConfig:
+    """A preset name (or a config) plus field overrides, validated once."""
+    from engramdb.errors import ConfigError
+
+    if isinstance(preset, SearchConfig):
+        base = preset
+    else:
+        name = preset or "hybrid"
+        if name not in PRESETS:
+            raise ConfigError(f"unknown search preset {name!r}; known: {', '.join(PRESETS)}")
+        base = PRESETS[name]
+    if not overrides:
+        return base
+    merged = base.model_dump()
+    for key, value in overrides.items():
+        if key == "weights" and isinstance(value, dict):
+            merged["weights"].update(value)
+        else:
+            merged[key] = value
+    try:
+        return SearchConfig.model_validate(merged)
+    except ValueError as exc:
+        raise ConfigError(f"invalid search config: {exc}") from exc

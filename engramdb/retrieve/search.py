@@ -1,0 +1,123 @@
+"""Hybrid search: gather candidates from every signal, score each candidate on every signal,
+normalise per query, fuse with the preset's weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import numpy as np
+
+from engramdb.encode.text import fts_match_expression, query_terms
+from engramdb.encode.timeparse import asks_for_time, find_time_ranges
+from engramdb.models import Hit
+from engramdb.retrieve.config import SearchConfig
+from engramdb.retrieve.fusion import fuse
+from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
+from engramdb.retrieve.scopes import ScopeCache
+from engramdb.retrieve.signals import (
+    DenseView,
+    QueryInfo,
+    Scores,
+    lexical_scores,
+    session_lexical_scores,
+    speaker_scores,
+    time_scores,
+)
+from engramdb.store.base import MemoryStore
+
+DENSE_SIGNALS = ("dense", "dense_context", "dense_window", "session_dense")
+
+
+class Searcher:
+    def __init__(
+        self, store: MemoryStore, scopes: ScopeCache, embed_query: Callable[[str], FloatArray]
+    ) -> None:
+        self.store = store
+        self.scopes = scopes
+        self.embed_query = embed_query
+
+    def search(
+        self, query: str, user_id: str, limit: int, config: SearchConfig, now: datetime
+    ) -> list[Hit]:
+        weights = config.weights.model_dump()
+        active = {name for name, weight in weights.items() if weight > 0}
+        info = QueryInfo(
+            text=query,
+            now=now,
+            match=fts_match_expression(query_terms(query)),
+            vector=self.embed_query(query) if active & set(DENSE_SIGNALS) else None,
+            asks_time=asks_for_time(query),
+            ranges=find_time_ranges(query, now) if "time" in active else [],
+        )
+        if info.match:
+            granularities = {"turn_bm25": "turn", "window_bm25": "window", "session_bm25": "session"}
+            for signal, granularity in granularities.items():
+                if signal in active:
+                    size = config.candidates if granularity != "session" else config.session_candidates
+                    info.lexical[signal] = self.store.lexical(user_id, info.match, granularity, size)  # type: ignore[arg-type]
+        with self.scopes.open(user_id) as index:
+            if not index.position:
+                return []
+            positions = self._candidates(index, info, config)
+            if len(positions) == 0:
+                return []
+            signals = self._signals(index, info, config, positions, active)
+            scores = fuse(signals, weights, config)
+            top = np.argsort(-scores, kind="stable")[:limit]
+            chosen = [(int(index.pks[positions[i]]), float(scores[i]), i) for i in top]
+        items = self.store.get_many([pk for pk, _, _ in chosen])
+        hits = []
+        for pk, score, i in chosen:
+            item = items.get(pk)
+            if item is None:  # deleted by another process since the cache was synced
+                continue
+            detail = {name: round(float(values[i]), 4) for name, values in signals.items()}
+            hits.append(Hit(**item.model_dump(), score=round(score, 6), signals=detail))
+        return hits
+
+    def _candidates(self, index: ScopeIndex, info: QueryInfo, config: SearchConfig) -> IntArray:
+        found: list[IntArray] = []
+        for signal, hits in info.lexical.items():
+            if signal == "session_bm25":
+                codes = [index.sessions[key] for key, _ in hits if key in index.sessions]
+                if codes:
+                    found.append(np.flatnonzero(np.isin(index.session_code, codes)))
+            else:
+                found.append(np.array([index.position[pk] for pk, _ in hits if pk in index.position], np.int64))
+        if info.vector is not None:
+            near = index.nearest(info.vector, config.candidates, config.ann_expansion)
+            prev, nxt = index.neighbours()
+            found.extend([near, prev[near], nxt[near]])
+        if not found:
+            return np.empty(0, np.int64)
+        positions = np.unique(np.concatenate(found))
+        positions = positions[positions >= 0]
+        return positions[index.alive[positions]]
+
+    def _signals(
+        self, index: ScopeIndex, info: QueryInfo, config: SearchConfig, positions: IntArray,
+        active: set[str],
+    ) -> dict[str, Scores]:  # fmt: skip
+        out: dict[str, Scores] = {}
+        for signal in ("turn_bm25", "window_bm25"):
+            if signal in active:
+                out[signal] = lexical_scores(index, info.lexical.get(signal, []), positions)
+        if "session_bm25" in active:
+            out["session_bm25"] = session_lexical_scores(
+                index, info.lexical.get("session_bm25", []), positions
+            )
+        if info.vector is not None:
+            view = DenseView(index, info.vector, positions)
+            dense = {
+                "dense": view.own,
+                "dense_context": view.context(config.context_alpha),
+                "dense_window": view.window(),
+                "session_dense": view.session,
+            }
+            out.update({k: v for k, v in dense.items() if k in active})
+        if "speaker" in active:
+            out["speaker"] = speaker_scores(index, info.text, positions)
+        if "time" in active:
+            out["time"] = time_scores(index, info, positions)
+        return out

@@ -1,0 +1,122 @@
+"""SQLite schema, versioned: each migration runs once, in order, inside a transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+from engramdb.errors import StoreError
+
+_TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "memories, history, lexical indexes",
+        f"""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE memories (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            agent_id TEXT,
+            session_id TEXT,
+            session_key TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('episode', 'fact', 'summary')),
+            text TEXT NOT NULL,
+            role TEXT,
+            speaker TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT,
+            event_time TEXT,
+            valid_from TEXT,
+            valid_to TEXT,
+            sources TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1,
+            content_hash TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            date_words TEXT NOT NULL DEFAULT '',
+            time_lo REAL,
+            time_hi REAL,
+            has_time INTEGER NOT NULL DEFAULT 0,
+            vec_id INTEGER NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX memories_content ON memories (user_id, kind, content_hash);
+        CREATE INDEX memories_vec ON memories (user_id, vec_id);
+        CREATE INDEX memories_session ON memories (user_id, session_key, seq);
+        CREATE INDEX memories_list ON memories (user_id, kind, pk);
+        CREATE TABLE history (
+            hid INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            text TEXT,
+            previous_text TEXT,
+            actor TEXT NOT NULL,
+            reason TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX history_memory ON history (memory_id, hid);
+        CREATE INDEX history_user ON history (user_id);
+        CREATE TABLE session_docs (
+            doc_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            session_key TEXT NOT NULL,
+            segment INTEGER NOT NULL,
+            UNIQUE (user_id, session_key, segment)
+        );
+        CREATE TABLE scope_state (
+            user_id TEXT PRIMARY KEY,
+            max_vec_id INTEGER NOT NULL DEFAULT 0,
+            deletes INTEGER NOT NULL DEFAULT 0,
+            rows INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE VIRTUAL TABLE fts_turn USING fts5 (body, {_TOKENIZE});
+        CREATE VIRTUAL TABLE fts_window USING fts5 (body, {_TOKENIZE});
+        CREATE VIRTUAL TABLE fts_session USING fts5 (body, {_TOKENIZE});
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to the latest version; refuse a database newer than this code."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    if current > LATEST:
+        raise StoreError(
+            f"the database has schema version {current}; this engramdb knows up to {LATEST}: "
+            "upgrade engramdb"
+        )
+    for version, name, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # re-check under the write lock: another process may have migrated meanwhile
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone()
+            if not done:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (version, name, datetime.now(UTC).isoformat()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(sql: str) -> list[str]:
+    return [part.strip() for part in sql.split(";") if part.strip()]

@@ -1,0 +1,422 @@
+"""The embedded store: one SQLite file (WAL), the system of record for text, vectors and history.
+
+Each ``add`` is one transaction. Connections are per thread; writers are serialised by SQLite's
+write lock (BEGIN IMMEDIATE), so several processes may share one file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from engramdb.config import StoreConfig
+from engramdb.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
+from engramdb.models import HistoryEntry, Kind, MemoryItem
+from engramdb.store.base import SESSION_SEGMENT, Granularity, NewMemory, ScopeRows, ScopeState
+from engramdb.store.sqlite.documents import refresh_sessions, refresh_windows, turn_body
+from engramdb.store.sqlite.schema import migrate
+
+_COLUMNS = (
+    "pk, id, user_id, agent_id, session_id, kind, text, role, speaker, created_at, updated_at,"
+    " event_time, valid_from, valid_to, sources, version, content_hash, metadata"
+)
+_USER_TABLES = ("memories", "history", "session_docs", "scope_state")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _row_to_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
+    return MemoryItem(
+        id=row[1], user_id=row[2], agent_id=row[3], session_id=row[4], kind=row[5], text=row[6],
+        role=row[7], speaker=row[8], created_at=_dt(row[9]), updated_at=_dt(row[10]),
+        event_time=_dt(row[11]), valid_from=_dt(row[12]), valid_to=_dt(row[13]),
+        sources=json.loads(row[14]), version=row[15], content_hash=row[16],
+        metadata=json.loads(row[17]),
+    )  # fmt: skip
+
+
+class SQLiteStore:
+    """``MemoryStore`` on SQLite. ``path`` may be ":memory:"-like only for tests via a temp file."""
+
+    def __init__(self, path: str | Path, options: StoreConfig) -> None:
+        self.path = Path(path).expanduser()
+        self.options = options
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the folder for {self.path}: {exc.strerror}") from exc
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # in-process writers queue here, not in busy-waits
+        self._closed = False
+        migrate(self._conn())
+
+    # --- connections -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False,
+                    timeout=self.options.busy_timeout_ms / 1000,
+                )  # fmt: skip
+                conn.execute("PRAGMA journal_mode = WAL")
+                sync = "FULL" if self.options.durability == "full" else "NORMAL"
+                conn.execute(f"PRAGMA synchronous = {sync}")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._closed = True
+
+    # --- metadata ----------------------------------------------------------------------
+    def check_embedder(self, name: str, dim: int) -> None:
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+            if row is None:
+                value = json.dumps({"name": name, "dim": dim})
+                conn.execute("INSERT INTO meta VALUES ('embedder', ?)", (value,))
+                return
+        stored = json.loads(row[0])
+        if stored != {"name": name, "dim": dim}:
+            raise ConfigError(
+                f"{self.path} holds vectors of {stored['name']} ({stored['dim']}-d); the configured "
+                f"embedder is {name} ({dim}-d). Use the same embedder or export/import the store."
+            )
+
+    # --- writes ------------------------------------------------------------------------
+    def add(self, user_id: str, agent_id: str | None, items: list[NewMemory]) -> list[MemoryItem]:
+        now = _iso(datetime.now(UTC))
+        pks: list[int] = []
+        with self._write() as conn:
+            next_vec = conn.execute("SELECT coalesce(max(vec_id), 0) FROM memories").fetchone()[0]
+            next_seq: dict[str, int] = {}
+            touched: dict[str, set[int]] = {}
+            inserted = 0
+            for item in items:
+                existing = conn.execute(
+                    "SELECT pk FROM memories WHERE user_id = ? AND kind = ? AND content_hash = ?",
+                    (user_id, item.kind, item.content_hash),
+                ).fetchone()
+                if existing:
+                    pks.append(existing[0])
+                    continue
+                key = item.session_id or ""
+                if key not in next_seq:
+                    next_seq[key] = conn.execute(
+                        "SELECT coalesce(max(seq) + 1, 0) FROM memories"
+                        " WHERE user_id = ? AND session_key = ?",
+                        (user_id, key),
+                    ).fetchone()[0]
+                seq = next_seq[key]
+                next_seq[key] += 1
+                next_vec += 1
+                pk = self._insert(conn, user_id, agent_id, item, key, seq, next_vec, now)
+                pks.append(pk)
+                inserted += 1
+                if item.kind == "episode":
+                    touched.setdefault(key, set()).add(seq)
+                conn.execute(
+                    "INSERT INTO history (memory_id, user_id, version, event, text, actor, at)"
+                    " VALUES (?, ?, 1, 'ADD', ?, 'add', ?)",
+                    (item.id, user_id, item.text, now),
+                )
+            self._refresh_derived(conn, user_id, touched)
+            self._bump_scope(conn, user_id, max_vec_id=next_vec, added=inserted)
+        found = self.get_many(pks)
+        return [found[pk] for pk in pks]
+
+    def _insert(
+        self, conn: sqlite3.Connection, user_id: str, agent_id: str | None, item: NewMemory,
+        session_key: str, seq: int, vec_id: int, now: str | None,
+    ) -> int:  # fmt: skip
+        cursor = conn.execute(
+            """INSERT INTO memories (id, user_id, agent_id, session_id, session_key, seq, kind,
+                text, role, speaker, created_at, event_time, valid_from, valid_to, sources,
+                content_hash, metadata, date_words, time_lo, time_hi, has_time, vec_id, embedding)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                item.id, user_id, agent_id, item.session_id, session_key, seq, item.kind,
+                item.text, item.role, item.speaker, now, _iso(item.event_time),
+                _iso(item.valid_from), _iso(item.valid_to), json.dumps(item.sources),
+                item.content_hash, json.dumps(item.metadata, ensure_ascii=False),
+                item.date_words, item.time_lo, item.time_hi, int(item.has_time), vec_id,
+                np.ascontiguousarray(item.embedding, dtype=np.float32).tobytes(),
+            ),
+        )  # fmt: skip
+        pk = int(cursor.lastrowid or 0)
+        conn.execute(
+            "INSERT INTO fts_turn (rowid, body) VALUES (?, ?)",
+            (pk, turn_body(item.speaker, item.text, item.date_words)),
+        )
+        return pk
+
+    def _refresh_derived(
+        self, conn: sqlite3.Connection, user_id: str, touched: dict[str, set[int]]
+    ) -> None:
+        for key, seqs in touched.items():
+            refresh_windows(conn, user_id, key, seqs)
+            refresh_sessions(conn, user_id, {(key, s // SESSION_SEGMENT) for s in seqs})
+
+    def _bump_scope(
+        self, conn: sqlite3.Connection, user_id: str, *, max_vec_id: int = 0,
+        added: int = 0, deleted: int = 0,
+    ) -> None:  # fmt: skip
+        conn.execute(
+            """INSERT INTO scope_state (user_id, max_vec_id, deletes, rows) VALUES (?, ?, ?, ?)
+               ON CONFLICT (user_id) DO UPDATE SET
+                 max_vec_id = max(max_vec_id, excluded.max_vec_id),
+                 deletes = deletes + excluded.deletes,
+                 rows = rows + excluded.rows""",
+            (user_id, max_vec_id, deleted, added - deleted),
+        )
+
+    def update(
+        self, memory_id: str, item: NewMemory, *, actor: str, reason: str | None,
+        user_id: str | None = None,
+    ) -> MemoryItem:  # fmt: skip
+        now = _iso(datetime.now(UTC))
+        with self._write() as conn:
+            row = self._locate(conn, memory_id, user_id)
+            pk, owner, old_text, version, key, seq, kind = row
+            vec_id = conn.execute("SELECT coalesce(max(vec_id), 0) + 1 FROM memories").fetchone()[0]
+            conn.execute(
+                """UPDATE memories SET text = ?, embedding = ?, vec_id = ?,
+                   version = version + 1, updated_at = ?, date_words = ?, time_lo = ?,
+                   time_hi = ?, has_time = ?, metadata = ? WHERE pk = ?""",
+                (
+                    item.text, item.embedding.astype(np.float32).tobytes(),
+                    vec_id, now, item.date_words, item.time_lo, item.time_hi, int(item.has_time),
+                    json.dumps(item.metadata, ensure_ascii=False), pk,
+                ),
+            )  # fmt: skip
+            speaker = conn.execute("SELECT speaker FROM memories WHERE pk = ?", (pk,)).fetchone()[0]
+            conn.execute("DELETE FROM fts_turn WHERE rowid = ?", (pk,))
+            conn.execute(
+                "INSERT INTO fts_turn (rowid, body) VALUES (?, ?)",
+                (pk, turn_body(speaker, item.text, item.date_words)),
+            )
+            if kind == "episode":
+                self._refresh_derived(conn, owner, {key: {seq}})
+            conn.execute(
+                "INSERT INTO history (memory_id, user_id, version, event, text, previous_text,"
+                " actor, reason, at) VALUES (?, ?, ?, 'UPDATE', ?, ?, ?, ?, ?)",
+                (memory_id, owner, version + 1, item.text, old_text, actor, reason, now),
+            )
+            self._bump_scope(conn, owner, max_vec_id=vec_id)
+        return self.get(memory_id)
+
+    def delete(self, memory_id: str, *, actor: str, user_id: str | None = None) -> int:
+        now = _iso(datetime.now(UTC))
+        with self._write() as conn:
+            pk, owner, text, version, key, seq, kind = self._locate(conn, memory_id, user_id)
+            conn.execute("DELETE FROM memories WHERE pk = ?", (pk,))
+            conn.execute("DELETE FROM fts_turn WHERE rowid = ?", (pk,))
+            conn.execute("DELETE FROM fts_window WHERE rowid = ?", (pk,))
+            if kind == "episode":
+                self._refresh_derived(conn, owner, {key: {seq}})
+            conn.execute(
+                "INSERT INTO history (memory_id, user_id, version, event, text, actor, at)"
+                " VALUES (?, ?, ?, 'DELETE', ?, ?, ?)",
+                (memory_id, owner, version, text, actor, now),
+            )
+            self._bump_scope(conn, owner, deleted=1)
+        return pk
+
+    def delete_all(self, user_id: str) -> dict[str, int]:
+        with self._write() as conn:
+            counts = {"fts_turn": 0, "fts_window": 0, "fts_session": 0}
+            pks = [r[0] for r in conn.execute("SELECT pk FROM memories WHERE user_id = ?", (user_id,))]
+            docs = [
+                r[0]
+                for r in conn.execute("SELECT doc_id FROM session_docs WHERE user_id = ?", (user_id,))
+            ]
+            for table, keys in (("fts_turn", pks), ("fts_window", pks), ("fts_session", docs)):
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    cur = conn.execute(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
+                    counts[table] += cur.rowcount
+            for table in _USER_TABLES:
+                counts[table] = conn.execute(
+                    f"DELETE FROM {table} WHERE user_id = ?", (user_id,)
+                ).rowcount
+            counts["vectors"] = counts["memories"]
+        return counts
+
+    def _locate(
+        self, conn: sqlite3.Connection, memory_id: str, user_id: str | None
+    ) -> tuple[int, str, str, int, str, int, str]:
+        query = "SELECT pk, user_id, text, version, session_key, seq, kind FROM memories WHERE id = ?"
+        args: tuple[str, ...] = (memory_id,)
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args += (user_id,)
+        row = conn.execute(query, args).fetchone()
+        if row is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return row  # type: ignore[no-any-return]
+
+    # --- reads -------------------------------------------------------------------------
+    def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        query = f"SELECT {_COLUMNS} FROM memories WHERE id = ?"
+        args: tuple[str, ...] = (memory_id,)
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args += (user_id,)
+        row = self._conn().execute(query, args).fetchone()
+        if row is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return _row_to_item(row)
+
+    def get_many(self, pks: list[int]) -> dict[int, MemoryItem]:
+        if not pks:
+            return {}
+        found: dict[int, MemoryItem] = {}
+        conn = self._conn()
+        for start in range(0, len(pks), 500):
+            chunk = pks[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE pk IN ({marks})", chunk):
+                found[row[0]] = _row_to_item(row)
+        return found
+
+    def list(
+        self, user_id: str, *, kind: Kind | None = None, limit: int = 100,
+        cursor: str | None = None, order: Literal["asc", "desc"] = "desc",
+    ) -> tuple[list[MemoryItem], str | None]:  # fmt: skip
+        try:
+            after = int(cursor) if cursor else None
+        except ValueError as exc:
+            raise InvalidInputError("cursor is not one this store handed out") from exc
+        clauses, args = ["user_id = ?"], [user_id]
+        if kind is not None:
+            clauses.append("kind = ?")
+            args.append(kind)
+        if after is not None:
+            clauses.append("pk < ?" if order == "desc" else "pk > ?")
+            args.append(str(after))
+        sql = (
+            f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(clauses)}"
+            f" ORDER BY pk {'DESC' if order == 'desc' else 'ASC'} LIMIT ?"
+        )
+        rows = self._conn().execute(sql, [*args, limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [_row_to_item(r) for r in rows], (str(rows[-1][0]) if more and rows else None)
+
+    def history(self, memory_id: str, user_id: str | None = None) -> list[HistoryEntry]:
+        query = (
+            "SELECT memory_id, version, event, text, previous_text, actor, reason, at"
+            " FROM history WHERE memory_id = ?"
+        )
+        args: tuple[str, ...] = (memory_id,)
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args += (user_id,)
+        rows = self._conn().execute(query + " ORDER BY hid", args).fetchall()
+        if not rows:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return [
+            HistoryEntry(
+                memory_id=r[0], version=r[1], event=r[2], text=r[3], previous_text=r[4],
+                actor=r[5], reason=r[6], at=datetime.fromisoformat(r[7]),
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def lexical(
+        self, user_id: str, match: str, granularity: Granularity, limit: int
+    ) -> list[tuple[Any, float]]:
+        conn = self._conn()
+        if granularity == "session":
+            rows = conn.execute(
+                """SELECT d.session_key, d.segment, -bm25(fts_session) FROM fts_session
+                   JOIN session_docs d ON d.doc_id = fts_session.rowid
+                   WHERE fts_session MATCH ? AND d.user_id = ? ORDER BY rank LIMIT ?""",
+                (match, user_id, limit),
+            ).fetchall()
+            return [((r[0], r[1]), float(r[2])) for r in rows]
+        table = "fts_turn" if granularity == "turn" else "fts_window"
+        rows = conn.execute(
+            f"""SELECT m.pk, -bm25({table}) FROM {table} JOIN memories m ON m.pk = {table}.rowid
+                WHERE {table} MATCH ? AND m.user_id = ? ORDER BY rank LIMIT ?""",
+            (match, user_id, limit),
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def scope_state(self, user_id: str) -> ScopeState:
+        row = self._conn().execute(
+            "SELECT max_vec_id, deletes, rows FROM scope_state WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return ScopeState(*row) if row else ScopeState()
+
+    def scope_rows(self, user_id: str, after_vec_id: int) -> ScopeRows:
+        rows = self._conn().execute(
+            """SELECT pk, vec_id, session_key, seq, coalesce(speaker, ''), kind, has_time,
+                      coalesce(time_lo, 'nan'), coalesce(time_hi, 'nan'), embedding
+               FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
+            (user_id, after_vec_id),
+        ).fetchall()
+        dim = len(rows[0][9]) // 4 if rows else 0
+        vectors = np.frombuffer(b"".join(r[9] for r in rows), dtype=np.float32).reshape(-1, dim)
+        return ScopeRows(
+            pk=np.array([r[0] for r in rows], np.int64),
+            vec_id=np.array([r[1] for r in rows], np.int64),
+            session=[r[2] for r in rows],
+            seq=np.array([r[3] for r in rows], np.int64),
+            speaker=[r[4] for r in rows],
+            kind=[r[5] for r in rows],
+            has_time=np.array([bool(r[6]) for r in rows], np.bool_),
+            time_lo=np.array([float(r[7]) for r in rows], np.float64),
+            time_hi=np.array([float(r[8]) for r in rows], np.float64),
+            vectors=vectors,
+        )
+
+    def users(self) -> list[str]:
+        rows = self._conn().execute("SELECT DISTINCT user_id FROM memories ORDER BY user_id")
+        return [r[0] for r in rows]
+
+    def count(self, user_id: str | None = None) -> int:
+        if user_id is None:
+            return int(self._conn().execute("SELECT count(*) FROM memories").fetchone()[0])
+        row = self._conn().execute("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,))
+        return int(row.fetchone()[0])
