@@ -1,4 +1,4 @@
-"""The one configuration object. Validated once, passed down; nothing below reads the environment."""
+"""The one configuration object: validated once, passed down; nothing below reads the env."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class EmbedderConfig(BaseModel):
     provider: Literal["minilm", "static", "openai"] = "minilm"
     # minilm: "fp32" computes in float32 (reference vectors); "int8" quantises the matrix
     # products (~1.8x faster, cosine to fp32 ≈ 0.99).
-    precision: Literal["fp32", "int8"] = "fp32"
+    precision: Literal["fp32", "int8"] = "int8"
     threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads")
     batch_size: int = Field(16, ge=1, le=1024)
     max_tokens: int = Field(128, ge=8, le=512, description="longer texts are truncated")
@@ -61,11 +61,11 @@ class EngramConfig(BaseModel):
     cache_dir: str | None = Field(
         None, description="derived files (ANN indexes, converted models); default: next to store"
     )
-    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    embedder: EmbedderConfig = Field(default_factory=lambda: EmbedderConfig())
     search_preset: str = "hybrid"
     search: dict[str, Any] = Field(default_factory=dict, description="overrides of the preset")
-    store_options: StoreConfig = Field(default_factory=StoreConfig)
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    store_options: StoreConfig = Field(default_factory=lambda: StoreConfig())
+    limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
 
     def search_config(self) -> SearchConfig:
         return resolve_search_config(self.search_preset, self.search)

@@ -4,6 +4,7 @@ implementation in a worker thread (SQLite and ONNX Runtime release the GIL while
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +49,14 @@ class AsyncMemory:
         agent_id: str | None = None,
     ) -> list[MemoryItem]:
         return await self._run(
-            self.memory.add, messages, user_id=user_id, session_id=session_id,
-            timestamp=timestamp, metadata=metadata, agent_id=agent_id,
-        )  # fmt: skip
+            self.memory.add,
+            messages,
+            user_id=user_id,
+            session_id=session_id,
+            timestamp=timestamp,
+            metadata=metadata,
+            agent_id=agent_id,
+        )
 
     async def search(
         self,
@@ -63,9 +69,14 @@ class AsyncMemory:
         now: str | datetime | None = None,
     ) -> list[Hit]:
         return await self._run(
-            self.memory.search, query, user_id=user_id, limit=limit, preset=preset,
-            options=options, now=now,
-        )  # fmt: skip
+            self.memory.search,
+            query,
+            user_id=user_id,
+            limit=limit,
+            preset=preset,
+            options=options,
+            now=now,
+        )
 
     async def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
         return await self._run(self.memory.get, memory_id, user_id=user_id)
@@ -78,7 +89,7 @@ class AsyncMemory:
         limit: int = 100,
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
-    ) -> list[MemoryItem]:
+    ) -> builtins.list[MemoryItem]:
         return await self._run(
             self.memory.list, user_id=user_id, kind=kind, limit=limit, cursor=cursor, order=order
         )
@@ -91,11 +102,15 @@ class AsyncMemory:
         limit: int = 100,
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[list[MemoryItem], str | None]:
+    ) -> tuple[builtins.list[MemoryItem], str | None]:
         return await self._run(
-            self.memory.list_page, user_id=user_id, kind=kind, limit=limit, cursor=cursor,
+            self.memory.list_page,
+            user_id=user_id,
+            kind=kind,
+            limit=limit,
+            cursor=cursor,
             order=order,
-        )  # fmt: skip
+        )
 
     async def update(
         self, memory_id: str, text: str, *, user_id: str | None = None, reason: str | None = None
@@ -108,7 +123,9 @@ class AsyncMemory:
     async def delete_all(self, *, user_id: str) -> dict[str, int]:
         return await self._run(self.memory.delete_all, user_id=user_id)
 
-    async def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
+    async def history(
+        self, memory_id: str, *, user_id: str | None = None
+    ) -> builtins.list[HistoryEntry]:
         return await self._run(self.memory.history, memory_id, user_id=user_id)
 
     async def close(self) -> None:

@@ -3,6 +3,7 @@ worker threads, so there is one implementation of every operation."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,9 @@ class Memory:
         self.config = config
         self.store = open_store(config.store, config.store_options)
         try:
-            cache = Path(config.cache_dir or f"{Path(config.store).expanduser()}.cache").expanduser()
+            cache = Path(
+                config.cache_dir or f"{Path(config.store).expanduser()}.cache"
+            ).expanduser()
             self.embedder = create_embedder(config.embedder, cache)
             self.store.check_embedder(self.embedder.name, self.embedder.dim)
         except BaseException:
@@ -96,9 +99,12 @@ class Memory:
         current = self.get(memory_id, user_id=user_id)
         vector = self.embedder.embed([f"{current.speaker}: {text}" if current.speaker else text])[0]
         edited = edited_memory(
-            text=text, speaker=current.speaker, event_time=current.event_time, vector=vector,
+            text=text,
+            speaker=current.speaker,
+            event_time=current.event_time,
+            vector=vector,
             metadata=current.metadata,
-        )  # fmt: skip
+        )
         return self.store.update(
             memory_id, edited, actor="user", reason=reason, user_id=current.user_id
         )
@@ -157,9 +163,11 @@ class Memory:
         limit: int = 100,
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
-    ) -> list[MemoryItem]:
+    ) -> builtins.list[MemoryItem]:
         """A user's memories, newest first by default (see ``list_page`` for the cursor)."""
-        return self.list_page(user_id=user_id, kind=kind, limit=limit, cursor=cursor, order=order)[0]
+        return self.list_page(user_id=user_id, kind=kind, limit=limit, cursor=cursor, order=order)[
+            0
+        ]
 
     def list_page(
         self,
@@ -169,7 +177,7 @@ class Memory:
         limit: int = 100,
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[list[MemoryItem], str | None]:
+    ) -> tuple[builtins.list[MemoryItem], str | None]:
         if kind is not None and kind not in KINDS:
             raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}")
         if not isinstance(limit, int) or limit < 1 or limit > 10_000:
@@ -178,10 +186,12 @@ class Memory:
             raise InvalidInputError("order must be 'asc' or 'desc'")
         return self.store.list(_user(user_id), kind=kind, limit=limit, cursor=cursor, order=order)
 
-    def history(self, memory_id: str, *, user_id: str | None = None) -> list[HistoryEntry]:
-        return self.store.history(_memory_id(memory_id), user_id=_user(user_id) if user_id else None)
+    def history(self, memory_id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
+        return self.store.history(
+            _memory_id(memory_id), user_id=_user(user_id) if user_id else None
+        )
 
-    def users(self) -> list[str]:
+    def users(self) -> builtins.list[str]:
         return self.store.users()
 
     def count(self, *, user_id: str | None = None) -> int:

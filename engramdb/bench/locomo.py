@@ -64,7 +64,7 @@ def sessions_of(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[st
 
 @dataclass
 class LocomoResult:
-    systems: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
+    systems: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     ingest_turns_per_s: float = 0.0
     search_ms: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -80,7 +80,10 @@ def run(
 ) -> LocomoResult:
     data = load(data_dir, conversations)
     result = LocomoResult(config={"memory_options": memory_options or {}, "tune_split": TUNE_SPLIT})
-    with tempfile.TemporaryDirectory() as tmp, Memory(Path(tmp) / "locomo.db", **(memory_options or {})) as mem:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Memory(Path(tmp) / "locomo.db", **(memory_options or {})) as mem,
+    ):
         result.ingest_turns_per_s = _ingest(mem, data, progress)
         tables: dict[str, RecallTable] = defaultdict(RecallTable)
         latencies: list[float] = []
@@ -103,7 +106,9 @@ def run(
     return result
 
 
-def _record(tables: dict[str, RecallTable], system: str, q: dict[str, Any], ranked: list[str]) -> None:
+def _record(
+    tables: dict[str, RecallTable], system: str, q: dict[str, Any], ranked: list[str]
+) -> None:
     category = CATEGORIES[q["category"]]
     split = "tune" if q["conv_id"] in TUNE_SPLIT else "validation"
     for name in ("all", split):
@@ -114,7 +119,9 @@ def _splits(table: RecallTable) -> dict[str, dict[str, float]]:
     return table.summary()
 
 
-def _ingest(mem: Memory, data: LocomoData, progress: Callable[[str, int, int], None] | None) -> float:
+def _ingest(
+    mem: Memory, data: LocomoData, progress: Callable[[str, int, int], None] | None
+) -> float:
     total = sum(len(rows) for rows in data.turns.values())
     done = 0
     start = time.perf_counter()
@@ -145,5 +152,9 @@ def _baselines(mem: Memory, data: LocomoData, tables: dict[str, RecallTable]) ->
         for q, qv in zip(questions, query_vectors, strict=True):
             lexical = rank(bm25.scores(q["question"]))
             dense = rank((rows.vectors @ qv).astype(np.float64))
-            for name, order in (("bm25", lexical), ("dense", dense), ("rrf", rrf([lexical, dense]))):
+            for name, order in (
+                ("bm25", lexical),
+                ("dense", dense),
+                ("rrf", rrf([lexical, dense])),
+            ):
                 _record(tables, name, q, [ids[i] for i in order[:20]])

@@ -29,7 +29,9 @@ def session_of(dia_id: str) -> str:
 class RecallTable:
     """Per-category recall numbers for one system."""
 
-    rows: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    rows: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
 
     def record(self, category: str, ranked: list[str], evidence: list[str]) -> None:
         gold = set(evidence)

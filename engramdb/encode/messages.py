@@ -114,7 +114,8 @@ def _prepare_one(
         raise InvalidInputError(f"{where}.content is empty")
     if len(content) > limits.max_message_chars:
         raise InvalidInputError(
-            f"{where}.content has {len(content)} characters; the limit is {limits.max_message_chars}"
+            f"{where}.content has {len(content)} characters;"
+            f" the limit is {limits.max_message_chars}"
         )
     raw_id = message.get("id")
     if raw_id is None:

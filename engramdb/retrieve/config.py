@@ -12,17 +12,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SignalWeights(BaseModel):
-    """Weight of each retrieval signal in the fused score (0 switches a signal off)."""
+    """Weight of each retrieval signal in the fused score (0 switches a signal off).
+
+    Defaults were fitted on five LoCoMo conversations (bench/locomo.py TUNE_SPLIT) and checked
+    on the other five; changes that helped only the fitting half were not kept.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    turn_bm25: float = Field(1.0, ge=0, description="FTS5 BM25 over the single message")
+    turn_bm25: float = Field(0.5, ge=0, description="FTS5 BM25 over the single message")
     window_bm25: float = Field(1.5, ge=0, description="BM25 over the message with its neighbours")
-    session_bm25: float = Field(0.75, ge=0, description="BM25 of the whole session segment")
+    session_bm25: float = Field(1.0, ge=0, description="BM25 of the whole session segment")
     dense: float = Field(0.0, ge=0, description="cosine of the message embedding")
     dense_context: float = Field(1.5, ge=0, description="cosine smoothed over neighbours")
     dense_window: float = Field(1.5, ge=0, description="cosine of the ±1 window mean")
-    session_dense: float = Field(0.75, ge=0, description="cosine of the session mean embedding")
+    session_dense: float = Field(0.25, ge=0, description="cosine of the session mean embedding")
     speaker: float = Field(1.0, ge=0, description="question names the message's speaker")
     time: float = Field(1.0, ge=0, description="time expression / time range match")
 
@@ -43,7 +47,9 @@ class SearchConfig(BaseModel):
 
 def _preset(fusion: Literal["linear", "rrf"] = "linear", **weights: float) -> SearchConfig:
     zero = dict.fromkeys(SignalWeights.model_fields, 0.0)
-    return SearchConfig(fusion=fusion, weights=SignalWeights(**{**zero, **weights}))
+    return SearchConfig.model_validate(
+        {"fusion": fusion, "weights": SignalWeights(**{**zero, **weights})}
+    )
 
 
 PRESETS: dict[str, SearchConfig] = {

@@ -94,7 +94,10 @@ class ScopeIndex:
                 self._overwrite(pos, rows, i)
         index = np.flatnonzero(fresh)
         start = len(self.pks)
-        sessions = [self._code(self.sessions, (rows.session[i], int(rows.seq[i]) // SESSION_SEGMENT)) for i in index]
+        sessions = [
+            self._code(self.sessions, (rows.session[i], int(rows.seq[i]) // SESSION_SEGMENT))
+            for i in index
+        ]
         speakers = [self._code(self.speakers, rows.speaker[i].lower()) for i in index]
         self.pks = np.concatenate([self.pks, rows.pk[index]])
         self.vectors = np.vstack([self.vectors, rows.vectors[index]])
@@ -145,7 +148,7 @@ class ScopeIndex:
         counts = np.zeros(len(self.sessions), np.float32)
         np.add.at(sums, self.session_code[live], self.vectors[live])
         np.add.at(counts, self.session_code[live], 1.0)
-        self._session_means = sums / np.maximum(counts, 1.0)[:, None]
+        self._session_means = (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)
         self._dirty = False
 
     def neighbours(self) -> tuple[IntArray, IntArray]:
@@ -162,14 +165,18 @@ class ScopeIndex:
         if self.ann is not None:
             self.ann.expansion_search = max(expansion, k)
             matches = self.ann.search(query, k)
-            return np.array([self.position[int(key)] for key in matches.keys if int(key) in self.position], np.int64)
+            return np.array(
+                [self.position[int(key)] for key in matches.keys if int(key) in self.position],
+                np.int64,
+            )
         sims = self.vectors @ query
         sims[~self.alive] = -np.inf
         k = min(k, len(sims))
         if k == 0:
             return np.empty(0, np.int64)
         top = np.argpartition(-sims, k - 1)[:k]
-        return top[np.isfinite(sims[top])].astype(np.int64)
+        chosen: IntArray = top[np.isfinite(sims[top])].astype(np.int64)
+        return chosen
 
     def _build_ann(self) -> None:
         from usearch.index import Index
@@ -223,8 +230,11 @@ class ScopeIndex:
         tmp = files[0].with_suffix(".tmp")
         self.ann.save(str(tmp))
         os.replace(tmp, files[0])
-        meta = {"max_vec_id": self.state.max_vec_id, "deletes": self.state.deletes,
-                "size": files[0].stat().st_size}  # fmt: skip
+        meta = {
+            "max_vec_id": self.state.max_vec_id,
+            "deletes": self.state.deletes,
+            "size": files[0].stat().st_size,
+        }
         files[1].write_text(json.dumps(meta))
 
     def drop_files(self) -> int:

@@ -24,7 +24,7 @@ from engramdb.retrieve.signals import (
     speaker_scores,
     time_scores,
 )
-from engramdb.store.base import MemoryStore
+from engramdb.store.base import Granularity, MemoryStore
 
 DENSE_SIGNALS = ("dense", "dense_context", "dense_window", "session_dense")
 
@@ -51,11 +51,19 @@ class Searcher:
             ranges=find_time_ranges(query, now) if "time" in active else [],
         )
         if info.match:
-            granularities = {"turn_bm25": "turn", "window_bm25": "window", "session_bm25": "session"}
+            granularities: dict[str, Granularity] = {
+                "turn_bm25": "turn",
+                "window_bm25": "window",
+                "session_bm25": "session",
+            }
             for signal, granularity in granularities.items():
                 if signal in active:
-                    size = config.candidates if granularity != "session" else config.session_candidates
-                    info.lexical[signal] = self.store.lexical(user_id, info.match, granularity, size)  # type: ignore[arg-type]
+                    size = (
+                        config.candidates if granularity != "session" else config.session_candidates
+                    )
+                    info.lexical[signal] = self.store.lexical(
+                        user_id, info.match, granularity, size
+                    )
         with self.scopes.open(user_id) as index:
             if not index.position:
                 return []
@@ -84,7 +92,11 @@ class Searcher:
                 if codes:
                     found.append(np.flatnonzero(np.isin(index.session_code, codes)))
             else:
-                found.append(np.array([index.position[pk] for pk, _ in hits if pk in index.position], np.int64))
+                found.append(
+                    np.array(
+                        [index.position[pk] for pk, _ in hits if pk in index.position], np.int64
+                    )
+                )
         if info.vector is not None:
             near = index.nearest(info.vector, config.candidates, config.ann_expansion)
             prev, nxt = index.neighbours()
@@ -96,9 +108,13 @@ class Searcher:
         return positions[index.alive[positions]]
 
     def _signals(
-        self, index: ScopeIndex, info: QueryInfo, config: SearchConfig, positions: IntArray,
+        self,
+        index: ScopeIndex,
+        info: QueryInfo,
+        config: SearchConfig,
+        positions: IntArray,
         active: set[str],
-    ) -> dict[str, Scores]:  # fmt: skip
+    ) -> dict[str, Scores]:
         out: dict[str, Scores] = {}
         for signal in ("turn_bm25", "window_bm25"):
             if signal in active:

@@ -30,9 +30,7 @@ class QueryInfo:
     lexical: dict[str, list[tuple[Any, float]]] = field(default_factory=dict)
 
 
-def lexical_scores(
-    index: ScopeIndex, hits: list[tuple[Any, float]], positions: IntArray
-) -> Scores:
+def lexical_scores(index: ScopeIndex, hits: list[tuple[Any, float]], positions: IntArray) -> Scores:
     scores = dict(hits)
     return np.array([scores.get(int(index.pks[p]), 0.0) for p in positions], np.float64)
 

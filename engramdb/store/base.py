@@ -5,6 +5,7 @@ Records crossing this boundary are plain dataclasses and numpy arrays, never SQL
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -89,7 +90,7 @@ class MemoryStore(Protocol):
         limit: int = 100,
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[list[MemoryItem], str | None]: ...
+    ) -> tuple[builtins.list[MemoryItem], str | None]: ...
 
     def update(
         self,
@@ -107,11 +108,13 @@ class MemoryStore(Protocol):
 
     def delete_all(self, user_id: str) -> dict[str, int]: ...
 
-    def history(self, memory_id: str, user_id: str | None = None) -> list[HistoryEntry]: ...
+    def history(
+        self, memory_id: str, user_id: str | None = None
+    ) -> builtins.list[HistoryEntry]: ...
 
     def lexical(
         self, user_id: str, match: str, granularity: Granularity, limit: int
-    ) -> list[tuple[Any, float]]:
+    ) -> builtins.list[tuple[Any, float]]:
         """BM25 (higher is better) of documents matching an FTS expression: keys are memory
         pks for turn/window, (session_key, segment) for session."""
         ...
@@ -120,7 +123,7 @@ class MemoryStore(Protocol):
 
     def scope_rows(self, user_id: str, after_vec_id: int) -> ScopeRows: ...
 
-    def users(self) -> list[str]: ...
+    def users(self) -> builtins.list[str]: ...
 
     def count(self, user_id: str | None = None) -> int: ...
 

@@ -27,7 +27,8 @@ class Embedder(Protocol):
 def normalise(matrix: npt.NDArray[np.floating]) -> Vectors:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
+    out: Vectors = (matrix / norms).astype(np.float32, copy=False)
+    return out
 
 
 class QueryCache:
@@ -45,7 +46,7 @@ class QueryCache:
             if hit is not None:
                 self._items.move_to_end(text)
                 return hit
-        vector = self.embedder.embed([text])[0]
+        vector: Vectors = self.embedder.embed([text])[0]
         with self._lock:
             self._items[text] = vector
             if len(self._items) > self.size:

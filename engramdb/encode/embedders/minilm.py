@@ -112,17 +112,18 @@ def _dequantised_copy(source: Path, target: Path) -> None:
     model = onnx.load(str(source))
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    casts = {n.output[0]: n for n in graph.node if n.op_type == "Cast" and n.input[0] in inits}
+    all_nodes = list(graph.node)  # one set of wrappers: ids below must stay stable
+    casts = {n.output[0]: n for n in all_nodes if n.op_type == "Cast" and n.input[0] in inits}
     folded: dict[str, Any] = {}
     dropped: set[int] = set()
-    for node in graph.node:
+    for node in all_nodes:
         if node.op_type == "Mul" and node.input[0] in casts and node.input[1] in inits:
             cast = casts[node.input[0]]
             weight = numpy_helper.to_array(inits[cast.input[0]]).astype(np.float32)
             scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
             folded[node.output[0]] = numpy_helper.from_array(weight * scale, node.output[0])
             dropped.update((id(node), id(cast)))
-    nodes = [n for n in graph.node if id(n) not in dropped]
+    nodes = [n for n in all_nodes if id(n) not in dropped]
     del graph.node[:]
     graph.node.extend(nodes)
     used = {name for n in graph.node for name in n.input}

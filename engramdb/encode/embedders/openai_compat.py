@@ -36,7 +36,9 @@ class OpenAICompatEmbedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        parts = [self._request(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
+        parts = [
+            self._request(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)
+        ]
         return np.vstack(parts)
 
     def _request(self, texts: Sequence[str]) -> Vectors:

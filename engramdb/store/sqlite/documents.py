@@ -6,8 +6,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from engramdb.encode.text import speaker_prefixed
+from engramdb.encode.text import content_hash, speaker_prefixed
 from engramdb.store.base import SESSION_SEGMENT
+
+
+def scope_token(user_id: str) -> str:
+    """The FTS token that stands for a user's scope."""
+    return "u" + content_hash(user_id)[:20]
 
 
 def turn_body(speaker: str | None, text: str, date_words: str) -> str:
@@ -15,7 +20,9 @@ def turn_body(speaker: str | None, text: str, date_words: str) -> str:
     return f"{body} {date_words}" if date_words else body
 
 
-def refresh_windows(conn: sqlite3.Connection, user_id: str, session_key: str, seqs: set[int]) -> None:
+def refresh_windows(
+    conn: sqlite3.Connection, user_id: str, session_key: str, seqs: set[int]
+) -> None:
     """Rewrite the window documents of the episodes at ``seqs`` and of their neighbours."""
     if not seqs:
         return
@@ -40,13 +47,16 @@ def refresh_windows(conn: sqlite3.Connection, user_id: str, session_key: str, se
     rows.sort(key=lambda r: r[1])
     touched = _touched_positions(rows, seqs)
     conn.executemany("DELETE FROM fts_window WHERE rowid = ?", [(rows[i][0],) for i in touched])
+    scope = scope_token(user_id)
     conn.executemany(
-        "INSERT INTO fts_window (rowid, body) VALUES (?, ?)",
-        [(rows[i][0], _window_body(rows, i)) for i in touched],
+        "INSERT INTO fts_window (rowid, body, scope) VALUES (?, ?, ?)",
+        [(rows[i][0], _window_body(rows, i), scope) for i in touched],
     )
 
 
-def _touched_positions(rows: list[tuple[int, int, str | None, str, str]], seqs: set[int]) -> list[int]:
+def _touched_positions(
+    rows: list[tuple[int, int, str | None, str, str]], seqs: set[int]
+) -> list[int]:
     touched: set[int] = set()
     for i, row in enumerate(rows):
         if row[1] in seqs:
@@ -59,7 +69,9 @@ def _touched_positions(rows: list[tuple[int, int, str | None, str, str]], seqs: 
 
 
 def _window_body(rows: list[tuple[int, int, str | None, str, str]], i: int) -> str:
-    parts = [speaker_prefixed(rows[j][2], rows[j][3]) for j in (i - 1, i, i + 1) if 0 <= j < len(rows)]
+    parts = [
+        speaker_prefixed(rows[j][2], rows[j][3]) for j in (i - 1, i, i + 1) if 0 <= j < len(rows)
+    ]
     if rows[i][4]:
         parts.append(rows[i][4])
     return "\n".join(parts)
@@ -86,10 +98,17 @@ def refresh_sessions(
             if found:
                 conn.execute("DELETE FROM session_docs WHERE doc_id = ?", (found[0],))
             continue
-        doc_id = found[0] if found else conn.execute(
-            "INSERT INTO session_docs (user_id, session_key, segment) VALUES (?, ?, ?)",
-            (user_id, session_key, segment),
-        ).lastrowid
+        doc_id = (
+            found[0]
+            if found
+            else conn.execute(
+                "INSERT INTO session_docs (user_id, session_key, segment) VALUES (?, ?, ?)",
+                (user_id, session_key, segment),
+            ).lastrowid
+        )
         dates = sorted({r[2] for r in rows if r[2]})
         body = "\n".join([*(speaker_prefixed(r[0], r[1]) for r in rows), *dates])
-        conn.execute("INSERT INTO fts_session (rowid, body) VALUES (?, ?)", (doc_id, body))
+        conn.execute(
+            "INSERT INTO fts_session (rowid, body, scope) VALUES (?, ?, ?)",
+            (doc_id, body, scope_token(user_id)),
+        )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from engramdb.errors import StoreError
 
 _TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
+# Lexical tables carry a scope token per row (a hash of user_id), so a query intersects the
+# user's postings inside FTS5 instead of scoring every user's matches and filtering after.
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -74,9 +76,9 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             deletes INTEGER NOT NULL DEFAULT 0,
             rows INTEGER NOT NULL DEFAULT 0
         );
-        CREATE VIRTUAL TABLE fts_turn USING fts5 (body, {_TOKENIZE});
-        CREATE VIRTUAL TABLE fts_window USING fts5 (body, {_TOKENIZE});
-        CREATE VIRTUAL TABLE fts_session USING fts5 (body, {_TOKENIZE});
+        CREATE VIRTUAL TABLE fts_turn USING fts5 (body, scope, {_TOKENIZE});
+        CREATE VIRTUAL TABLE fts_window USING fts5 (body, scope, {_TOKENIZE});
+        CREATE VIRTUAL TABLE fts_session USING fts5 (body, scope, {_TOKENIZE});
         """,
     ),
 ]

@@ -6,6 +6,7 @@ write lock (BEGIN IMMEDIATE), so several processes may share one file.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -21,7 +22,12 @@ from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
 from engramdb.store.base import SESSION_SEGMENT, Granularity, NewMemory, ScopeRows, ScopeState
-from engramdb.store.sqlite.documents import refresh_sessions, refresh_windows, turn_body
+from engramdb.store.sqlite.documents import (
+    refresh_sessions,
+    refresh_windows,
+    scope_token,
+    turn_body,
+)
 from engramdb.store.sqlite.schema import migrate
 
 _COLUMNS = (
@@ -41,12 +47,24 @@ def _dt(value: str | None) -> datetime | None:
 
 def _row_to_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
     return MemoryItem(
-        id=row[1], user_id=row[2], agent_id=row[3], session_id=row[4], kind=row[5], text=row[6],
-        role=row[7], speaker=row[8], created_at=_dt(row[9]), updated_at=_dt(row[10]),
-        event_time=_dt(row[11]), valid_from=_dt(row[12]), valid_to=_dt(row[13]),
-        sources=json.loads(row[14]), version=row[15], content_hash=row[16],
+        id=row[1],
+        user_id=row[2],
+        agent_id=row[3],
+        session_id=row[4],
+        kind=row[5],
+        text=row[6],
+        role=row[7],
+        speaker=row[8],
+        created_at=datetime.fromisoformat(row[9]),
+        updated_at=_dt(row[10]),
+        event_time=_dt(row[11]),
+        valid_from=_dt(row[12]),
+        valid_to=_dt(row[13]),
+        sources=json.loads(row[14]),
+        version=row[15],
+        content_hash=row[16],
         metadata=json.loads(row[17]),
-    )  # fmt: skip
+    )
 
 
 class SQLiteStore:
@@ -74,9 +92,11 @@ class SQLiteStore:
         if conn is None:
             try:
                 conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False,
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
                     timeout=self.options.busy_timeout_ms / 1000,
-                )  # fmt: skip
+                )
                 conn.execute("PRAGMA journal_mode = WAL")
                 sync = "FULL" if self.options.durability == "full" else "NORMAL"
                 conn.execute(f"PRAGMA synchronous = {sync}")
@@ -118,7 +138,8 @@ class SQLiteStore:
         stored = json.loads(row[0])
         if stored != {"name": name, "dim": dim}:
             raise ConfigError(
-                f"{self.path} holds vectors of {stored['name']} ({stored['dim']}-d); the configured "
+                f"{self.path} holds vectors of {stored['name']} ({stored['dim']}-d); "
+                "the configured "
                 f"embedder is {name} ({dim}-d). Use the same embedder or export/import the store."
             )
 
@@ -165,27 +186,51 @@ class SQLiteStore:
         return [found[pk] for pk in pks]
 
     def _insert(
-        self, conn: sqlite3.Connection, user_id: str, agent_id: str | None, item: NewMemory,
-        session_key: str, seq: int, vec_id: int, now: str | None,
-    ) -> int:  # fmt: skip
+        self,
+        conn: sqlite3.Connection,
+        user_id: str,
+        agent_id: str | None,
+        item: NewMemory,
+        session_key: str,
+        seq: int,
+        vec_id: int,
+        now: str | None,
+    ) -> int:
         cursor = conn.execute(
             """INSERT INTO memories (id, user_id, agent_id, session_id, session_key, seq, kind,
                 text, role, speaker, created_at, event_time, valid_from, valid_to, sources,
                 content_hash, metadata, date_words, time_lo, time_hi, has_time, vec_id, embedding)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
-                item.id, user_id, agent_id, item.session_id, session_key, seq, item.kind,
-                item.text, item.role, item.speaker, now, _iso(item.event_time),
-                _iso(item.valid_from), _iso(item.valid_to), json.dumps(item.sources),
-                item.content_hash, json.dumps(item.metadata, ensure_ascii=False),
-                item.date_words, item.time_lo, item.time_hi, int(item.has_time), vec_id,
+                item.id,
+                user_id,
+                agent_id,
+                item.session_id,
+                session_key,
+                seq,
+                item.kind,
+                item.text,
+                item.role,
+                item.speaker,
+                now,
+                _iso(item.event_time),
+                _iso(item.valid_from),
+                _iso(item.valid_to),
+                json.dumps(item.sources),
+                item.content_hash,
+                json.dumps(item.metadata, ensure_ascii=False),
+                item.date_words,
+                item.time_lo,
+                item.time_hi,
+                int(item.has_time),
+                vec_id,
                 np.ascontiguousarray(item.embedding, dtype=np.float32).tobytes(),
             ),
-        )  # fmt: skip
+        )
         pk = int(cursor.lastrowid or 0)
         conn.execute(
-            "INSERT INTO fts_turn (rowid, body) VALUES (?, ?)",
-            (pk, turn_body(item.speaker, item.text, item.date_words)),
+            "INSERT INTO fts_turn (rowid, body, scope) VALUES (?, ?, ?)",
+            (pk, turn_body(item.speaker, item.text, item.date_words), scope_token(user_id)),
         )
         return pk
 
@@ -197,9 +242,14 @@ class SQLiteStore:
             refresh_sessions(conn, user_id, {(key, s // SESSION_SEGMENT) for s in seqs})
 
     def _bump_scope(
-        self, conn: sqlite3.Connection, user_id: str, *, max_vec_id: int = 0,
-        added: int = 0, deleted: int = 0,
-    ) -> None:  # fmt: skip
+        self,
+        conn: sqlite3.Connection,
+        user_id: str,
+        *,
+        max_vec_id: int = 0,
+        added: int = 0,
+        deleted: int = 0,
+    ) -> None:
         conn.execute(
             """INSERT INTO scope_state (user_id, max_vec_id, deletes, rows) VALUES (?, ?, ?, ?)
                ON CONFLICT (user_id) DO UPDATE SET
@@ -210,9 +260,14 @@ class SQLiteStore:
         )
 
     def update(
-        self, memory_id: str, item: NewMemory, *, actor: str, reason: str | None,
+        self,
+        memory_id: str,
+        item: NewMemory,
+        *,
+        actor: str,
+        reason: str | None,
         user_id: str | None = None,
-    ) -> MemoryItem:  # fmt: skip
+    ) -> MemoryItem:
         now = _iso(datetime.now(UTC))
         with self._write() as conn:
             row = self._locate(conn, memory_id, user_id)
@@ -223,16 +278,23 @@ class SQLiteStore:
                    version = version + 1, updated_at = ?, date_words = ?, time_lo = ?,
                    time_hi = ?, has_time = ?, metadata = ? WHERE pk = ?""",
                 (
-                    item.text, item.embedding.astype(np.float32).tobytes(),
-                    vec_id, now, item.date_words, item.time_lo, item.time_hi, int(item.has_time),
-                    json.dumps(item.metadata, ensure_ascii=False), pk,
+                    item.text,
+                    item.embedding.astype(np.float32).tobytes(),
+                    vec_id,
+                    now,
+                    item.date_words,
+                    item.time_lo,
+                    item.time_hi,
+                    int(item.has_time),
+                    json.dumps(item.metadata, ensure_ascii=False),
+                    pk,
                 ),
-            )  # fmt: skip
+            )
             speaker = conn.execute("SELECT speaker FROM memories WHERE pk = ?", (pk,)).fetchone()[0]
             conn.execute("DELETE FROM fts_turn WHERE rowid = ?", (pk,))
             conn.execute(
-                "INSERT INTO fts_turn (rowid, body) VALUES (?, ?)",
-                (pk, turn_body(speaker, item.text, item.date_words)),
+                "INSERT INTO fts_turn (rowid, body, scope) VALUES (?, ?, ?)",
+                (pk, turn_body(speaker, item.text, item.date_words), scope_token(owner)),
             )
             if kind == "episode":
                 self._refresh_derived(conn, owner, {key: {seq}})
@@ -264,10 +326,14 @@ class SQLiteStore:
     def delete_all(self, user_id: str) -> dict[str, int]:
         with self._write() as conn:
             counts = {"fts_turn": 0, "fts_window": 0, "fts_session": 0}
-            pks = [r[0] for r in conn.execute("SELECT pk FROM memories WHERE user_id = ?", (user_id,))]
+            pks = [
+                r[0] for r in conn.execute("SELECT pk FROM memories WHERE user_id = ?", (user_id,))
+            ]
             docs = [
                 r[0]
-                for r in conn.execute("SELECT doc_id FROM session_docs WHERE user_id = ?", (user_id,))
+                for r in conn.execute(
+                    "SELECT doc_id FROM session_docs WHERE user_id = ?", (user_id,)
+                )
             ]
             for table, keys in (("fts_turn", pks), ("fts_window", pks), ("fts_session", docs)):
                 for start in range(0, len(keys), 500):
@@ -285,7 +351,9 @@ class SQLiteStore:
     def _locate(
         self, conn: sqlite3.Connection, memory_id: str, user_id: str | None
     ) -> tuple[int, str, str, int, str, int, str]:
-        query = "SELECT pk, user_id, text, version, session_key, seq, kind FROM memories WHERE id = ?"
+        query = (
+            "SELECT pk, user_id, text, version, session_key, seq, kind FROM memories WHERE id = ?"
+        )
         args: tuple[str, ...] = (memory_id,)
         if user_id is not None:
             query += " AND user_id = ?"
@@ -315,14 +383,21 @@ class SQLiteStore:
         for start in range(0, len(pks), 500):
             chunk = pks[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE pk IN ({marks})", chunk):
+            for row in conn.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE pk IN ({marks})", chunk
+            ):
                 found[row[0]] = _row_to_item(row)
         return found
 
     def list(
-        self, user_id: str, *, kind: Kind | None = None, limit: int = 100,
-        cursor: str | None = None, order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[list[MemoryItem], str | None]:  # fmt: skip
+        self,
+        user_id: str,
+        *,
+        kind: Kind | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> tuple[builtins.list[MemoryItem], str | None]:
         try:
             after = int(cursor) if cursor else None
         except ValueError as exc:
@@ -343,7 +418,7 @@ class SQLiteStore:
         rows = rows[:limit]
         return [_row_to_item(r) for r in rows], (str(rows[-1][0]) if more and rows else None)
 
-    def history(self, memory_id: str, user_id: str | None = None) -> list[HistoryEntry]:
+    def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         query = (
             "SELECT memory_id, version, event, text, previous_text, actor, reason, at"
             " FROM history WHERE memory_id = ?"
@@ -357,45 +432,63 @@ class SQLiteStore:
             raise NotFoundError(f"no memory with id {memory_id!r}")
         return [
             HistoryEntry(
-                memory_id=r[0], version=r[1], event=r[2], text=r[3], previous_text=r[4],
-                actor=r[5], reason=r[6], at=datetime.fromisoformat(r[7]),
-            )  # fmt: skip
+                memory_id=r[0],
+                version=r[1],
+                event=r[2],
+                text=r[3],
+                previous_text=r[4],
+                actor=r[5],
+                reason=r[6],
+                at=datetime.fromisoformat(r[7]),
+            )
             for r in rows
         ]
 
     def lexical(
         self, user_id: str, match: str, granularity: Granularity, limit: int
-    ) -> list[tuple[Any, float]]:
+    ) -> builtins.list[tuple[Any, float]]:
         conn = self._conn()
+        scoped = f'scope : "{scope_token(user_id)}" AND ({match})'
         if granularity == "session":
             rows = conn.execute(
-                """SELECT d.session_key, d.segment, -bm25(fts_session) FROM fts_session
-                   JOIN session_docs d ON d.doc_id = fts_session.rowid
-                   WHERE fts_session MATCH ? AND d.user_id = ? ORDER BY rank LIMIT ?""",
-                (match, user_id, limit),
+                """SELECT d.session_key, d.segment, -bm25(fts_session, 1.0, 0.0) AS score
+                   FROM fts_session JOIN session_docs d ON d.doc_id = fts_session.rowid
+                   WHERE fts_session MATCH ? AND d.user_id = ? ORDER BY score DESC LIMIT ?""",
+                (scoped, user_id, limit),
             ).fetchall()
             return [((r[0], r[1]), float(r[2])) for r in rows]
         table = "fts_turn" if granularity == "turn" else "fts_window"
+        # the scope token already limits matches to the user; the join re-checks it in SQL
         rows = conn.execute(
-            f"""SELECT m.pk, -bm25({table}) FROM {table} JOIN memories m ON m.pk = {table}.rowid
-                WHERE {table} MATCH ? AND m.user_id = ? ORDER BY rank LIMIT ?""",
-            (match, user_id, limit),
+            f"""SELECT m.pk, t.score FROM (
+                    SELECT rowid, -bm25({table}, 1.0, 0.0) AS score FROM {table}
+                    WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?) t
+                JOIN memories m ON m.pk = t.rowid WHERE m.user_id = ?""",
+            (scoped, limit, user_id),
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
     def scope_state(self, user_id: str) -> ScopeState:
-        row = self._conn().execute(
-            "SELECT max_vec_id, deletes, rows FROM scope_state WHERE user_id = ?", (user_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT max_vec_id, deletes, rows FROM scope_state WHERE user_id = ?", (user_id,)
+            )
+            .fetchone()
+        )
         return ScopeState(*row) if row else ScopeState()
 
     def scope_rows(self, user_id: str, after_vec_id: int) -> ScopeRows:
-        rows = self._conn().execute(
-            """SELECT pk, vec_id, session_key, seq, coalesce(speaker, ''), kind, has_time,
+        rows = (
+            self._conn()
+            .execute(
+                """SELECT pk, vec_id, session_key, seq, coalesce(speaker, ''), kind, has_time,
                       coalesce(time_lo, 'nan'), coalesce(time_hi, 'nan'), embedding
                FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
-            (user_id, after_vec_id),
-        ).fetchall()
+                (user_id, after_vec_id),
+            )
+            .fetchall()
+        )
         dim = len(rows[0][9]) // 4 if rows else 0
         vectors = np.frombuffer(b"".join(r[9] for r in rows), dtype=np.float32).reshape(-1, dim)
         return ScopeRows(
@@ -411,7 +504,7 @@ class SQLiteStore:
             vectors=vectors,
         )
 
-    def users(self) -> list[str]:
+    def users(self) -> builtins.list[str]:
         rows = self._conn().execute("SELECT DISTINCT user_id FROM memories ORDER BY user_id")
         return [r[0] for r in rows]
 

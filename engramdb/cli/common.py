@@ -1,0 +1,86 @@
+"""Shared CLI plumbing: opening the store from flags, one-line errors, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from engramdb.api.memory import Memory
+from engramdb.config import EngramConfig
+from engramdb.errors import EngramError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+console = Console()
+errors = Console(stderr=True)
+DEFAULT_STORE = "~/.engramdb/memory.db"
+
+
+def fail(message: str, code: int = 1) -> None:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def friendly(fn: Callable[P, T]) -> Callable[P, T]:
+    """User mistakes become one clear line and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except EngramError as exc:
+            fail(str(exc))
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            fail(f"{exc.strerror}: {exc.filename}")
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def build_config(store: str | None, config_file: Path | None, **overrides: Any) -> EngramConfig:
+    fields = {k: v for k, v in overrides.items() if v is not None}
+    if store:
+        fields["store"] = store
+    if config_file:
+        return EngramConfig.from_file(config_file, **fields)
+    fields.setdefault("store", DEFAULT_STORE)
+    return EngramConfig.build(**fields)
+
+
+@contextmanager
+def open_memory(store: str | None, config_file: Path | None, **overrides: Any) -> Iterator[Memory]:
+    with Memory(config=build_config(store, config_file, **overrides)) as memory:
+        yield memory
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar fed by ``update(stage, done, total)``; silent when not a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=errors, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update

@@ -1,0 +1,167 @@
+"""Shared fixtures for the engramdb test suite.
+
+* Every test runs with outbound network connections blocked (loopback and unix sockets are
+  still allowed): engramdb must work fully offline and send no telemetry.
+* The default embedder (MiniLM) derives an int8 copy of its model into ``<db>.cache/models`` the
+  first time a store is opened (about 3 s). The session derives it once; ``primed_path`` then
+  hard-links that derived file into a fresh store's cache folder, which is exactly what a
+  previous run would have left there, so fresh MiniLM stores open in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engramdb import Memory
+
+STATIC = {"provider": "static"}
+
+
+# --- no network ----------------------------------------------------------------------------
+class NetworkAccessBlocked(RuntimeError):
+    """Raised by the guard when code under test tries to reach a non-loopback address."""
+
+
+def _is_local(address: Any) -> bool:
+    if isinstance(address, str | bytes):  # AF_UNIX path (or abstract socket name)
+        return True
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        if isinstance(host, bytes):
+            host = host.decode()
+        if host in ("localhost", ""):
+            return True
+        try:
+            return ipaddress.ip_address(host.split("%")[0]).is_loopback
+        except ValueError:
+            return False  # a host name: resolving it would already be network traffic
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network() -> Iterator[None]:
+    """Make any outbound, non-loopback connection fail loudly for the whole session."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        if self.family == getattr(socket, "AF_UNIX", object()) or _is_local(address):
+            return real_connect(self, address)
+        raise NetworkAccessBlocked(f"test tried to connect to {address!r}")
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+        if self.family == getattr(socket, "AF_UNIX", object()) or _is_local(address):
+            return real_connect_ex(self, address)
+        raise NetworkAccessBlocked(f"test tried to connect to {address!r}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", guarded_connect)
+        patch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+        yield
+
+
+# --- paths and stores ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def minilm_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder holding the derived MiniLM model files (derived once per session)."""
+    base = tmp_path_factory.mktemp("minilm-seed")
+    Memory(base / "seed.db").close()
+    models = base / "seed.db.cache" / "models"
+    assert any(models.glob("*.onnx")), "the default embedder did not derive its model"
+    return models
+
+
+def prime(db_path: Path, models: Path) -> Path:
+    """Place the derived model into ``<db>.cache/models`` (hard link; copy as fallback)."""
+    target = Path(f"{db_path}.cache") / "models"
+    target.mkdir(parents=True, exist_ok=True)
+    for file in models.iterdir():
+        dest = target / file.name
+        if dest.exists():
+            continue
+        try:
+            os.link(file, dest)
+        except OSError:
+            shutil.copy2(file, dest)
+    return db_path
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """A fresh store path (nothing exists there yet)."""
+    return tmp_path / "memory.db"
+
+
+@pytest.fixture
+def primed_path(store_path: Path, minilm_models: Path) -> Path:
+    """A fresh store path whose cache already holds the derived MiniLM model."""
+    return prime(store_path, minilm_models)
+
+
+@pytest.fixture
+def primer(minilm_models: Path) -> Callable[[Path], Path]:
+    return lambda path: prime(path, minilm_models)
+
+
+@pytest.fixture(scope="module")
+def memory(tmp_path_factory: pytest.TempPathFactory, minilm_models: Path) -> Iterator[Memory]:
+    """One default (MiniLM, hybrid) Memory per test module; tests isolate by user_id."""
+    path = prime(tmp_path_factory.mktemp("default-store") / "memory.db", minilm_models)
+    m = Memory(path)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def static_memory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Memory]:
+    """One Memory with the fast static embedder per test module; tests isolate by user_id."""
+    m = Memory(tmp_path_factory.mktemp("static-store") / "memory.db", embedder=STATIC)
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def uid(request: pytest.FixtureRequest) -> str:
+    """A user id unique to the test (so tests sharing a module store do not see each other)."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:80]
+    return f"user-{name}-{uuid.uuid4().hex[:8]}"
+
+
+# --- messages --------------------------------------------------------------------------------
+MessageFactory = Callable[..., list[dict[str, Any]]]
+
+
+@pytest.fixture
+def make_messages() -> MessageFactory:
+    """``make_messages(["hi", "there"], prefix="m", speaker="Ann")`` -> message dicts with ids
+    ``m0, m1, ...``. Speakers alternate when ``speaker`` is a tuple."""
+
+    def build(
+        texts: list[str],
+        *,
+        prefix: str = "m",
+        speaker: str | tuple[str, ...] | None = None,
+        start: int = 0,
+        **extra: Any,
+    ) -> list[dict[str, Any]]:
+        out = []
+        for i, text in enumerate(texts, start=start):
+            message: dict[str, Any] = {"id": f"{prefix}{i}", "content": text, **extra}
+            if isinstance(speaker, tuple):
+                message["speaker"] = speaker[i % len(speaker)]
+            elif speaker is not None:
+                message["speaker"] = speaker
+            out.append(message)
+        return out
+
+    return build
