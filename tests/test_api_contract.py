@@ -61,9 +61,7 @@ def test_add_returns_one_episode_per_message(static_memory: Memory, uid: str) ->
         {"id": 2, "content": "Lisbon is lovely in spring", "role": "assistant", "name": "Bot"},
         {"id": "m3", "content": "I work as a translator", "mood": "happy"},
     ]
-    items = static_memory.add(
-        messages, user_id=uid, session_id="s1", metadata={"source": "chat"}
-    )
+    items = static_memory.add(messages, user_id=uid, session_id="s1", metadata={"source": "chat"})
     assert len(items) == 3
     assert all(isinstance(item, MemoryItem) for item in items)
     assert [item.kind for item in items] == ["episode"] * 3
@@ -147,7 +145,9 @@ def test_add_without_timestamp_uses_the_current_time(static_memory: Memory, uid:
     assert before - timedelta(seconds=1) <= item.created_at <= after + timedelta(seconds=1)
 
 
-def test_re_adding_the_same_batch_is_a_no_op(static_memory: Memory, uid: str, make_messages) -> None:
+def test_re_adding_the_same_batch_is_a_no_op(
+    static_memory: Memory, uid: str, make_messages
+) -> None:
     batch = make_messages(FACTS[:5], prefix="r", speaker=("Ann", "Bob"))
     first = static_memory.add(batch, user_id=uid, session_id="s1")
     second = static_memory.add(batch, user_id=uid, session_id="s1")
@@ -346,7 +346,9 @@ def test_delete_removes_the_memory_and_records_it(static_memory: Memory, uid: st
         static_memory.delete(items[1].id, user_id=uid)
     with pytest.raises(NotFoundError):
         static_memory.update(items[1].id, "resurrected", user_id=uid)
-    assert static_memory.get(items[0].id, user_id=uid).text == "the spare key is under the flowerpot"
+    assert (
+        static_memory.get(items[0].id, user_id=uid).text == "the spare key is under the flowerpot"
+    )
 
 
 def test_delete_all_for_one_user(static_memory: Memory, uid: str, make_messages) -> None:

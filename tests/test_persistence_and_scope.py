@@ -84,7 +84,19 @@ def test_ann_index_is_used_persisted_and_rebuildable(store_path: Path) -> None:
     """Scopes at or above ``ann_threshold`` vectors search through an HNSW index that is saved
     in ``<db>.cache/ann`` and verified/rebuilt on load."""
     options = {"embedder": STATIC, "store_options": {"ann_threshold": 50}}
-    fruits = "apple banana cherry grape lemon mango melon olive peach pear plum".split()
+    fruits = [
+        "apple",
+        "banana",
+        "cherry",
+        "grape",
+        "lemon",
+        "mango",
+        "melon",
+        "olive",
+        "peach",
+        "pear",
+        "plum",
+    ]
     messages = [
         {"id": f"m{i}", "content": f"note {i} mentions {fruits[i % len(fruits)]} and code{i}x"}
         for i in range(300)
@@ -105,7 +117,9 @@ def test_ann_index_is_used_persisted_and_rebuildable(store_path: Path) -> None:
 
     # reopen (loads the saved index), add more, and search old and new
     with Memory(store_path, **options) as m:
-        extra = [{"id": f"n{i}", "content": f"fresh entry {i} about zucchini{i}z"} for i in range(20)]
+        extra = [
+            {"id": f"n{i}", "content": f"fresh entry {i} about zucchini{i}z"} for i in range(20)
+        ]
         m.add(extra, user_id="u")
         assert m.count(user_id="u") == 319
         for i in (0, 7, 19):
@@ -130,7 +144,9 @@ def test_ann_index_is_used_persisted_and_rebuildable(store_path: Path) -> None:
 def test_ann_index_follows_updates(store_path: Path) -> None:
     options = {"embedder": STATIC, "store_options": {"ann_threshold": 20}}
     with Memory(store_path, **options) as m:
-        items = m.add([{"id": f"m{i}", "content": f"entry number {i}"} for i in range(40)], user_id="u")
+        items = m.add(
+            [{"id": f"m{i}", "content": f"entry number {i}"} for i in range(40)], user_id="u"
+        )
         m.search("entry", user_id="u")  # builds the index
         m.update(items[10].id, "a zeppelin floated over the harbour", user_id="u")
         hits = m.search("a zeppelin floated over the harbour", user_id="u", limit=1, preset="dense")
@@ -222,7 +238,9 @@ def _user_rows(db: Path, user: str, pks: set[int], docs: set[int]) -> dict[str, 
     conn = sqlite3.connect(db)
     try:
         rows = {
-            table: conn.execute(f"SELECT count(*) FROM {table} WHERE user_id = ?", (user,)).fetchone()[0]
+            table: conn.execute(
+                f"SELECT count(*) FROM {table} WHERE user_id = ?", (user,)
+            ).fetchone()[0]
             for table in ("memories", "history", "session_docs", "scope_state")
         }
         for table, keys in (("fts_turn", pks), ("fts_window", pks), ("fts_session", docs)):
@@ -243,7 +261,9 @@ def _keys(db: Path, user: str) -> tuple[set[int], set[int]]:
     conn = sqlite3.connect(db)
     try:
         pks = {r[0] for r in conn.execute("SELECT pk FROM memories WHERE user_id = ?", (user,))}
-        docs = {r[0] for r in conn.execute("SELECT doc_id FROM session_docs WHERE user_id = ?", (user,))}
+        docs = {
+            r[0] for r in conn.execute("SELECT doc_id FROM session_docs WHERE user_id = ?", (user,))
+        }
         return pks, docs
     finally:
         conn.close()
@@ -287,13 +307,18 @@ def test_delete_all_removes_every_row_of_the_user_only(store_path: Path) -> None
             with pytest.raises(NotFoundError):
                 m.history(memory_id)
         assert m.count(user_id="kept") == 2 * len(CONVERSATION) + 1
-        assert top_sources(m, "pastry chef bakery", "kept", limit=1, preset="lexical")[0] in {"a0", "b0"}
+        assert top_sources(m, "pastry chef bakery", "kept", limit=1, preset="lexical")[0] in {
+            "a0",
+            "b0",
+        }
         assert "gone" not in m.users() and "kept" in m.users()
 
         # the user can start again from nothing
         m.add(conversation("a"), user_id="gone", session_id="s1")
         assert m.count(user_id="gone") == len(CONVERSATION)
-        assert top_sources(m, "northern lights Iceland", "gone", limit=1, preset="lexical") == ["a8"]
+        assert top_sources(m, "northern lights Iceland", "gone", limit=1, preset="lexical") == [
+            "a8"
+        ]
 
     conn = sqlite3.connect(store_path)
     try:
@@ -306,12 +331,16 @@ def test_another_handle_sees_delete_all_and_new_memories(store_path: Path) -> No
     """Two handles on one file (as two processes would be): after one of them deletes a user
     and the user adds new memories, the other must find the new memories, not stale ones."""
     with Memory(store_path, embedder=STATIC) as a, Memory(store_path, embedder=STATIC) as b:
-        old = [{"id": f"old{i}", "content": f"old note {i} about gardening tomatoes"} for i in range(5)]
+        old = [
+            {"id": f"old{i}", "content": f"old note {i} about gardening tomatoes"} for i in range(5)
+        ]
         a.add(old, user_id="u")
         assert len(a.search("gardening tomatoes", user_id="u", limit=5)) == 5  # a caches the scope
 
         b.delete_all(user_id="u")
-        new = [{"id": f"new{i}", "content": f"new note {i} about gardening tomatoes"} for i in range(5)]
+        new = [
+            {"id": f"new{i}", "content": f"new note {i} about gardening tomatoes"} for i in range(5)
+        ]
         b.add(new, user_id="u")
 
         seen_by_b = sorted(top_sources(b, "gardening tomatoes", "u", limit=5))

@@ -33,6 +33,7 @@ class AsyncMemory:
     ) -> None:
         self.memory = Memory(path, config=config, **options)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engramdb")
+        self._closed = False
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -128,7 +129,17 @@ class AsyncMemory:
     ) -> builtins.list[HistoryEntry]:
         return await self._run(self.memory.history, memory_id, user_id=user_id)
 
+    async def users(self) -> builtins.list[str]:
+        return await self._run(self.memory.users)
+
+    async def count(self, *, user_id: str | None = None) -> int:
+        return await self._run(self.memory.count, user_id=user_id)
+
     async def close(self) -> None:
+        """Close the store and the worker threads. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
         await self._run(self.memory.close)
         self._pool.shutdown(wait=True)
 

@@ -153,7 +153,9 @@ class Memory:
         return self._searcher.search(query, user, limit, config, at)
 
     def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
-        return self.store.get(_memory_id(memory_id), user_id=_user(user_id) if user_id else None)
+        return self.store.get(
+            _memory_id(memory_id), user_id=_user(user_id) if user_id is not None else None
+        )
 
     def list(
         self,
@@ -180,7 +182,7 @@ class Memory:
     ) -> tuple[builtins.list[MemoryItem], str | None]:
         if kind is not None and kind not in KINDS:
             raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}")
-        if not isinstance(limit, int) or limit < 1 or limit > 10_000:
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
             raise InvalidInputError("limit must be between 1 and 10000")
         if order not in ("asc", "desc"):
             raise InvalidInputError("order must be 'asc' or 'desc'")
@@ -188,14 +190,14 @@ class Memory:
 
     def history(self, memory_id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         return self.store.history(
-            _memory_id(memory_id), user_id=_user(user_id) if user_id else None
+            _memory_id(memory_id), user_id=_user(user_id) if user_id is not None else None
         )
 
     def users(self) -> builtins.list[str]:
         return self.store.users()
 
     def count(self, *, user_id: str | None = None) -> int:
-        return self.store.count(_user(user_id) if user_id else None)
+        return self.store.count(_user(user_id) if user_id is not None else None)
 
     # --- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

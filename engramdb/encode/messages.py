@@ -64,7 +64,7 @@ def check_metadata(value: object, limits: LimitsConfig, name: str = "metadata") 
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{name} must be a JSON object")
     try:
-        encoded = json.dumps(dict(value), ensure_ascii=False)
+        encoded = json.dumps(dict(value), ensure_ascii=False, allow_nan=False)
         encoded.encode("utf-8")
     except (TypeError, ValueError, UnicodeEncodeError) as exc:
         raise InvalidInputError(f"{name} must be JSON-serialisable UTF-8: {exc}") from exc
@@ -131,7 +131,9 @@ def _prepare_one(
         if value is not None:
             check_scope_id(value, f"{where}.{label}", required=False)
     stamp = message.get("timestamp")
-    event_time = parse_timestamp(stamp, field=f"{where}.timestamp") if stamp else batch_time
+    event_time = (
+        parse_timestamp(stamp, field=f"{where}.timestamp") if stamp is not None else batch_time
+    )
     extra = {k: v for k, v in message.items() if k not in _KNOWN_FIELDS}
     metadata = check_metadata(extra, limits, f"{where} extra fields") if extra else {}
     return EpisodeDraft(

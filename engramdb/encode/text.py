@@ -217,14 +217,6 @@ def query_terms(text: str, limit: int = 32) -> list[str]:
     return list(seen)[:limit]
 
 
-def fts_match_expression(terms: list[str]) -> str | None:
-    """An FTS5 MATCH string that ORs the terms. Each is quoted, so user text cannot inject
-    query syntax; FTS5 applies the table's tokenizer (porter stemming) to each."""
-    if not terms:
-        return None
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-
-
 def content_hash(*parts: str | None) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for part in parts:

@@ -44,17 +44,24 @@ def parse_timestamp(value: object, *, field: str = "timestamp") -> datetime:
 
     Naive values are taken as UTC; the result is always timezone-aware UTC.
     """
-    if isinstance(value, datetime):
-        stamp = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        stamp = datetime.fromtimestamp(float(value), tz=UTC)
-    elif isinstance(value, str):
-        stamp = _parse_text_timestamp(value.strip(), field)
-    else:
-        raise InvalidInputError(f"{field} must be an ISO-8601 string, a datetime or epoch seconds")
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC)
+    try:
+        if isinstance(value, datetime):
+            stamp = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            stamp = datetime.fromtimestamp(float(value), tz=UTC)
+        elif isinstance(value, str):
+            stamp = _parse_text_timestamp(value.strip(), field)
+        else:
+            raise InvalidInputError(
+                f"{field} must be an ISO-8601 string, a datetime or epoch seconds"
+            )
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        return stamp.astimezone(UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(f"{field} {str(value)[:60]!r} is not a valid date/time") from exc
 
 
 def _parse_text_timestamp(text: str, field: str) -> datetime:
@@ -66,7 +73,7 @@ def _parse_text_timestamp(text: str, field: str) -> datetime:
     if match:
         hour, minute, half, day, month_name, year = match.groups()
         month = MONTHS.get(month_name.lower())
-        if month:
+        if month and 1 <= int(hour) <= 12:
             hour_24 = int(hour) % 12 + (12 if half.lower() == "pm" else 0)
             return datetime(int(year), month, int(day), hour_24, int(minute))
     raise InvalidInputError(f"{field} {text[:60]!r} is not a date/time engramdb understands")

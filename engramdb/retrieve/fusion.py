@@ -10,7 +10,8 @@ from engramdb.retrieve.signals import Scores
 
 def minmax(values: Scores) -> Scores:
     low, high = float(values.min()), float(values.max())
-    if high - low <= 1e-12:
+    # differences at float noise level (e.g. BM25 of a word every document holds) are no signal
+    if high - low <= 1e-6 * max(1.0, abs(high)):
         return np.zeros_like(values)
     return (values - low) / (high - low)
 

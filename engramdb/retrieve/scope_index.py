@@ -63,7 +63,8 @@ class ScopeIndex:
         state = store.scope_state(self.user_id)
         if state == self.state:
             return
-        if state.deletes != self.state.deletes or state.max_vec_id < self.state.max_vec_id:
+        reload = state.epoch != self.state.epoch or state.deletes != self.state.deletes
+        if reload or state.max_vec_id < self.state.max_vec_id:
             self._reset()
             self.state = ScopeState()
             rows = store.scope_rows(self.user_id, 0)
@@ -81,7 +82,9 @@ class ScopeIndex:
             self._dirty = True
             if self.ann is not None:
                 self.ann.remove(pk)
-        self.state = ScopeState(self.state.max_vec_id, self.state.deletes + 1, self.state.rows - 1)
+        self.state = ScopeState(
+            self.state.max_vec_id, self.state.deletes + 1, self.state.rows - 1, self.state.epoch
+        )
 
     def _append(self, rows: ScopeRows, *, build_ann: bool = True) -> None:
         if len(rows.pk) == 0:
@@ -206,7 +209,8 @@ class ScopeIndex:
         if files and files[0].exists() and files[1].exists():
             try:
                 meta = json.loads(files[1].read_text())
-                if meta["deletes"] == state.deletes and meta["size"] == files[0].stat().st_size:
+                same = (meta["epoch"], meta["deletes"]) == (state.epoch, state.deletes)
+                if same and meta["size"] == files[0].stat().st_size:
                     from usearch.index import Index
 
                     loaded = Index.restore(str(files[0]))
@@ -231,6 +235,7 @@ class ScopeIndex:
         self.ann.save(str(tmp))
         os.replace(tmp, files[0])
         meta = {
+            "epoch": self.state.epoch,
             "max_vec_id": self.state.max_vec_id,
             "deletes": self.state.deletes,
             "size": files[0].stat().st_size,

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 
-from engramdb.encode.text import fts_match_expression, query_terms
+from engramdb.encode.text import query_terms
 from engramdb.encode.timeparse import asks_for_time, find_time_ranges
 from engramdb.models import Hit
 from engramdb.retrieve.config import SearchConfig
@@ -45,7 +45,7 @@ class Searcher:
         info = QueryInfo(
             text=query,
             now=now,
-            match=fts_match_expression(query_terms(query)),
+            match=self.store.lexical_plan(user_id, query_terms(query)),
             vector=self.embed_query(query) if active & set(DENSE_SIGNALS) else None,
             asks_time=asks_for_time(query),
             ranges=find_time_ranges(query, now) if "time" in active else [],

@@ -23,7 +23,7 @@ Scores = npt.NDArray[np.float64]
 class QueryInfo:
     text: str
     now: datetime
-    match: str | None  # FTS expression, None when the query has no content word
+    match: Any  # the store's lexical plan; None when the query has no content word
     vector: FloatArray | None
     asks_time: bool
     ranges: list[TimeRange]

@@ -49,6 +49,7 @@ class ScopeState:
     max_vec_id: int = 0
     deletes: int = 0
     rows: int = 0
+    epoch: int = 0  # changes when a scope is deleted and created again
 
 
 @dataclass(slots=True)
@@ -112,11 +113,15 @@ class MemoryStore(Protocol):
         self, memory_id: str, user_id: str | None = None
     ) -> builtins.list[HistoryEntry]: ...
 
+    def lexical_plan(self, user_id: str, terms: builtins.list[str]) -> Any:
+        """A backend-specific lexical query for the user's scope (None: nothing to match)."""
+        ...
+
     def lexical(
-        self, user_id: str, match: str, granularity: Granularity, limit: int
+        self, user_id: str, plan: Any, granularity: Granularity, limit: int
     ) -> builtins.list[tuple[Any, float]]:
-        """BM25 (higher is better) of documents matching an FTS expression: keys are memory
-        pks for turn/window, (session_key, segment) for session."""
+        """BM25 (higher is better) of documents matching a plan: keys are memory pks for
+        turn/window, (session_key, segment) for session."""
         ...
 
     def scope_state(self, user_id: str) -> ScopeState: ...

@@ -70,8 +70,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             segment INTEGER NOT NULL,
             UNIQUE (user_id, session_key, segment)
         );
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         CREATE TABLE scope_state (
             user_id TEXT PRIMARY KEY,
+            epoch INTEGER NOT NULL,
             max_vec_id INTEGER NOT NULL DEFAULT 0,
             deletes INTEGER NOT NULL DEFAULT 0,
             rows INTEGER NOT NULL DEFAULT 0
@@ -79,6 +81,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE VIRTUAL TABLE fts_turn USING fts5 (body, scope, {_TOKENIZE});
         CREATE VIRTUAL TABLE fts_window USING fts5 (body, scope, {_TOKENIZE});
         CREATE VIRTUAL TABLE fts_session USING fts5 (body, scope, {_TOKENIZE});
+        CREATE VIRTUAL TABLE fts_turn_vocab USING fts5vocab (fts_turn, 'row');
+        CREATE VIRTUAL TABLE fts_window_vocab USING fts5vocab (fts_window, 'row');
+        CREATE VIRTUAL TABLE fts_session_vocab USING fts5vocab (fts_session, 'row');
+        """,
+    ),
+    (
+        2,
+        "api keys of the service (hashed secrets, tenant, optional user, rights)",
+        """
+        CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY,
+            secret_hash TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            user_id TEXT,
+            rights TEXT NOT NULL CHECK (rights IN ('read', 'write')),
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE INDEX api_keys_tenant ON api_keys (tenant, created_at);
         """,
     ),
 ]

@@ -22,6 +22,7 @@ from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
 from engramdb.store.base import SESSION_SEGMENT, Granularity, NewMemory, ScopeRows, ScopeState
+from engramdb.store.sqlite import lexical
 from engramdb.store.sqlite.documents import (
     refresh_sessions,
     refresh_windows,
@@ -148,7 +149,7 @@ class SQLiteStore:
         now = _iso(datetime.now(UTC))
         pks: list[int] = []
         with self._write() as conn:
-            next_vec = conn.execute("SELECT coalesce(max(vec_id), 0) FROM memories").fetchone()[0]
+            next_vec = self._reserve_vec_ids(conn, len(items))
             next_seq: dict[str, int] = {}
             touched: dict[str, set[int]] = {}
             inserted = 0
@@ -241,6 +242,19 @@ class SQLiteStore:
             refresh_windows(conn, user_id, key, seqs)
             refresh_sessions(conn, user_id, {(key, s // SESSION_SEGMENT) for s in seqs})
 
+    @staticmethod
+    def _reserve_vec_ids(conn: sqlite3.Connection, n: int) -> int:
+        """Reserve n vector ids; returns the id before the first. Ids never go down, even
+        after a delete_all, so a cache can tell new rows from old ones."""
+        conn.execute(
+            "INSERT INTO counters VALUES ('vec_id',"
+            " (SELECT coalesce(max(vec_id), 0) FROM memories)) ON CONFLICT (name) DO NOTHING"
+        )
+        row = conn.execute(
+            "UPDATE counters SET value = value + ? WHERE name = 'vec_id' RETURNING value", (n,)
+        ).fetchone()
+        return int(row[0]) - n
+
     def _bump_scope(
         self,
         conn: sqlite3.Connection,
@@ -251,12 +265,13 @@ class SQLiteStore:
         deleted: int = 0,
     ) -> None:
         conn.execute(
-            """INSERT INTO scope_state (user_id, max_vec_id, deletes, rows) VALUES (?, ?, ?, ?)
+            """INSERT INTO scope_state (user_id, epoch, max_vec_id, deletes, rows)
+               VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (user_id) DO UPDATE SET
                  max_vec_id = max(max_vec_id, excluded.max_vec_id),
                  deletes = deletes + excluded.deletes,
                  rows = rows + excluded.rows""",
-            (user_id, max_vec_id, deleted, added - deleted),
+            (user_id, max_vec_id, max_vec_id, deleted, added - deleted),
         )
 
     def update(
@@ -272,7 +287,7 @@ class SQLiteStore:
         with self._write() as conn:
             row = self._locate(conn, memory_id, user_id)
             pk, owner, old_text, version, key, seq, kind = row
-            vec_id = conn.execute("SELECT coalesce(max(vec_id), 0) + 1 FROM memories").fetchone()[0]
+            vec_id = self._reserve_vec_ids(conn, 1) + 1
             conn.execute(
                 """UPDATE memories SET text = ?, embedding = ?, vec_id = ?,
                    version = version + 1, updated_at = ?, date_words = ?, time_lo = ?,
@@ -444,35 +459,20 @@ class SQLiteStore:
             for r in rows
         ]
 
+    def lexical_plan(self, user_id: str, terms: builtins.list[str]) -> Any:
+        return lexical.plan(self._conn(), user_id, terms, self.scope_state(user_id).rows)
+
     def lexical(
-        self, user_id: str, match: str, granularity: Granularity, limit: int
+        self, user_id: str, plan: Any, granularity: Granularity, limit: int
     ) -> builtins.list[tuple[Any, float]]:
-        conn = self._conn()
-        scoped = f'scope : "{scope_token(user_id)}" AND ({match})'
-        if granularity == "session":
-            rows = conn.execute(
-                """SELECT d.session_key, d.segment, -bm25(fts_session, 1.0, 0.0) AS score
-                   FROM fts_session JOIN session_docs d ON d.doc_id = fts_session.rowid
-                   WHERE fts_session MATCH ? AND d.user_id = ? ORDER BY score DESC LIMIT ?""",
-                (scoped, user_id, limit),
-            ).fetchall()
-            return [((r[0], r[1]), float(r[2])) for r in rows]
-        table = "fts_turn" if granularity == "turn" else "fts_window"
-        # the scope token already limits matches to the user; the join re-checks it in SQL
-        rows = conn.execute(
-            f"""SELECT m.pk, t.score FROM (
-                    SELECT rowid, -bm25({table}, 1.0, 0.0) AS score FROM {table}
-                    WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?) t
-                JOIN memories m ON m.pk = t.rowid WHERE m.user_id = ?""",
-            (scoped, limit, user_id),
-        ).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+        return lexical.search(self._conn(), user_id, plan[granularity], granularity, limit)
 
     def scope_state(self, user_id: str) -> ScopeState:
         row = (
             self._conn()
             .execute(
-                "SELECT max_vec_id, deletes, rows FROM scope_state WHERE user_id = ?", (user_id,)
+                "SELECT max_vec_id, deletes, rows, epoch FROM scope_state WHERE user_id = ?",
+                (user_id,),
             )
             .fetchone()
         )

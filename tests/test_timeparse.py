@@ -1,0 +1,210 @@
+"""Timestamps and time expressions, resolved against a fixed reference time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from engramdb.encode.timeparse import TimeRange, asks_for_time, find_time_ranges, parse_timestamp
+from engramdb.errors import InvalidInputError
+
+# Saturday 20 May 2023, noon UTC
+REF = datetime(2023, 5, 20, 12, 0, tzinfo=UTC)
+
+
+def d(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+# --- parse_timestamp -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2023-05-08T13:56:00Z", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("2023-05-08T13:56:00+00:00", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("2023-05-08T15:56:00+02:00", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("2023-05-08T08:56:00-05:00", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("2023-05-08T13:56:00.250Z", datetime(2023, 5, 8, 13, 56, 0, 250000, tzinfo=UTC)),
+        ("2023-05-08 13:56", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("2023-05-08", d(2023, 5, 8)),
+        ("  2023-05-08T13:56:00Z  ", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("1:56 pm on 8 May, 2023", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("1:56 PM on 8 may, 2023", datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        ("10:37 am on 27 June, 2023", datetime(2023, 6, 27, 10, 37, tzinfo=UTC)),
+        ("12:00 am on 1 January, 2024", datetime(2024, 1, 1, 0, 0, tzinfo=UTC)),
+        ("12:00 pm on 1 January, 2024", datetime(2024, 1, 1, 12, 0, tzinfo=UTC)),
+        ("7:05 pm on 3 Sep 2022", datetime(2022, 9, 3, 19, 5, tzinfo=UTC)),
+        (0, datetime(1970, 1, 1, tzinfo=UTC)),
+        (1683554160, datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        (1683554160.5, datetime(2023, 5, 8, 13, 56, 0, 500000, tzinfo=UTC)),
+        (datetime(2023, 5, 8, 13, 56), datetime(2023, 5, 8, 13, 56, tzinfo=UTC)),
+        (
+            datetime(2023, 5, 8, 22, 56, tzinfo=timezone(timedelta(hours=9))),
+            datetime(2023, 5, 8, 13, 56, tzinfo=UTC),
+        ),
+    ],
+)
+def test_parse_timestamp(value: object, expected: datetime) -> None:
+    parsed = parse_timestamp(value)
+    assert parsed == expected
+    assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "   ", "yesterday", "8th of May", "2023-13-45", "25:00 pm on 8 May, 2023 extra", None,
+     True, [2023, 5, 8], {"year": 2023}, b"2023-05-08"],
+)  # fmt: skip
+def test_parse_timestamp_rejects_garbage(value: object) -> None:
+    with pytest.raises(InvalidInputError, match="when"):
+        parse_timestamp(value, field="when")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1:56 pm on 31 February, 2023", "1:61 pm on 8 May, 2023", "1:56 pm on 0 May, 2023",
+     float("nan"), float("inf"), 1e20, -1e15],
+)  # fmt: skip
+def test_parse_timestamp_out_of_range_is_invalid_input(value: object) -> None:
+    """Shaped like a timestamp but impossible: still InvalidInputError, never a raw
+    ValueError/OverflowError escaping from datetime."""
+    with pytest.raises(InvalidInputError):
+        parse_timestamp(value)
+
+
+# --- find_time_ranges ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("I saw her yesterday", d(2023, 5, 19), d(2023, 5, 20)),
+        ("we went out last night", d(2023, 5, 19), d(2023, 5, 20)),
+        ("I am tired today", d(2023, 5, 20), d(2023, 5, 21)),
+        ("see you tomorrow", d(2023, 5, 21), d(2023, 5, 22)),
+        ("I was in Rome last week", d(2023, 5, 8), d(2023, 5, 15)),
+        ("busy this week", d(2023, 5, 15), d(2023, 5, 22)),
+        ("off next week", d(2023, 5, 22), d(2023, 5, 29)),
+        ("we camped last weekend", d(2023, 5, 13), d(2023, 5, 15)),
+        # "N units ago" is fuzzy: ± max(1 day, a seventh of the distance)
+        ("we met two weeks ago", d(2023, 5, 4), d(2023, 5, 9)),
+        ("a couple of weeks ago", d(2023, 5, 4), d(2023, 5, 9)),
+        ("it arrived 3 days ago", d(2023, 5, 16), d(2023, 5, 19)),
+        ("I graduated in 2022", d(2022, 1, 1), d(2023, 1, 1)),
+        ("she lived there since 2019", d(2019, 1, 1), d(2020, 1, 1)),
+        ("we married last May", d(2022, 5, 1), d(2022, 6, 1)),  # said in May: the previous one
+        ("I moved last April", d(2023, 4, 1), d(2023, 5, 1)),
+        ("the wedding is next May", d(2024, 5, 1), d(2024, 6, 1)),
+        ("we go to Spain this June", d(2023, 6, 1), d(2023, 7, 1)),
+        ("I started on 8 May 2023", d(2023, 5, 8), d(2023, 5, 9)),
+        ("the 8th May, 2023 was sunny", d(2023, 5, 8), d(2023, 5, 9)),
+        ("on May 8, 2023 we flew", d(2023, 5, 8), d(2023, 5, 9)),
+        ("the deadline was 2023-05-08", d(2023, 5, 8), d(2023, 5, 9)),
+        ("back in May 2023", d(2023, 5, 1), d(2023, 6, 1)),
+        ("in December 2022 it snowed", d(2022, 12, 1), d(2023, 1, 1)),
+        ("it was cold last month", d(2023, 4, 1), d(2023, 5, 1)),
+        ("I quit last year", d(2022, 1, 1), d(2023, 1, 1)),
+        ("we spoke last Monday", d(2023, 5, 15), d(2023, 5, 16)),
+        ("dinner next Friday", d(2023, 5, 26), d(2023, 5, 27)),
+    ],
+)
+def test_find_time_ranges_single_expression(text: str, start: datetime, end: datetime) -> None:
+    ranges = find_time_ranges(text, REF)
+    assert [(r.start, r.end) for r in ranges] == [(start, end)], ranges
+    assert ranges[0].text and ranges[0].text in text
+
+
+def test_relative_expressions_follow_the_reference_time() -> None:
+    ref = datetime(2023, 8, 3, 9, 0, tzinfo=UTC)
+    assert [(r.start, r.end) for r in find_time_ranges("yesterday", ref)] == [
+        (d(2023, 8, 2), d(2023, 8, 3))
+    ]
+    # in August, "last May" is this year's May
+    assert [(r.start, r.end) for r in find_time_ranges("last May", ref)] == [
+        (d(2023, 5, 1), d(2023, 6, 1))
+    ]
+    # a naive or string reference is taken as UTC
+    assert find_time_ranges("yesterday", "2023-08-03T09:00:00") == find_time_ranges(
+        "yesterday", ref
+    )
+
+
+def test_year_boundaries() -> None:
+    ref = datetime(2023, 1, 2, tzinfo=UTC)  # a Monday
+    assert [(r.start, r.end) for r in find_time_ranges("last month", ref)] == [
+        (d(2022, 12, 1), d(2023, 1, 1))
+    ]
+    assert [(r.start, r.end) for r in find_time_ranges("last week", ref)] == [
+        (d(2022, 12, 26), d(2023, 1, 2))
+    ]
+    assert [(r.start, r.end) for r in find_time_ranges("yesterday", ref)] == [
+        (d(2023, 1, 1), d(2023, 1, 2))
+    ]
+
+
+def test_several_expressions_in_one_text() -> None:
+    ranges = find_time_ranges("I was in Paris in 2022 and came back yesterday", REF)
+    assert {(r.text, r.start, r.end) for r in ranges} == {
+        ("in 2022", d(2022, 1, 1), d(2023, 1, 1)),
+        ("yesterday", d(2023, 5, 19), d(2023, 5, 20)),
+    }
+
+
+def test_overlapping_patterns_give_one_range() -> None:
+    # "8 May 2023" also contains "May 2023": only the most specific reading is kept
+    assert [(r.start, r.end) for r in find_time_ranges("on 8 May 2023", REF)] == [
+        (d(2023, 5, 8), d(2023, 5, 9))
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["you may want to rest", "this may be hard", "I ate a whole melon", "nothing to see here",
+     "a decade 2020 retrospective", "room 2022 is upstairs"],
+)  # fmt: skip
+def test_text_without_time_expressions(text: str) -> None:
+    assert find_time_ranges(text, REF) == []
+
+
+def test_impossible_date_falls_back_to_the_month() -> None:
+    ranges = find_time_ranges("due 31 February 2023", REF)
+    assert [(r.start, r.end) for r in ranges] == [(d(2023, 2, 1), d(2023, 3, 1))]
+
+
+def test_time_range_words() -> None:
+    assert TimeRange("x", d(2023, 5, 8), d(2023, 5, 9)).words() == "8 May 2023"
+    assert TimeRange("x", d(2023, 5, 1), d(2023, 6, 1)).words() == "May 2023"
+    assert TimeRange("x", d(2022, 1, 1), d(2023, 1, 1)).words() == "2022"
+
+
+# --- asks_for_time ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "question",
+    [
+        "When did Caroline go to the LGBTQ support group?",
+        "when is the party",
+        "What year did Melanie paint a sunrise?",
+        "What month did they move to Denver?",
+        "What date is the wedding?",
+        "Which year did he graduate?",
+        "How long ago was the trip to Patagonia?",
+        "How long has Maya been a nurse?",
+        "So, when exactly did you adopt Biscuit?",
+    ],
+)
+def test_asks_for_time_true(question: str) -> None:
+    assert asks_for_time(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is Maya's job?",
+        "Where does Daniel's brother live?",
+        "Who won the science fair?",
+        "Whenever it rains, what does Luna do?",
+        "What is the name of the cat?",
+        "Why is she running a marathon?",
+    ],
+)
+def test_asks_for_time_false(question: str) -> None:
+    assert not asks_for_time(question)
