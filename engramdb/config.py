@@ -66,6 +66,9 @@ class EngramConfig(BaseModel):
     search: dict[str, Any] = Field(default_factory=dict, description="overrides of the preset")
     store_options: StoreConfig = Field(default_factory=lambda: StoreConfig())
     limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
+    server: dict[str, Any] = Field(
+        default_factory=dict, description="settings of `engram serve` (engramdb.server.settings)"
+    )
 
     def search_config(self) -> SearchConfig:
         return resolve_search_config(self.search_preset, self.search)

@@ -3,7 +3,6 @@ latency), with exact brute-force dense search in the same process as the baselin
 
 from __future__ import annotations
 
-import random
 import statistics
 import tempfile
 import time
@@ -33,66 +32,44 @@ VERBS = [
     "learned",
     "wrote about",
 ]
-ADJECTIVES = [
-    "red",
-    "old",
-    "tiny",
-    "famous",
-    "broken",
-    "new",
-    "quiet",
-    "spicy",
-    "wooden",
-    "electric",
-    "vintage",
-    "local",
-    "rare",
-    "huge",
-    "blue",
-]
-NOUNS = [
-    "bicycle",
-    "garden",
-    "violin",
-    "recipe",
-    "puppy",
-    "museum",
-    "telescope",
-    "kayak",
-    "novel",
-    "apartment",
-    "laptop",
-    "bakery",
-    "guitar",
-    "mural",
-    "greenhouse",
-    "camera",
-    "marathon",
-    "festival",
-    "sculpture",
-    "podcast",
-]
-PLACES = [
-    "Lisbon",
-    "Osaka",
-    "Denver",
-    "Nairobi",
-    "Oslo",
-    "Quito",
-    "Hanoi",
-    "Leeds",
-    "Perth",
-    "Tulsa",
-    "Bergen",
-    "Cusco",
-]
+_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ou"]
+VOCABULARY = 30_000
+ZIPF = 1.1
 
 
-def sentence(rng: random.Random, serial: int) -> str:
-    return (
-        f"{rng.choice(NAMES)} {rng.choice(VERBS)} the {rng.choice(ADJECTIVES)} "
-        f"{rng.choice(NOUNS)} in {rng.choice(PLACES)} (note {serial})"
-    )
+class Corpus:
+    """Synthetic memories with a natural-language-like vocabulary: Zipf-distributed words
+    (a few very common, most rare), so document frequencies look like real text's."""
+
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = np.random.default_rng(seed)
+        words: dict[str, None] = {}
+        while len(words) < VOCABULARY:
+            parts = self.rng.integers(0, [len(_ONSETS), len(_VOWELS)] * 4)
+            syllables = int(self.rng.integers(1, 5))
+            word = "".join(
+                _ONSETS[parts[2 * k]] + _VOWELS[parts[2 * k + 1]] for k in range(syllables)
+            )
+            words.setdefault(word, None)
+        self.words = list(words)
+        weights = 1.0 / np.arange(1, VOCABULARY + 1) ** ZIPF
+        self.cdf = np.cumsum(weights / weights.sum())
+
+    def content(self, k: int) -> list[str]:
+        picks = np.searchsorted(self.cdf, self.rng.random(k))
+        return [self.words[min(int(i), VOCABULARY - 1)] for i in picks]
+
+    def sentence(self) -> str:
+        name = NAMES[int(self.rng.integers(len(NAMES)))]
+        verb = VERBS[int(self.rng.integers(len(VERBS)))]
+        return f"{name} {verb} the {' '.join(self.content(int(self.rng.integers(6, 14))))}"
+
+    def question_about(self, text: str) -> str:
+        """A question that paraphrases a stored memory by a few of its words."""
+        words = text.split()
+        chosen = self.rng.choice(len(words), size=min(4, len(words)), replace=False)
+        return "what about " + " ".join(words[i] for i in sorted(chosen)) + "?"
 
 
 def run(
@@ -104,36 +81,38 @@ def run(
     queries: int = 200,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    rng = random.Random(7)
+    corpus = Corpus()
     with tempfile.TemporaryDirectory() as tmp:
         target = store or str(Path(tmp) / "scale.db")
         options = {"embedder": {"provider": "static"}, **(memory_options or {})}
         with Memory(target, **options) as mem:
             user = f"scale-{n}"
+            probes: list[tuple[str, str]] = []
             start = time.perf_counter()
             for first in range(0, n, batch):
                 size = min(batch, n - first)
                 messages = [
-                    {"id": f"m{first + i}", "content": sentence(rng, first + i), "speaker": "user"}
+                    {"id": f"m{first + i}", "content": corpus.sentence(), "speaker": "user"}
                     for i in range(size)
                 ]
+                # probe memories spread over the whole store, one per chosen batch
+                if len(probes) < queries and corpus.rng.random() < queries * batch / n:
+                    pick = int(corpus.rng.integers(size))
+                    probes.append((messages[pick]["id"], messages[pick]["content"]))
                 mem.add(messages, user_id=user, session_id=f"s{first // 20}")
                 if progress:
                     progress("ingest", first + size, n)
             ingest_s = time.perf_counter() - start
-            asked = [
-                f"What did {rng.choice(NAMES)} {rng.choice(VERBS).split()[0]} in "
-                f"{rng.choice(PLACES)} with the {rng.choice(NOUNS)}?"
-                for _ in range(queries)
-            ]
+            asked = [corpus.question_about(text) for _, text in probes]
             start = time.perf_counter()
             mem.search(asked[0], user_id=user)  # loads the scope cache (and builds HNSW)
             first_search_s = time.perf_counter() - start
-            latencies = []
+            latencies, found = [], 0
             for i, query in enumerate(asked):
                 start = time.perf_counter()
-                mem.search(query, user_id=user, limit=10)
+                hits = mem.search(query, user_id=user, limit=10)
                 latencies.append((time.perf_counter() - start) * 1000)
+                found += any(probes[i][0] in h.sources for h in hits)
                 if progress:
                     progress("search", i + 1, queries)
             exact = _exact_baseline(mem, user, asked)
@@ -146,6 +125,8 @@ def run(
         "search_ms": _percentiles(latencies),
         "exact_dense_ms": _percentiles(exact),
         "search_vs_exact_p50": statistics.median(latencies) / max(statistics.median(exact), 1e-9),
+        "queries": len(asked),
+        "source_found_at_10": found / max(len(asked), 1),
     }
 
 

@@ -11,11 +11,13 @@ from rich.table import Table
 
 from engramdb.cli.common import console, fail, friendly, open_memory, progress_bar
 from engramdb.cli.importers import read_jsonl, read_locomo
+from engramdb.cli.serve import register as register_service_commands
 from engramdb.models import Hit, MemoryItem
 
 app = typer.Typer(help="engramdb: long-term memory for LLM agents.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+register_service_commands(app, bench_app)
 
 Store = Annotated[
     str | None, typer.Option("--store", "-s", help="SQLite file (default ~/.engramdb/memory.db)")

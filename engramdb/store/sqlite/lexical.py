@@ -1,12 +1,17 @@
 """BM25 search over the FTS5 tables, with a query plan that bounds the cost in large scopes.
 
-FTS5 scores every document that matches a query, so an OR of common words costs time in
-proportion to the scope. Small scopes (at most ``FULL_OR_MAX_ROWS`` rows) use the plain OR of
-all query terms: best recall. In larger scopes each table gets its own expression: a term
-alone where it is expected to match at most ``BUDGET`` documents, otherwise the smallest
-conjunctions (pairs, triples, ...) of the common terms whose expected matches fit the budget.
-Expected matches come from FTS5's own vocabulary tables (document frequencies), assuming
-independent terms.
+FTS5 scores every document that matches a query and reads each term's whole posting list, so
+an OR of common words costs time in proportion to the scope.
+
+- Small scopes (at most ``FULL_OR_MAX_ROWS`` rows): the plain OR of all query terms, limited
+  to the user by the scope token. Best recall.
+- Larger scopes: one expression per table. Terms in more than ``MAX_DF`` of the documents
+  carry almost no BM25 weight and are dropped (dense retrieval still sees them) unless
+  nothing better is left. A term enters alone where it should match at most ``BUDGET``
+  documents; common terms only in the smallest conjunctions that fit the budget. The scope
+  token is left out (its posting list is as long as the scope): the join on user_id scopes.
+
+Document frequencies come from FTS5's vocabulary tables, terms assumed independent.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from engramdb.store.sqlite.documents import scope_token
 
 FULL_OR_MAX_ROWS = 20_000
 BUDGET = 3_000
+MAX_DF = 0.02
 MAX_COMMON_TERMS = 6
 TABLES: dict[Granularity, str] = {
     "turn": "fts_turn",
@@ -33,23 +39,24 @@ def quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def plan(
-    conn: sqlite3.Connection, user_id: str, terms: list[str], scope_rows: int
-) -> dict[Granularity, str] | None:
+Plan = dict[Granularity, tuple[str, bool]]  # granularity → (MATCH expression, has scope token)
+
+
+def plan(conn: sqlite3.Connection, user_id: str, terms: list[str], scope_rows: int) -> Plan | None:
     """One FTS5 MATCH expression per table for ``terms`` in the user's scope."""
     if not terms:
         return None
-    scope = f'scope : "{scope_token(user_id)}"'
     if scope_rows <= FULL_OR_MAX_ROWS:
+        scope = f'scope : "{scope_token(user_id)}"'
         expression = f"{scope} AND ({' OR '.join(map(quote, terms))})"
-        return dict.fromkeys(TABLES, expression)
+        return dict.fromkeys(TABLES, (expression, True))
     stems = _stems(conn, terms)
     sessions = conn.execute(
         "SELECT count(*) FROM session_docs WHERE user_id = ?", (user_id,)
     ).fetchone()[0]
     sizes = {"turn": scope_rows, "window": scope_rows, "session": max(sessions, 1)}
     return {
-        granularity: f"{scope} AND ({_bounded(conn, table, terms, stems, sizes[granularity])})"
+        granularity: (_bounded(conn, table, terms, stems, sizes[granularity]), False)
         for granularity, table in TABLES.items()
     }
 
@@ -63,6 +70,9 @@ def _bounded(
             f"SELECT doc FROM {table}_vocab WHERE term = ?", (stems.get(term, term),)
         ).fetchone()
         share[term] = min(1.0, (row[0] if row else 0) / size)
+    informative = [t for t in terms if share[t] <= MAX_DF]
+    if len(informative) >= 2 or any(share[t] * size <= BUDGET for t in informative):
+        terms = informative  # near-stopwords only cost time when better terms exist
     clauses = [quote(t) for t in terms if share[t] * size <= BUDGET / len(terms)]
     common = sorted((t for t in terms if quote(t) not in clauses), key=share.__getitem__)
     common = common[:MAX_COMMON_TERMS]
@@ -92,9 +102,12 @@ def _stems(conn: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
 
 
 def search(
-    conn: sqlite3.Connection, user_id: str, match: str, granularity: Granularity, limit: int
+    conn: sqlite3.Connection, user_id: str, plan: Plan, granularity: Granularity, limit: int
 ) -> list[tuple[Any, float]]:
-    """Top documents by BM25 (higher is better); the join re-checks the scope in SQL."""
+    """Top documents by BM25 (higher is better), always filtered on user_id in SQL."""
+    if granularity not in plan:
+        return []
+    match, scoped = plan[granularity]
     if granularity == "session":
         rows = conn.execute(
             """SELECT d.session_key, d.segment, -bm25(fts_session, 1.0, 0.0) AS score
@@ -104,11 +117,15 @@ def search(
         ).fetchall()
         return [((r[0], r[1]), float(r[2])) for r in rows]
     table = TABLES[granularity]
-    rows = conn.execute(
-        f"""SELECT m.pk, t.score FROM (
-                SELECT rowid, -bm25({table}, 1.0, 0.0) AS score FROM {table}
-                WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?) t
-            JOIN memories m ON m.pk = t.rowid WHERE m.user_id = ?""",
-        (match, limit, user_id),
-    ).fetchall()
-    return [(int(r[0]), float(r[1])) for r in rows]
+    if scoped:  # the token already limits matches to the user: rank first, then join
+        sql = f"""SELECT m.pk, t.score FROM (
+                      SELECT rowid, -bm25({table}, 1.0, 0.0) AS score FROM {table}
+                      WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?) t
+                  JOIN memories m ON m.pk = t.rowid WHERE m.user_id = ?"""
+        args: tuple[Any, ...] = (match, limit, user_id)
+    else:
+        sql = f"""SELECT m.pk, -bm25({table}, 1.0, 0.0) AS score FROM {table}
+                  JOIN memories m ON m.pk = {table}.rowid
+                  WHERE {table} MATCH ? AND m.user_id = ? ORDER BY score DESC LIMIT ?"""
+        args = (match, user_id, limit)
+    return [(int(r[0]), float(r[1])) for r in conn.execute(sql, args).fetchall()]

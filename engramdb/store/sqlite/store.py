@@ -465,7 +465,7 @@ class SQLiteStore:
     def lexical(
         self, user_id: str, plan: Any, granularity: Granularity, limit: int
     ) -> builtins.list[tuple[Any, float]]:
-        return lexical.search(self._conn(), user_id, plan[granularity], granularity, limit)
+        return lexical.search(self._conn(), user_id, plan, granularity, limit)
 
     def scope_state(self, user_id: str) -> ScopeState:
         row = (

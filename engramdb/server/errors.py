@@ -1,0 +1,116 @@
+"""Every error is a JSON body ``{"error": {"code", "message"}}`` with a stable code; bad input is
+always a 4xx, and no traceback ever reaches the client (it goes to the log)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from engramdb.errors import ConfigError, EngramError, InvalidInputError, NotFoundError, StoreError
+
+log = logging.getLogger("engramdb.server")
+
+# status for each engine error class (the code is the class's ``.code``)
+ENGINE_STATUS: dict[type[EngramError], int] = {
+    InvalidInputError: 422,
+    NotFoundError: 404,
+    ConfigError: 422,
+    StoreError: 503,
+}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error the service answers with directly (auth, rights, limits)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def unauthorized(message: str = "a valid API key is required") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def engine_status(exc: EngramError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in ENGINE_STATUS:
+            return ENGINE_STATUS[cls]
+    return 422
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EngramError)
+    status = engine_status(exc)
+    if status >= 500:
+        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(status, exc.code, str(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))}
+        for err in exc.errors()[:20]
+    ]
+    first = details[0] if details else {"loc": [], "message": "invalid request"}
+    where = ".".join(first["loc"])
+    return error_response(422, "invalid_input", f"{where}: {first['message']}", details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "the server failed to answer; see its log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(EngramError, _engine_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,162 @@
+"""Request and response bodies of the REST API (mem0-server shaped), with size limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engramdb.server.tenancy import MAX_USER_CHARS, TENANT_PATTERN
+
+UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_CHARS)]
+ShortText = Annotated[str, Field(min_length=1, max_length=256)]
+# when something was said: ISO 8601 (or LoCoMo's "1:56 pm on 8 May, 2023"), or epoch seconds
+Timestamp = (
+    Annotated[str, Field(min_length=1, max_length=64)]
+    | Annotated[float, Field(strict=True, ge=0, le=253_402_300_799, allow_inf_nan=False)]
+)
+MAX_MESSAGES = 1_000
+MAX_CONTENT = 32_000
+
+
+class Message(BaseModel):
+    """One message. Fields other than these are kept as the memory's metadata."""
+
+    model_config = ConfigDict(extra="allow")
+
+    content: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT)]
+    role: ShortText | None = None
+    speaker: ShortText | None = None
+    id: ShortText | Annotated[int, Field(strict=True)] | None = Field(
+        None, description="the message's own id (its source id)"
+    )
+    timestamp: Timestamp | None = None
+
+
+class AddRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: (
+        Annotated[str, Field(min_length=1, max_length=MAX_CONTENT)]
+        | Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
+    )
+    user_id: UserId | None = Field(None, description="required unless the key is bound to a user")
+    session_id: ShortText | None = None
+    agent_id: ShortText | None = None
+    timestamp: Timestamp | None = Field(None, description="when the messages were said")
+    metadata: dict[str, Any] | None = None
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: Annotated[str, Field(min_length=1, max_length=4_000)]
+    user_id: UserId | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class UpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT)]
+    reason: Annotated[str, Field(max_length=1_000)] | None = None
+
+
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: Annotated[str, Field(pattern=TENANT_PATTERN)]
+    user_id: UserId | None = Field(None, description="bind the key to this one user")
+    rights: Literal["read", "write"] = "read"
+
+
+# --- responses ----------------------------------------------------------------------------
+class MemoryOut(BaseModel):
+    id: str
+    text: str
+    kind: str
+    user_id: str
+    agent_id: str | None = None
+    session_id: str | None = None
+    role: str | None = None
+    speaker: str | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+    event_time: datetime | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    sources: list[str]
+    version: int
+    metadata: dict[str, Any]
+    score: float | None = Field(None, description="fused relevance (search results only)")
+    signals: dict[str, float] | None = None
+
+
+class MemoryList(BaseModel):
+    results: list[MemoryOut]
+    next: str | None = Field(None, description="cursor of the next page; null on the last")
+
+
+class SearchResults(BaseModel):
+    results: list[MemoryOut]
+
+
+class HistoryOut(BaseModel):
+    memory_id: str
+    version: int
+    event: str
+    text: str | None
+    previous_text: str | None = None
+    actor: str
+    reason: str | None = None
+    at: datetime
+
+
+class HistoryList(BaseModel):
+    results: list[HistoryOut]
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool = True
+
+
+class DeletedAll(BaseModel):
+    user_id: str
+    deleted: dict[str, int]
+
+
+class UserList(BaseModel):
+    results: list[str]
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    tenant: str
+    user_id: str | None
+    rights: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class IssuedKeyOut(KeyOut):
+    key: str = Field(description="the secret: shown this once, store it now")
+
+
+class KeyList(BaseModel):
+    results: list[KeyOut]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,165 @@
+"""The operations behind the REST routes and the MCP tools: scope a call to the caller's tenant
+(and user), run it on ``AsyncMemory`` with the internal user_id (so the store query itself is
+scoped), and map user ids back in what is returned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from engramdb.api.async_memory import AsyncMemory
+from engramdb.encode.timeparse import parse_timestamp
+from engramdb.errors import InvalidInputError, NotFoundError
+from engramdb.models import HistoryEntry, Hit, Kind, MemoryItem
+from engramdb.server.auth import Principal
+
+PROFILE_SIZE = 20
+
+
+def memory_view(item: MemoryItem, caller: Principal) -> dict[str, Any]:
+    """A memory as the caller sees it: its user_id in the caller's namespace."""
+    name = caller.external(item.user_id)
+    if name is None:  # cannot happen for scoped queries; never leak another tenant's row
+        raise NotFoundError(f"no memory with id {item.id!r}")
+    data = item.model_dump(mode="json", exclude={"content_hash"})
+    data["user_id"] = name
+    if not isinstance(item, Hit):
+        data["score"] = None
+        data["signals"] = None
+    return data
+
+
+def check_time(value: object, field: str) -> None:
+    """Reject timestamps the engine would choke on (out of range) as invalid input."""
+    if value is None:
+        return
+    try:
+        stamp = parse_timestamp(value, field=field)
+        stamp.timestamp()
+    except (OverflowError, OSError, ValueError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(f"{field} is out of the supported date range") from exc
+
+
+async def owner(memory: AsyncMemory, caller: Principal, memory_id: str, user_id: str | None) -> str:
+    """The internal user_id to scope a by-id operation with. A key bound to a user, or a
+    request naming its user, gives it directly; otherwise the memory's owner is looked up and
+    must belong to the caller's tenant (404 otherwise, never revealing that it exists)."""
+    caller.tenant_key()
+    if caller.user_id is not None or user_id is not None:
+        return caller.scope(user_id)
+    item = await memory.get(memory_id)
+    if caller.external(item.user_id) is None:
+        raise NotFoundError(f"no memory with id {memory_id!r}")
+    return item.user_id
+
+
+async def add(
+    memory: AsyncMemory,
+    caller: Principal,
+    messages: str | Sequence[dict[str, Any]],
+    *,
+    user_id: str | None,
+    session_id: str | None = None,
+    agent_id: str | None = None,
+    timestamp: str | float | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    caller.require_write()
+    user = caller.scope(user_id)
+    check_time(timestamp, "timestamp")
+    if not isinstance(messages, str):
+        for i, message in enumerate(messages):
+            check_time(message.get("timestamp"), f"messages[{i}].timestamp")
+    items = await memory.add(
+        messages,
+        user_id=user,
+        session_id=session_id,
+        agent_id=agent_id,
+        timestamp=timestamp,
+        metadata=metadata,
+    )
+    return [memory_view(i, caller) for i in items]
+
+
+async def search(
+    memory: AsyncMemory, caller: Principal, query: str, *, user_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    user = caller.scope(user_id)
+    hits = await memory.search(query, user_id=user, limit=limit)
+    return [memory_view(h, caller) for h in hits]
+
+
+async def list_page(
+    memory: AsyncMemory,
+    caller: Principal,
+    *,
+    user_id: str | None,
+    limit: int = 100,
+    cursor: str | None = None,
+    kind: Kind | None = None,
+    order: Literal["asc", "desc"] = "desc",
+) -> tuple[list[dict[str, Any]], str | None]:
+    user = caller.scope(user_id)
+    items, next_cursor = await memory.list_page(
+        user_id=user, kind=kind, limit=limit, cursor=cursor, order=order
+    )
+    return [memory_view(i, caller) for i in items], next_cursor
+
+
+async def get(
+    memory: AsyncMemory, caller: Principal, memory_id: str, user_id: str | None
+) -> dict[str, Any]:
+    user = await owner(memory, caller, memory_id, user_id)
+    return memory_view(await memory.get(memory_id, user_id=user), caller)
+
+
+async def update(
+    memory: AsyncMemory,
+    caller: Principal,
+    memory_id: str,
+    text: str,
+    *,
+    user_id: str | None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    caller.require_write()
+    user = await owner(memory, caller, memory_id, user_id)
+    item = await memory.update(memory_id, text, user_id=user, reason=reason)
+    return memory_view(item, caller)
+
+
+async def delete(
+    memory: AsyncMemory, caller: Principal, memory_id: str, user_id: str | None
+) -> None:
+    caller.require_write()
+    user = await owner(memory, caller, memory_id, user_id)
+    await memory.delete(memory_id, user_id=user)
+
+
+async def delete_all(memory: AsyncMemory, caller: Principal, user_id: str | None) -> dict[str, int]:
+    caller.require_write()
+    return await memory.delete_all(user_id=caller.scope(user_id))
+
+
+async def history(
+    memory: AsyncMemory, caller: Principal, memory_id: str, user_id: str | None
+) -> list[HistoryEntry]:
+    user = await owner(memory, caller, memory_id, user_id)
+    return await memory.history(memory_id, user_id=user)
+
+
+async def users(memory: AsyncMemory, caller: Principal) -> list[str]:
+    """The caller's tenant's users (a bound key sees only its own user, if it has memories)."""
+    caller.tenant_key()
+    every = await memory.users()
+    return sorted(name for name in map(caller.external, every) if name is not None)
+
+
+async def profile(memory: AsyncMemory, caller: Principal, user_id: str | None) -> dict[str, Any]:
+    """For now the user's most recent memories (the consolidated profile lands later)."""
+    items, _ = await list_page(memory, caller, user_id=user_id, limit=PROFILE_SIZE)
+    name = caller.external(caller.scope(user_id))
+    return {"user_id": name, "recent": items, "generated_at": datetime.now(UTC).isoformat()}
