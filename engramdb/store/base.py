@@ -50,6 +50,7 @@ class ScopeState:
     deletes: int = 0
     rows: int = 0
     epoch: int = 0  # changes when a scope is deleted and created again
+    segments: int = 0  # session-segment documents (lexical statistics)
 
 
 @dataclass(slots=True)

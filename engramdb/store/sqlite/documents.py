@@ -97,7 +97,10 @@ def refresh_sessions(
         if not rows:
             if found:
                 conn.execute("DELETE FROM session_docs WHERE doc_id = ?", (found[0],))
+                _count_segments(conn, user_id, -1)
             continue
+        if not found:
+            _count_segments(conn, user_id, 1)
         doc_id = (
             found[0]
             if found
@@ -112,3 +115,11 @@ def refresh_sessions(
             "INSERT INTO fts_session (rowid, body, scope) VALUES (?, ?, ?)",
             (doc_id, body, scope_token(user_id)),
         )
+
+
+def _count_segments(conn: sqlite3.Connection, user_id: str, delta: int) -> None:
+    conn.execute(
+        "INSERT INTO scope_state (user_id, epoch, segments) VALUES (?, 0, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET segments = segments + excluded.segments",
+        (user_id, delta),
+    )

@@ -1,33 +1,30 @@
 """BM25 search over the FTS5 tables, with a query plan that bounds the cost in large scopes.
 
-FTS5 scores every document that matches a query and reads each term's whole posting list, so
+FTS5 reads each query term's whole posting list and scores every document that matches, so
 an OR of common words costs time in proportion to the scope.
 
 - Small scopes (at most ``FULL_OR_MAX_ROWS`` rows): the plain OR of all query terms, limited
   to the user by the scope token. Best recall.
-- Larger scopes: one expression per table. Terms in more than ``MAX_DF`` of the documents
-  carry almost no BM25 weight and are dropped (dense retrieval still sees them) unless
-  nothing better is left. A term enters alone where it should match at most ``BUDGET``
-  documents; common terms only in the smallest conjunctions that fit the budget. The scope
-  token is left out (its posting list is as long as the scope): the join on user_id scopes.
+- Larger scopes: per table, the OR of the ``MAX_TERMS`` rarest query terms among those
+  expected in at most ``MAX_POSTINGS`` of its documents. Commoner terms carry little BM25
+  weight there and dense retrieval still sees them. The scope token is left out (its posting
+  list is as long as the scope); the join on user_id does the scoping.
 
-Document frequencies come from FTS5's vocabulary tables, terms assumed independent.
+Document frequencies come from FTS5's vocabulary table of single turns; a window holds three
+turns and a session segment up to 64, which gives their expected frequencies.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from itertools import combinations
-from math import prod
 from typing import Any
 
-from engramdb.store.base import Granularity
+from engramdb.store.base import Granularity, ScopeState
 from engramdb.store.sqlite.documents import scope_token
 
 FULL_OR_MAX_ROWS = 20_000
-BUDGET = 3_000
-MAX_DF = 0.02
-MAX_COMMON_TERMS = 6
+MAX_POSTINGS = 2_000
+MAX_TERMS = 3
 TABLES: dict[Granularity, str] = {
     "turn": "fts_turn",
     "window": "fts_window",
@@ -42,47 +39,36 @@ def quote(term: str) -> str:
 Plan = dict[Granularity, tuple[str, bool]]  # granularity → (MATCH expression, has scope token)
 
 
-def plan(conn: sqlite3.Connection, user_id: str, terms: list[str], scope_rows: int) -> Plan | None:
+def plan(
+    conn: sqlite3.Connection, user_id: str, terms: list[str], scope: ScopeState
+) -> Plan | None:
     """One FTS5 MATCH expression per table for ``terms`` in the user's scope."""
     if not terms:
         return None
-    if scope_rows <= FULL_OR_MAX_ROWS:
-        scope = f'scope : "{scope_token(user_id)}"'
-        expression = f"{scope} AND ({' OR '.join(map(quote, terms))})"
+    if scope.rows <= FULL_OR_MAX_ROWS:
+        token = f'scope : "{scope_token(user_id)}"'
+        expression = f"{token} AND ({' OR '.join(map(quote, terms))})"
         return dict.fromkeys(TABLES, (expression, True))
     stems = _stems(conn, terms)
-    sessions = conn.execute(
-        "SELECT count(*) FROM session_docs WHERE user_id = ?", (user_id,)
-    ).fetchone()[0]
-    sizes = {"turn": scope_rows, "window": scope_rows, "session": max(sessions, 1)}
-    return {
-        granularity: (_bounded(conn, table, terms, stems, sizes[granularity]), False)
-        for granularity, table in TABLES.items()
-    }
-
-
-def _bounded(
-    conn: sqlite3.Connection, table: str, terms: list[str], stems: dict[str, str], size: int
-) -> str:
-    share = {}
+    turn: dict[str, float] = {}
     for term in terms:
         row = conn.execute(
-            f"SELECT doc FROM {table}_vocab WHERE term = ?", (stems.get(term, term),)
+            "SELECT doc FROM fts_turn_vocab WHERE term = ?", (stems.get(term, term),)
         ).fetchone()
-        share[term] = min(1.0, (row[0] if row else 0) / size)
-    informative = [t for t in terms if share[t] <= MAX_DF]
-    if len(informative) >= 2 or any(share[t] * size <= BUDGET for t in informative):
-        terms = informative  # near-stopwords only cost time when better terms exist
-    clauses = [quote(t) for t in terms if share[t] * size <= BUDGET / len(terms)]
-    common = sorted((t for t in terms if quote(t) not in clauses), key=share.__getitem__)
-    common = common[:MAX_COMMON_TERMS]
-    for width in range(2, len(common) + 1):
-        groups = list(combinations(common, width))
-        expected = sum(size * prod(share[t] for t in group) for group in groups)
-        if expected <= BUDGET or width == len(common):
-            clauses += ["(" + " AND ".join(map(quote, g)) + ")" for g in groups]
-            break
-    return " OR ".join(clauses) if clauses else " AND ".join(map(quote, terms))
+        turn[term] = min(1.0, (row[0] if row else 0) / scope.rows)
+    per_segment = scope.rows / max(scope.segments, 1)
+    expected = {
+        "turn": {t: turn[t] * scope.rows for t in terms},
+        "window": {t: min(1.0, 3 * turn[t]) * scope.rows for t in terms},
+        "session": {t: (1 - (1 - turn[t]) ** per_segment) * scope.segments for t in terms},
+    }
+    out: Plan = {}
+    for granularity in TABLES:
+        postings = expected[granularity]
+        rare = sorted((t for t in terms if postings[t] <= MAX_POSTINGS), key=postings.__getitem__)
+        if rare:
+            out[granularity] = (" OR ".join(map(quote, rare[:MAX_TERMS])), False)
+    return out or None
 
 
 def _stems(conn: sqlite3.Connection, terms: list[str]) -> dict[str, str]:

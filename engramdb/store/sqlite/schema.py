@@ -76,7 +76,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             epoch INTEGER NOT NULL,
             max_vec_id INTEGER NOT NULL DEFAULT 0,
             deletes INTEGER NOT NULL DEFAULT 0,
-            rows INTEGER NOT NULL DEFAULT 0
+            rows INTEGER NOT NULL DEFAULT 0,
+            segments INTEGER NOT NULL DEFAULT 0
         );
         CREATE VIRTUAL TABLE fts_turn USING fts5 (body, scope, {_TOKENIZE});
         CREATE VIRTUAL TABLE fts_window USING fts5 (body, scope, {_TOKENIZE});

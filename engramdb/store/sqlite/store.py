@@ -268,6 +268,7 @@ class SQLiteStore:
             """INSERT INTO scope_state (user_id, epoch, max_vec_id, deletes, rows)
                VALUES (?, ?, ?, ?, ?)
                ON CONFLICT (user_id) DO UPDATE SET
+                 epoch = CASE WHEN epoch = 0 THEN excluded.epoch ELSE epoch END,
                  max_vec_id = max(max_vec_id, excluded.max_vec_id),
                  deletes = deletes + excluded.deletes,
                  rows = rows + excluded.rows""",
@@ -460,7 +461,7 @@ class SQLiteStore:
         ]
 
     def lexical_plan(self, user_id: str, terms: builtins.list[str]) -> Any:
-        return lexical.plan(self._conn(), user_id, terms, self.scope_state(user_id).rows)
+        return lexical.plan(self._conn(), user_id, terms, self.scope_state(user_id))
 
     def lexical(
         self, user_id: str, plan: Any, granularity: Granularity, limit: int
@@ -471,7 +472,8 @@ class SQLiteStore:
         row = (
             self._conn()
             .execute(
-                "SELECT max_vec_id, deletes, rows, epoch FROM scope_state WHERE user_id = ?",
+                "SELECT max_vec_id, deletes, rows, epoch, segments FROM scope_state"
+                " WHERE user_id = ?",
                 (user_id,),
             )
             .fetchone()
@@ -490,7 +492,8 @@ class SQLiteStore:
             .fetchall()
         )
         dim = len(rows[0][9]) // 4 if rows else 0
-        vectors = np.frombuffer(b"".join(r[9] for r in rows), dtype=np.float32).reshape(-1, dim)
+        blob = b"".join(r[9] for r in rows)
+        vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), dim)
         return ScopeRows(
             pk=np.array([r[0] for r in rows], np.int64),
             vec_id=np.array([r[1] for r in rows], np.int64),
