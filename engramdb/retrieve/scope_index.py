@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engramdb.retrieve.columns import Columns
+from engramdb.retrieve.sessions import SessionLayout
 from engramdb.store.base import SESSION_SEGMENT, MemoryStore, ScopeRows, ScopeState
 
 IntArray = npt.NDArray[np.int64]
@@ -36,30 +38,88 @@ class ScopeIndex:
         self.dim = dim
         self.ann_settings = ann
         self.state = ScopeState()
+        # a store that answers nearest-neighbour queries itself (PostgreSQL: pgvector HNSW)
+        # replaces the in-process HNSW index of large scopes
+        self._remote: Any = None
         self._reset()
 
     def _reset(self) -> None:
-        self.pks: IntArray = np.empty(0, np.int64)
-        self.vectors: FloatArray = np.empty((0, self.dim), np.float32)
-        self.seq: IntArray = np.empty(0, np.int64)
-        self.session_code = np.empty(0, np.int32)
-        self.speaker_code = np.empty(0, np.int32)
-        self.is_episode = np.empty(0, np.bool_)
-        self.has_time = np.empty(0, np.bool_)
-        self.time_lo = np.empty(0, np.float64)
-        self.time_hi = np.empty(0, np.float64)
-        self.alive = np.empty(0, np.bool_)
+        self._cols = Columns(
+            {
+                "pks": (np.int64, (), 0),
+                "vectors": (np.float32, (self.dim,), 0.0),
+                "seq": (np.int64, (), 0),
+                "session_code": (np.int32, (), 0),
+                "speaker_code": (np.int32, (), 0),
+                "is_episode": (np.bool_, (), False),
+                "has_time": (np.bool_, (), False),
+                "time_lo": (np.float64, (), np.nan),
+                "time_hi": (np.float64, (), np.nan),
+                "alive": (np.bool_, (), True),
+                "prev": (np.int64, (), -1),
+                "next": (np.int64, (), -1),
+            }
+        )
+        self._layout = SessionLayout(self._cols, self.dim)
         self.position: dict[int, int] = {}
         self.sessions: dict[tuple[str, int], int] = {}
         self.speakers: dict[str, int] = {}
         self.ann: Any = None
-        self._dirty = True
-        self._prev = np.empty(0, np.int64)
-        self._next = np.empty(0, np.int64)
-        self._session_means: FloatArray = np.empty((0, self.dim), np.float32)
+
+    # the scope's rows as live array views (a position is a row index); writes go through
+    @property
+    def pks(self) -> IntArray:
+        column: IntArray = self._cols["pks"]
+        return column
+
+    @property
+    def vectors(self) -> FloatArray:
+        column: FloatArray = self._cols["vectors"]
+        return column
+
+    @property
+    def seq(self) -> IntArray:
+        column: IntArray = self._cols["seq"]
+        return column
+
+    @property
+    def session_code(self) -> npt.NDArray[np.int32]:
+        column: npt.NDArray[np.int32] = self._cols["session_code"]
+        return column
+
+    @property
+    def speaker_code(self) -> npt.NDArray[np.int32]:
+        column: npt.NDArray[np.int32] = self._cols["speaker_code"]
+        return column
+
+    @property
+    def is_episode(self) -> npt.NDArray[np.bool_]:
+        column: npt.NDArray[np.bool_] = self._cols["is_episode"]
+        return column
+
+    @property
+    def has_time(self) -> npt.NDArray[np.bool_]:
+        column: npt.NDArray[np.bool_] = self._cols["has_time"]
+        return column
+
+    @property
+    def time_lo(self) -> npt.NDArray[np.float64]:
+        column: npt.NDArray[np.float64] = self._cols["time_lo"]
+        return column
+
+    @property
+    def time_hi(self) -> npt.NDArray[np.float64]:
+        column: npt.NDArray[np.float64] = self._cols["time_hi"]
+        return column
+
+    @property
+    def alive(self) -> npt.NDArray[np.bool_]:
+        column: npt.NDArray[np.bool_] = self._cols["alive"]
+        return column
 
     # --- keeping current -----------------------------------------------------------------
     def sync(self, store: MemoryStore) -> None:
+        self._remote = getattr(store, "nearest", None)
         state = store.scope_state(self.user_id)
         if state == self.state:
             return
@@ -78,8 +138,8 @@ class ScopeIndex:
         """A delete made through this process: drop the row without a reload."""
         pos = self.position.pop(pk, None)
         if pos is not None:
+            self._layout.remove(pos)
             self.alive[pos] = False
-            self._dirty = True
             if self.ann is not None:
                 self.ann.remove(pk)
         self.state = ScopeState(
@@ -96,33 +156,34 @@ class ScopeIndex:
                 fresh[i] = False
                 self._overwrite(pos, rows, i)
         index = np.flatnonzero(fresh)
-        start = len(self.pks)
-        sessions = [
+        rows_at = self._cols.extend(len(index))
+        cols = self._cols
+        cols["session_code"][rows_at] = [
             self._code(self.sessions, (rows.session[i], int(rows.seq[i]) // SESSION_SEGMENT))
             for i in index
         ]
-        speakers = [self._code(self.speakers, rows.speaker[i].lower()) for i in index]
-        self.pks = np.concatenate([self.pks, rows.pk[index]])
-        self.vectors = np.vstack([self.vectors, rows.vectors[index]])
-        self.seq = np.concatenate([self.seq, rows.seq[index]])
-        self.session_code = np.concatenate([self.session_code, np.array(sessions, np.int32)])
-        self.speaker_code = np.concatenate([self.speaker_code, np.array(speakers, np.int32)])
-        episode = np.array([rows.kind[i] == "episode" for i in index], np.bool_)
-        self.is_episode = np.concatenate([self.is_episode, episode])
-        self.has_time = np.concatenate([self.has_time, rows.has_time[index]])
-        self.time_lo = np.concatenate([self.time_lo, rows.time_lo[index]])
-        self.time_hi = np.concatenate([self.time_hi, rows.time_hi[index]])
-        self.alive = np.concatenate([self.alive, np.ones(len(index), np.bool_)])
+        cols["speaker_code"][rows_at] = [
+            self._code(self.speakers, rows.speaker[i].lower()) for i in index
+        ]
+        cols["is_episode"][rows_at] = [rows.kind[i] == "episode" for i in index]
+        cols["pks"][rows_at] = rows.pk[index]
+        cols["vectors"][rows_at] = rows.vectors[index]
+        cols["seq"][rows_at] = rows.seq[index]
+        cols["has_time"][rows_at] = rows.has_time[index]
+        cols["time_lo"][rows_at] = rows.time_lo[index]
+        cols["time_hi"][rows_at] = rows.time_hi[index]
         for offset, pk in enumerate(rows.pk[index].tolist()):
-            self.position[pk] = start + offset
+            self.position[pk] = rows_at.start + offset
+        self._layout.add(np.arange(rows_at.start, rows_at.stop), len(self.sessions))
         if self.ann is not None and len(index):
             self.ann.add(rows.pk[index], rows.vectors[index])
         elif build_ann and len(self.position) >= self.ann_settings.threshold:
             self._build_ann()
-        self._dirty = True
 
     def _overwrite(self, pos: int, rows: ScopeRows, i: int) -> None:
+        old = self.vectors[pos].astype(np.float64)
         self.vectors[pos] = rows.vectors[i]
+        self._layout.replace_vector(pos, old)
         self.has_time[pos] = rows.has_time[i]
         self.time_lo[pos] = rows.time_lo[i]
         self.time_hi[pos] = rows.time_hi[i]
@@ -136,35 +197,24 @@ class ScopeIndex:
         return table.setdefault(key, len(table))
 
     # --- derived structure ----------------------------------------------------------------
-    def _refresh(self) -> None:
-        if not self._dirty:
-            return
-        n = len(self.pks)
-        self._prev = np.full(n, -1, np.int64)
-        self._next = np.full(n, -1, np.int64)
-        live = np.flatnonzero(self.alive & self.is_episode)
-        order = live[np.lexsort((self.seq[live], self.session_code[live]))]
-        same = self.session_code[order[1:]] == self.session_code[order[:-1]]
-        self._next[order[:-1][same]] = order[1:][same]
-        self._prev[order[1:][same]] = order[:-1][same]
-        sums = np.zeros((len(self.sessions), self.dim), np.float32)
-        counts = np.zeros(len(self.sessions), np.float32)
-        np.add.at(sums, self.session_code[live], self.vectors[live])
-        np.add.at(counts, self.session_code[live], 1.0)
-        self._session_means = (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)
-        self._dirty = False
-
     def neighbours(self) -> tuple[IntArray, IntArray]:
-        self._refresh()
-        return self._prev, self._next
+        """Position of each row's previous and next turn in its session (-1: none)."""
+        self._layout.ready(len(self.sessions))
+        return self._cols["prev"], self._cols["next"]
 
     def session_means(self) -> FloatArray:
-        self._refresh()
-        return self._session_means
+        return self._layout.means(len(self.sessions))
+
+    def session_members(self, codes: list[int]) -> IntArray:
+        members = self._layout.session_members(codes, len(self.sessions))
+        return members[self.alive[members]]
 
     # --- nearest neighbours ---------------------------------------------------------------
     def nearest(self, query: FloatArray, k: int, expansion: int) -> IntArray:
         """Positions of the k rows closest to the query (exact, or HNSW for large scopes)."""
+        if self._remote is not None and len(self.position) >= self.ann_settings.threshold:
+            pks = self._remote(self.user_id, query, k, expansion)
+            return np.array([self.position[pk] for pk in pks if pk in self.position], np.int64)
         if self.ann is not None:
             self.ann.expansion_search = max(expansion, k)
             matches = self.ann.search(query, k)
@@ -182,6 +232,8 @@ class ScopeIndex:
         return chosen
 
     def _build_ann(self) -> None:
+        if self._remote is not None:
+            return
         from usearch.index import Index
 
         index = Index(ndim=self.dim, metric="cos", connectivity=self.ann_settings.connectivity)
@@ -202,7 +254,7 @@ class ScopeIndex:
 
     def _attach_ann(self, state: ScopeState, rows: ScopeRows) -> None:
         """After a full load: reuse the saved HNSW file if it matches, else build it."""
-        if len(self.position) < self.ann_settings.threshold:
+        if len(self.position) < self.ann_settings.threshold or self._remote is not None:
             self.ann = None
             return
         files = self._files()

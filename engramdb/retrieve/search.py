@@ -90,7 +90,7 @@ class Searcher:
             if signal == "session_bm25":
                 codes = [index.sessions[key] for key, _ in hits if key in index.sessions]
                 if codes:
-                    found.append(np.flatnonzero(np.isin(index.session_code, codes)))
+                    found.append(index.session_members(codes))
             else:
                 found.append(
                     np.array(

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from engramdb.api.async_memory import AsyncMemory
-from engramdb.encode.timeparse import parse_timestamp
-from engramdb.errors import InvalidInputError, NotFoundError
+from engramdb.errors import NotFoundError
 from engramdb.models import HistoryEntry, Hit, Kind, MemoryItem
 from engramdb.server.auth import Principal
 
@@ -28,19 +27,6 @@ def memory_view(item: MemoryItem, caller: Principal) -> dict[str, Any]:
         data["score"] = None
         data["signals"] = None
     return data
-
-
-def check_time(value: object, field: str) -> None:
-    """Reject timestamps the engine would choke on (out of range) as invalid input."""
-    if value is None:
-        return
-    try:
-        stamp = parse_timestamp(value, field=field)
-        stamp.timestamp()
-    except (OverflowError, OSError, ValueError) as exc:
-        if isinstance(exc, InvalidInputError):
-            raise
-        raise InvalidInputError(f"{field} is out of the supported date range") from exc
 
 
 async def owner(memory: AsyncMemory, caller: Principal, memory_id: str, user_id: str | None) -> str:
@@ -69,10 +55,6 @@ async def add(
 ) -> list[dict[str, Any]]:
     caller.require_write()
     user = caller.scope(user_id)
-    check_time(timestamp, "timestamp")
-    if not isinstance(messages, str):
-        for i, message in enumerate(messages):
-            check_time(message.get("timestamp"), f"messages[{i}].timestamp")
     items = await memory.add(
         messages,
         user_id=user,
