@@ -27,6 +27,11 @@ from engramdb.retrieve.signals import (
 from engramdb.store.base import Granularity, MemoryStore
 
 DENSE_SIGNALS = ("dense", "dense_context", "dense_window", "session_dense")
+LEXICAL_SIGNALS: dict[str, Granularity] = {
+    "turn_bm25": "turn",
+    "window_bm25": "window",
+    "session_bm25": "session",
+}
 
 
 class Searcher:
@@ -42,28 +47,19 @@ class Searcher:
     ) -> list[Hit]:
         weights = config.weights.model_dump()
         active = {name for name, weight in weights.items() if weight > 0}
+        lexical = {s: g for s, g in LEXICAL_SIGNALS.items() if s in active}
         info = QueryInfo(
             text=query,
             now=now,
-            match=self.store.lexical_plan(user_id, query_terms(query)),
+            match=self.store.lexical_plan(user_id, query_terms(query)) if lexical else None,
             vector=self.embed_query(query) if active & set(DENSE_SIGNALS) else None,
             asks_time=asks_for_time(query),
             ranges=find_time_ranges(query, now) if "time" in active else [],
         )
         if info.match:
-            granularities: dict[str, Granularity] = {
-                "turn_bm25": "turn",
-                "window_bm25": "window",
-                "session_bm25": "session",
-            }
-            for signal, granularity in granularities.items():
-                if signal in active:
-                    size = (
-                        config.candidates if granularity != "session" else config.session_candidates
-                    )
-                    info.lexical[signal] = self.store.lexical(
-                        user_id, info.match, granularity, size
-                    )
+            for signal, granularity in lexical.items():
+                size = config.session_candidates if granularity == "session" else config.candidates
+                info.lexical[signal] = self.store.lexical(user_id, info.match, granularity, size)
         with self.scopes.open(user_id) as index:
             if not index.position:
                 return []
