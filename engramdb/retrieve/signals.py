@@ -32,14 +32,16 @@ class QueryInfo:
 
 def lexical_scores(index: ScopeIndex, hits: list[tuple[Any, float]], positions: IntArray) -> Scores:
     scores = dict(hits)
-    return np.array([scores.get(int(index.pks[p]), 0.0) for p in positions], np.float64)
+    pks = index.pks[positions].tolist()
+    return np.fromiter((scores.get(pk, 0.0) for pk in pks), np.float64, len(pks))
 
 
 def session_lexical_scores(
     index: ScopeIndex, hits: list[tuple[Any, float]], positions: IntArray
 ) -> Scores:
     by_code = {index.sessions[key]: score for key, score in hits if key in index.sessions}
-    return np.array([by_code.get(int(index.session_code[p]), 0.0) for p in positions], np.float64)
+    codes = index.session_code[positions].tolist()
+    return np.fromiter((by_code.get(code, 0.0) for code in codes), np.float64, len(codes))
 
 
 class DenseView:

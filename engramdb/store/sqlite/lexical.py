@@ -23,7 +23,7 @@ from engramdb.store.base import Granularity, ScopeState
 from engramdb.store.sqlite.documents import scope_token
 
 FULL_OR_MAX_ROWS = 20_000
-MAX_POSTINGS = 2_000
+MAX_POSTINGS = 1_000
 MAX_TERMS = 3
 TABLES: dict[Granularity, str] = {
     "turn": "fts_turn",
@@ -50,12 +50,11 @@ def plan(
         expression = f"{token} AND ({' OR '.join(map(quote, terms))})"
         return dict.fromkeys(TABLES, (expression, True))
     stems = _stems(conn, terms)
-    turn: dict[str, float] = {}
-    for term in terms:
-        row = conn.execute(
-            "SELECT doc FROM fts_turn_vocab WHERE term = ?", (stems.get(term, term),)
-        ).fetchone()
-        turn[term] = min(1.0, (row[0] if row else 0) / scope.rows)
+    marks = ",".join("?" * len(stems))
+    df = dict(
+        conn.execute(f"SELECT term, df FROM term_df WHERE term IN ({marks})", list(stems.values()))
+    )
+    turn = {t: min(1.0, df.get(stems.get(t, t), 0) / scope.rows) for t in terms}
     per_segment = scope.rows / max(scope.segments, 1)
     expected = {
         "turn": {t: turn[t] * scope.rows for t in terms},
@@ -71,8 +70,29 @@ def plan(
     return out or None
 
 
-def _stems(conn: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
-    """The index form of each term, from the same tokenizer (a scratch in-memory FTS table)."""
+def count_terms(conn: sqlite3.Connection, bodies: list[str], sign: int = 1) -> None:
+    """Add (sign 1) or remove (sign -1) turn documents' terms in ``term_df``, the document
+    frequencies the planner reads. FTS5 can only count a term's documents by reading its whole
+    posting list, so the counts are kept here, written in the same transaction as the
+    documents; a term whose count drops to zero is removed with it."""
+    if not bodies:
+        return
+    _scratch(conn)
+    for start in range(0, len(bodies), 2000):
+        chunk = bodies[start : start + 2000]
+        conn.executemany("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", enumerate(chunk))
+        conn.execute(
+            "INSERT INTO term_df (term, df) SELECT term, ? * doc FROM temp.stemmer_row WHERE true"
+            " ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
+            (sign,),
+        )
+        conn.execute("DELETE FROM temp.stemmer")
+    if sign < 0:
+        conn.execute("DELETE FROM term_df WHERE df <= 0")
+
+
+def _scratch(conn: sqlite3.Connection) -> None:
+    """A scratch in-memory FTS table with the index's tokenizer, and views of its terms."""
     conn.execute(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5 "
         "(x, tokenize = 'porter unicode61 remove_diacritics 2')"
@@ -81,7 +101,15 @@ def _stems(conn: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_vocab USING fts5vocab "
         "(temp, stemmer, 'instance')"
     )
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_row USING fts5vocab (temp, stemmer, 'row')"
+    )
     conn.execute("DELETE FROM temp.stemmer")
+
+
+def _stems(conn: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
+    """The index form of each term, from the same tokenizer."""
+    _scratch(conn)
     conn.executemany("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", enumerate(terms))
     rows = conn.execute("SELECT doc, term FROM temp.stemmer_vocab WHERE offset = 0").fetchall()
     return {terms[doc]: term for doc, term in rows}

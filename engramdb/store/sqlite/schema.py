@@ -71,6 +71,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             UNIQUE (user_id, session_key, segment)
         );
         CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        CREATE TABLE term_df (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE scope_state (
             user_id TEXT PRIMARY KEY,
             epoch INTEGER NOT NULL,
@@ -82,9 +83,6 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE VIRTUAL TABLE fts_turn USING fts5 (body, scope, {_TOKENIZE});
         CREATE VIRTUAL TABLE fts_window USING fts5 (body, scope, {_TOKENIZE});
         CREATE VIRTUAL TABLE fts_session USING fts5 (body, scope, {_TOKENIZE});
-        CREATE VIRTUAL TABLE fts_turn_vocab USING fts5vocab (fts_turn, 'row');
-        CREATE VIRTUAL TABLE fts_window_vocab USING fts5vocab (fts_window, 'row');
-        CREATE VIRTUAL TABLE fts_session_vocab USING fts5vocab (fts_session, 'row');
         """,
     ),
     (

@@ -152,6 +152,7 @@ class SQLiteStore:
             next_vec = self._reserve_vec_ids(conn, len(items))
             next_seq: dict[str, int] = {}
             touched: dict[str, set[int]] = {}
+            bodies: list[str] = []
             inserted = 0
             for item in items:
                 existing = conn.execute(
@@ -174,6 +175,7 @@ class SQLiteStore:
                 pk = self._insert(conn, user_id, agent_id, item, key, seq, next_vec, now)
                 pks.append(pk)
                 inserted += 1
+                bodies.append(turn_body(item.speaker, item.text, item.date_words))
                 if item.kind == "episode":
                     touched.setdefault(key, set()).add(seq)
                 conn.execute(
@@ -181,6 +183,7 @@ class SQLiteStore:
                     " VALUES (?, ?, 1, 'ADD', ?, 'add', ?)",
                     (item.id, user_id, item.text, now),
                 )
+            lexical.count_terms(conn, bodies)
             self._refresh_derived(conn, user_id, touched)
             self._bump_scope(conn, user_id, max_vec_id=next_vec, added=inserted)
         found = self.get_many(pks)
@@ -289,6 +292,7 @@ class SQLiteStore:
             row = self._locate(conn, memory_id, user_id)
             pk, owner, old_text, version, key, seq, kind = row
             vec_id = self._reserve_vec_ids(conn, 1) + 1
+            lexical.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
             conn.execute(
                 """UPDATE memories SET text = ?, embedding = ?, vec_id = ?,
                    version = version + 1, updated_at = ?, date_words = ?, time_lo = ?,
@@ -308,10 +312,12 @@ class SQLiteStore:
             )
             speaker = conn.execute("SELECT speaker FROM memories WHERE pk = ?", (pk,)).fetchone()[0]
             conn.execute("DELETE FROM fts_turn WHERE rowid = ?", (pk,))
+            body = turn_body(speaker, item.text, item.date_words)
             conn.execute(
                 "INSERT INTO fts_turn (rowid, body, scope) VALUES (?, ?, ?)",
-                (pk, turn_body(speaker, item.text, item.date_words), scope_token(owner)),
+                (pk, body, scope_token(owner)),
             )
+            lexical.count_terms(conn, [body])
             if kind == "episode":
                 self._refresh_derived(conn, owner, {key: {seq}})
             conn.execute(
@@ -326,6 +332,7 @@ class SQLiteStore:
         now = _iso(datetime.now(UTC))
         with self._write() as conn:
             pk, owner, text, version, key, seq, kind = self._locate(conn, memory_id, user_id)
+            lexical.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
             conn.execute("DELETE FROM memories WHERE pk = ?", (pk,))
             conn.execute("DELETE FROM fts_turn WHERE rowid = ?", (pk,))
             conn.execute("DELETE FROM fts_window WHERE rowid = ?", (pk,))
@@ -341,6 +348,7 @@ class SQLiteStore:
 
     def delete_all(self, user_id: str) -> dict[str, int]:
         with self._write() as conn:
+            lexical.count_terms(conn, self._bodies(conn, "user_id = ?", user_id), sign=-1)
             counts = {"fts_turn": 0, "fts_window": 0, "fts_session": 0}
             pks = [
                 r[0] for r in conn.execute("SELECT pk FROM memories WHERE user_id = ?", (user_id,))
@@ -363,6 +371,12 @@ class SQLiteStore:
                 ).rowcount
             counts["vectors"] = counts["memories"]
         return counts
+
+    @staticmethod
+    def _bodies(conn: sqlite3.Connection, where: str, arg: object) -> builtins.list[str]:
+        """The turn documents of the rows matching ``where`` (to take their terms out)."""
+        rows = conn.execute(f"SELECT speaker, text, date_words FROM memories WHERE {where}", (arg,))
+        return [turn_body(*row) for row in rows]
 
     def _locate(
         self, conn: sqlite3.Connection, memory_id: str, user_id: str | None
