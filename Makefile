@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/locomo
 
-.PHONY: demo test lint typecheck unit bench bench-locomo bench-scale clean
+.PHONY: demo test lint typecheck unit bench bench-locomo bench-scale bench-locomo-pg bench-scale-pg clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ bench-locomo: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/engram bench scale --n 100000
+
+# the same on PostgreSQL: a private server (engram pgserver) and a fresh database per run
+bench-locomo-pg: $(STAMP)
+	$(BIN)/engram bench locomo --data $(DATA) --store "$$($(BIN)/engram pgserver --database locomo)"
+
+bench-scale-pg: $(STAMP)
+	$(BIN)/engram bench scale --n 100000 --store "$$($(BIN)/engram pgserver --database scale)"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/results

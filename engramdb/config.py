@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engramdb.errors import ConfigError
 from engramdb.retrieve.config import SearchConfig, resolve_search_config
@@ -40,6 +40,9 @@ class StoreConfig(BaseModel):
     )
     ann_connectivity: int = Field(16, ge=4, le=128)
     busy_timeout_ms: int = Field(10_000, ge=0)
+    # PostgreSQL only: connections per process (each service worker thread holds one at most)
+    pool_min_size: int = Field(1, ge=0, le=1000)
+    pool_max_size: int = Field(8, ge=1, le=1000)
 
 
 class LimitsConfig(BaseModel):
@@ -57,7 +60,7 @@ class EngramConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    store: str = Field("~/.engramdb/memory.db", description="SQLite path (or a DSN later)")
+    store: str = Field("~/.engramdb/memory.db", description="SQLite path, or a postgresql:// DSN")
     cache_dir: str | None = Field(
         None, description="derived files (ANN indexes, converted models); default: next to store"
     )
@@ -69,6 +72,19 @@ class EngramConfig(BaseModel):
     server: dict[str, Any] = Field(
         default_factory=dict, description="settings of `engram serve` (engramdb.server.settings)"
     )
+
+    @model_validator(mode="after")
+    def _cache_beside_a_dsn(self) -> EngramConfig:
+        """A DSN is no folder to keep derived files next to: they go under ~/.engramdb/cache,
+        one folder per database (the DSN without its password)."""
+        if self.cache_dir is None and self.store.startswith(("postgresql://", "postgres://")):
+            import hashlib
+            import re
+
+            bare = re.sub(r"://([^:@/]*):[^@/]*@", r"://\1@", self.store)
+            digest = hashlib.sha1(bare.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            self.cache_dir = f"~/.engramdb/cache/pg-{digest}"
+        return self
 
     def search_config(self) -> SearchConfig:
         return resolve_search_config(self.search_preset, self.search)

@@ -2,6 +2,10 @@
 
 * Every test runs with outbound network connections blocked (loopback and unix sockets are
   still allowed): engramdb must work fully offline and send no telemetry.
+* Store-level and API-level tests run against SQLite and PostgreSQL alike (``store_target``,
+  ``static_memory``, ``memory`` are parametrised by backend). PostgreSQL is a private server
+  started once per session by ``pgserver`` (PostgreSQL + pgvector from PyPI), or the server that
+  ``ENGRAMDB_TEST_PG_DSN`` (a postgresql:// URI) names; each store gets a fresh schema.
 * The default embedder (MiniLM) derives an int8 copy of its model into ``<db>.cache/models`` the
   first time a store is opened (about 3 s). The session derives it once; ``primed_path`` then
   hard-links that derived file into a fresh store's cache folder, which is exactly what a
@@ -21,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stores import BACKENDS, new_schema
 
-from engramdb import Memory
+from engramdb import EngramConfig, Memory
 
 STATIC = {"provider": "static"}
 
@@ -83,7 +88,12 @@ def minilm_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def prime(db_path: Path, models: Path) -> Path:
     """Place the derived model into ``<db>.cache/models`` (hard link; copy as fallback)."""
-    target = Path(f"{db_path}.cache") / "models"
+    prime_cache(Path(f"{db_path}.cache"), models)
+    return db_path
+
+
+def prime_cache(cache: Path, models: Path) -> None:
+    target = cache / "models"
     target.mkdir(parents=True, exist_ok=True)
     for file in models.iterdir():
         dest = target / file.name
@@ -93,7 +103,61 @@ def prime(db_path: Path, models: Path) -> Path:
             os.link(file, dest)
         except OSError:
             shutil.copy2(file, dest)
-    return db_path
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A DSN of a PostgreSQL server with pgvector: ENGRAMDB_TEST_PG_DSN, or a private pgserver
+    instance (initdb + start take about 2 s; stopped and deleted at the end of the session)."""
+    external = os.environ.get("ENGRAMDB_TEST_PG_DSN")
+    if external:
+        yield external
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    dsn = server.get_uri()
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    yield dsn
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_target(pg_base: str) -> str:
+    """A fresh PostgreSQL store (its own schema)."""
+    return new_schema(pg_base)
+
+
+def _target(request: pytest.FixtureRequest, backend: str, folder: Path) -> str:
+    if backend == "sqlite":
+        return str(folder / "memory.db")
+    return new_schema(request.getfixturevalue("pg_base"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store on each backend: a SQLite path, or a PostgreSQL DSN."""
+    return _target(request, request.param, tmp_path)
+
+
+def cache_of(target: str | Path) -> Path:
+    """The folder of derived files that ``Memory(target)`` uses by default."""
+    config = EngramConfig.build(store=str(target))
+    return Path(config.cache_dir or f"{target}.cache").expanduser()
+
+
+@pytest.fixture
+def primed_target(store_target: str, minilm_models: Path) -> Iterator[str]:
+    """``store_target`` whose cache already holds the derived MiniLM model."""
+    cache = cache_of(store_target)
+    prime_cache(cache, minilm_models)
+    yield store_target
+    if cache.exists() and str(store_target).startswith("postgresql://"):
+        shutil.rmtree(cache)  # under ~/.engramdb/cache: leave nothing behind
 
 
 @pytest.fixture
@@ -113,19 +177,27 @@ def primer(minilm_models: Path) -> Callable[[Path], Path]:
     return lambda path: prime(path, minilm_models)
 
 
-@pytest.fixture(scope="module")
-def memory(tmp_path_factory: pytest.TempPathFactory, minilm_models: Path) -> Iterator[Memory]:
-    """One default (MiniLM, hybrid) Memory per test module; tests isolate by user_id."""
-    path = prime(tmp_path_factory.mktemp("default-store") / "memory.db", minilm_models)
-    m = Memory(path)
+@pytest.fixture(scope="module", params=BACKENDS)
+def memory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, minilm_models: Path
+) -> Iterator[Memory]:
+    """One default (MiniLM, hybrid) Memory per test module and backend; tests isolate by
+    user_id."""
+    folder = tmp_path_factory.mktemp("default-store")
+    prime_cache(folder / "cache", minilm_models)
+    m = Memory(_target(request, request.param, folder), cache_dir=str(folder / "cache"))
     yield m
     m.close()
 
 
-@pytest.fixture(scope="module")
-def static_memory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Memory]:
-    """One Memory with the fast static embedder per test module; tests isolate by user_id."""
-    m = Memory(tmp_path_factory.mktemp("static-store") / "memory.db", embedder=STATIC)
+@pytest.fixture(scope="module", params=BACKENDS)
+def static_memory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Memory]:
+    """One Memory with the fast static embedder per test module and backend; tests isolate by
+    user_id."""
+    folder = tmp_path_factory.mktemp("static-store")
+    m = Memory(_target(request, request.param, folder), embedder=STATIC)
     yield m
     m.close()
 

@@ -13,18 +13,19 @@ from typing import Any
 import httpx2 as httpx
 import uvicorn
 
-from engramdb import AsyncMemory
-from engramdb.server import ServerSettings, SQLiteKeyStore, create_app
+from engramdb import AsyncMemory, EngramConfig
+from engramdb.server import ServerSettings, create_app, open_key_store
 
 STATIC = {"provider": "static"}
 
 
 class LiveServer:
-    def __init__(self, store: Path, **settings: Any) -> None:
+    def __init__(self, store: Path | str, **settings: Any) -> None:
         self.store = store
         self.admin = secrets.token_urlsafe(24)
         self.memory = AsyncMemory(store, embedder=STATIC)
-        self.keys = SQLiteKeyStore(store)
+        # the key store that goes with the store: SQLite's own file, or the PostgreSQL database
+        self.keys = open_key_store(EngramConfig.build(store=str(store)))
         self.settings = ServerSettings(**settings)
         app = create_app(self.memory, self.keys, admin_key=self.admin, settings=self.settings)
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import socket
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from conftest import STATIC, NetworkAccessBlocked
@@ -367,33 +366,33 @@ def test_delete_all_for_one_user(static_memory: Memory, uid: str, make_messages)
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
-def test_context_manager_closes_the_store(store_path: Path) -> None:
-    with Memory(store_path, embedder=STATIC) as m:
+def test_context_manager_closes_the_store(store_target: str) -> None:
+    with Memory(store_target, embedder=STATIC) as m:
         (item,) = m.add([{"id": "c1", "content": "closing time"}], user_id="u")
     with pytest.raises(StoreError):
         m.count(user_id="u")
     with pytest.raises(StoreError):
         m.add([{"content": "after close"}], user_id="u")
     m.close()  # closing twice is harmless
-    with Memory(store_path, embedder=STATIC) as reopened:
+    with Memory(store_target, embedder=STATIC) as reopened:
         assert reopened.get(item.id, user_id="u").text == "closing time"
         assert reopened.count(user_id="u") == 1
 
 
-def test_context_manager_closes_on_error(store_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="boom"), Memory(store_path, embedder=STATIC) as m:
+def test_context_manager_closes_on_error(store_target: str) -> None:
+    with pytest.raises(RuntimeError, match="boom"), Memory(store_target, embedder=STATIC) as m:
         m.add([{"content": "written before the error"}], user_id="u")
         raise RuntimeError("boom")
     with pytest.raises(StoreError):
         m.count()
-    with Memory(store_path, embedder=STATIC) as reopened:
+    with Memory(store_target, embedder=STATIC) as reopened:
         assert reopened.count(user_id="u") == 1
 
 
 # --- AsyncMemory --------------------------------------------------------------------------------
-def test_async_memory_supports_every_operation(store_path: Path) -> None:
+def test_async_memory_supports_every_operation(store_target: str) -> None:
     async def scenario() -> None:
-        async with AsyncMemory(store_path, embedder=STATIC) as m:
+        async with AsyncMemory(store_target, embedder=STATIC) as m:
             items = await m.add(
                 [
                     {"id": "a1", "content": "I play the cello in an orchestra"},
@@ -468,11 +467,11 @@ def test_async_memory_has_every_public_method_of_memory() -> None:
         assert inspect.iscoroutinefunction(getattr(AsyncMemory, name)), name
 
 
-def test_async_memory_close_is_idempotent(store_path: Path) -> None:
+def test_async_memory_close_is_idempotent(store_target: str) -> None:
     """Memory.close is documented as safe to call twice; AsyncMemory.close should be too."""
 
     async def scenario() -> None:
-        async with AsyncMemory(store_path, embedder=STATIC) as m:
+        async with AsyncMemory(store_target, embedder=STATIC) as m:
             await m.add([{"content": "hello"}], user_id="u")
             await m.close()  # explicit close inside the block; __aexit__ closes again
 

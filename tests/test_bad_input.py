@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import STATIC
+from stores import BACKENDS, new_schema, row_counts, store_exists
 
 from engramdb import EngramConfig, Memory
 from engramdb.errors import ConfigError, EngramError, InvalidInputError, NotFoundError
@@ -16,9 +16,14 @@ from engramdb.errors import ConfigError, EngramError, InvalidInputError, NotFoun
 USER = "victim"
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Memory, Path, list]]:
-    path = tmp_path_factory.mktemp("bad-input") / "memory.db"
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Memory, str, list]]:
+    if request.param == "sqlite":
+        path = str(tmp_path_factory.mktemp("bad-input") / "memory.db")
+    else:
+        path = new_schema(request.getfixturevalue("pg_base"))
     m = Memory(path, embedder=STATIC)
     items = m.add(
         [
@@ -32,18 +37,13 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Memory, P
     m.close()
 
 
-def snapshot(path: Path) -> dict[str, int]:
-    """Row counts of every table, read straight from the file."""
-    conn = sqlite3.connect(path)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-    finally:
-        conn.close()
+def snapshot(path: str) -> dict[str, int]:
+    """Row counts of every table, read straight from the store with its own driver."""
+    return row_counts(path)
 
 
 def assert_refused(
-    seeded: tuple[Memory, Path, list], call: Callable[[], Any], error: type[EngramError]
+    seeded: tuple[Memory, str, list], call: Callable[[], Any], error: type[EngramError]
 ) -> EngramError:
     m, path, items = seeded
     before = snapshot(path)
@@ -335,11 +335,11 @@ def test_search_options_override_the_preset(seeded) -> None:
     ],
     ids=lambda o: repr(o)[:50],
 )
-def test_bad_configuration_is_a_config_error(store_path: Path, options) -> None:
+def test_bad_configuration_is_a_config_error(store_target: str, options) -> None:
     with pytest.raises(ConfigError) as info:
-        Memory(store_path, **options)
+        Memory(store_target, **options)
     assert str(info.value).strip()
-    assert not store_path.exists(), "an invalid configuration must not create a store"
+    assert not store_exists(store_target), "an invalid configuration must not create a store"
 
 
 def test_openai_embedder_without_endpoint_is_a_config_error(store_path: Path) -> None:
@@ -369,9 +369,9 @@ def test_config_file_errors_are_config_errors(tmp_path: Path) -> None:
         assert m.add("configured from a file", user_id="u")[0].text == "configured from a file"
 
 
-def test_configured_limits_are_enforced(store_path: Path) -> None:
+def test_configured_limits_are_enforced(store_target: str) -> None:
     with Memory(
-        store_path,
+        store_target,
         embedder=STATIC,
         limits={"max_message_chars": 20, "max_batch_messages": 3, "max_query_chars": 10},
     ) as m:

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import STATIC
+from conftest import STATIC, cache_of
 
 from engramdb import Memory
 from engramdb.errors import ConfigError, InvalidInputError, NotFoundError
@@ -39,9 +39,10 @@ def top_sources(m: Memory, query: str, user: str, limit: int = 3, **kw) -> list[
 
 
 # --- persistence -------------------------------------------------------------------------------
-def test_data_and_search_survive_reopen_and_cache_loss(primed_path: Path) -> None:
-    """Default embedder: everything survives close/reopen, and deleting ``<db>.cache`` (the
+def test_data_and_search_survive_reopen_and_cache_loss(primed_target: str) -> None:
+    """Default embedder: everything survives close/reopen, and deleting the cache folder (the
     derived model) between runs loses nothing: it is rebuilt and search answers the same."""
+    primed_path = primed_target
     queries = ["Where does Ann work?", "Which race is Bob preparing for?", "What did Pepper break?"]
     with Memory(primed_path) as m:
         added = m.add(conversation(), user_id="u", session_id="s1", timestamp="2023-05-08T10:00Z")
@@ -59,7 +60,7 @@ def test_data_and_search_survive_reopen_and_cache_loss(primed_path: Path) -> Non
         (late,) = m.add([{"id": "late", "content": "Bob adopted a parrot named Kiwi"}], user_id="u")
         assert top_sources(m, "Which bird did Bob adopt?", "u")[0] == "late"
 
-    cache = Path(f"{primed_path}.cache")
+    cache = cache_of(primed_path)
     assert cache.is_dir()
     shutil.rmtree(cache)
     with Memory(primed_path) as m:  # derives the model again
@@ -69,7 +70,8 @@ def test_data_and_search_survive_reopen_and_cache_loss(primed_path: Path) -> Non
         assert m.get(late.id).text == "Bob adopted a parrot named Kiwi"
 
 
-def test_reopening_with_another_embedder_is_refused(primed_path: Path) -> None:
+def test_reopening_with_another_embedder_is_refused(primed_target: str) -> None:
+    primed_path = primed_target
     with Memory(primed_path) as m:
         m.add([{"id": "x", "content": "made with MiniLM vectors"}], user_id="u")
     with pytest.raises(ConfigError, match="embedder"):
@@ -141,9 +143,9 @@ def test_ann_index_is_used_persisted_and_rebuildable(store_path: Path) -> None:
     assert not list((Path(f"{store_path}.cache") / "ann").glob("*"))
 
 
-def test_ann_index_follows_updates(store_path: Path) -> None:
+def test_ann_index_follows_updates(store_target: str) -> None:
     options = {"embedder": STATIC, "store_options": {"ann_threshold": 20}}
-    with Memory(store_path, **options) as m:
+    with Memory(store_target, **options) as m:
         items = m.add(
             [{"id": f"m{i}", "content": f"entry number {i}"} for i in range(40)], user_id="u"
         )
@@ -327,10 +329,10 @@ def test_delete_all_removes_every_row_of_the_user_only(store_path: Path) -> None
         conn.close()
 
 
-def test_another_handle_sees_delete_all_and_new_memories(store_path: Path) -> None:
-    """Two handles on one file (as two processes would be): after one of them deletes a user
+def test_another_handle_sees_delete_all_and_new_memories(store_target: str) -> None:
+    """Two handles on one store (as two processes would be): after one of them deletes a user
     and the user adds new memories, the other must find the new memories, not stale ones."""
-    with Memory(store_path, embedder=STATIC) as a, Memory(store_path, embedder=STATIC) as b:
+    with Memory(store_target, embedder=STATIC) as a, Memory(store_target, embedder=STATIC) as b:
         old = [
             {"id": f"old{i}", "content": f"old note {i} about gardening tomatoes"} for i in range(5)
         ]

@@ -200,13 +200,13 @@ def test_time_questions_prefer_turns_from_the_asked_period(loaded: Memory) -> No
     assert "s3-1" in {h.sources[0] for h in hits}
 
 
-def test_exact_keyword_ranks_first_in_a_tiny_scope(tmp_path) -> None:
+def test_exact_keyword_ranks_first_in_a_tiny_scope(store_target: str) -> None:
     """A brand-new user with three memories searches for a word only one of them contains.
 
     With so few documents every window/session document contains the word, BM25's IDF
     collapses to ~1e-6, and min-max normalisation must not turn those rounding-level
     differences into a full-weight signal that outranks the exact match."""
-    with Memory(tmp_path / "tiny.db", embedder=STATIC) as m:
+    with Memory(store_target, embedder=STATIC) as m:
         m.add(
             [
                 {"id": "a1", "content": "I play the cello in an orchestra"},

@@ -1,4 +1,5 @@
-"""The REST service end to end: a real uvicorn server on loopback over a real SQLite store."""
+"""The REST service end to end: a real uvicorn server on loopback over a real store (SQLite,
+and PostgreSQL with its key store)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from service_helpers import LiveServer, add
+from stores import BACKENDS, new_schema
 
-from engramdb.server.keys import SQLiteKeyStore
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("server") / "memory.db").start()
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    store: Path | str = tmp_path_factory.mktemp("server") / "memory.db"
+    if request.param == "postgresql":
+        store = new_schema(request.getfixturevalue("pg_base"))
+    live = LiveServer(store).start()
     yield live
     live.stop()
 
@@ -85,12 +90,8 @@ def test_admin_creates_lists_and_revokes_keys(server: LiveServer) -> None:
         assert response.status_code == 403 and error_code(response) == "forbidden"
         assert tenant.delete("/v1/keys/0123456789abcdef").status_code == 403
     # the secret is stored hashed only
-    store = SQLiteKeyStore(server.store)
-    try:
-        stored = store.lookup(key.split("_")[1])
-        assert stored is not None and key.split("_", 2)[2] not in stored[1]
-    finally:
-        store.close()
+    stored = server.keys.lookup(key.split("_")[1])  # the server's own key store
+    assert stored is not None and key.split("_", 2)[2] not in stored[1]
 
 
 # --- the memory endpoints -------------------------------------------------------------------

@@ -66,6 +66,8 @@ def sessions_of(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[st
 class LocomoResult:
     systems: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     ingest_turns_per_s: float = 0.0
+    # the embedder alone on the same texts, same process: ingest's ceiling on this machine now
+    embed_only_turns_per_s: float = 0.0
     search_ms: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -77,14 +79,23 @@ def run(
     conversations: list[str] | None = None,
     baselines: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    store: str | None = None,
 ) -> LocomoResult:
+    """``store``: where the conversations go (default: a temporary SQLite file); give an empty
+    store, e.g. a fresh PostgreSQL database, to compare backends."""
     data = load(data_dir, conversations)
-    result = LocomoResult(config={"memory_options": memory_options or {}, "tune_split": TUNE_SPLIT})
+    result = LocomoResult(
+        config={"memory_options": memory_options or {}, "tune_split": TUNE_SPLIT, "store": store}
+    )
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Memory(Path(tmp) / "locomo.db", **(memory_options or {})) as mem,
+        Memory(store or Path(tmp) / "locomo.db", **(memory_options or {})) as mem,
     ):
         result.ingest_turns_per_s = _ingest(mem, data, progress)
+        texts = [f"{r['speaker']}: {r['text']}" for rows in data.turns.values() for r in rows]
+        start = time.perf_counter()
+        mem.embedder.embed(texts)
+        result.embed_only_turns_per_s = len(texts) / (time.perf_counter() - start)
         tables: dict[str, RecallTable] = defaultdict(RecallTable)
         latencies: list[float] = []
         for i, question in enumerate(data.questions):

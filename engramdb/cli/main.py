@@ -12,15 +12,20 @@ from rich.table import Table
 from engramdb.cli.common import console, fail, friendly, open_memory, progress_bar
 from engramdb.cli.importers import read_jsonl, read_locomo
 from engramdb.cli.serve import register as register_service_commands
+from engramdb.cli.transfer import register as register_transfer_commands
 from engramdb.models import Hit, MemoryItem
 
 app = typer.Typer(help="engramdb: long-term memory for LLM agents.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 register_service_commands(app, bench_app)
+register_transfer_commands(app)
 
 Store = Annotated[
-    str | None, typer.Option("--store", "-s", help="SQLite file (default ~/.engramdb/memory.db)")
+    str | None,
+    typer.Option(
+        "--store", "-s", help="SQLite file or postgresql:// DSN (default ~/.engramdb/memory.db)"
+    ),
 ]
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML/JSON config file")]  # noqa: UP045
 UserId = Annotated[str, typer.Option("--user-id", "-u", help="whose memories")]
@@ -156,19 +161,31 @@ def history(
 @app.command("import")
 @friendly
 def import_(
-    path: Annotated[Path, typer.Argument(help="a JSONL file, or LoCoMo JSON/JSONL/folder")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or locomo")] = "jsonl",
+    path: Annotated[
+        Path, typer.Argument(help="a JSONL file, LoCoMo JSON/JSONL/folder, or an engram export")
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, locomo or engram")] = "jsonl",
     user_id: Annotated[
         str | None, typer.Option("--user-id", "-u", help="for lines without one")
     ] = None,
     store: Store = None,
     config: ConfigFile = None,
+    checkpoint: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="engram format: progress file to resume from (default: PATH.checkpoint)"),
+    ] = None,
 ) -> None:
-    """Import conversations. Each batch is one transaction; re-importing adds nothing twice."""
+    """Import conversations, or an `engram export` (--format engram: vectors, history, times
+    kept). Each batch is one transaction; re-importing adds nothing twice."""
     if not path.exists():
         fail(f"{path} does not exist")
-    if fmt not in ("jsonl", "locomo"):
-        fail("--format must be jsonl or locomo")
+    if fmt not in ("jsonl", "locomo", "engram"):
+        fail("--format must be jsonl, locomo or engram")
+    if fmt == "engram":
+        from engramdb.cli.transfer import import_engram
+
+        import_engram(path, store, config, checkpoint)
+        return
     batches = list(read_locomo(path) if fmt == "locomo" else read_jsonl(path, user_id))
     total = sum(len(b.messages) for b in batches)
     done = 0
@@ -208,6 +225,10 @@ def bench_locomo(
     conversations: Annotated[Optional[str], typer.Option(help="comma-separated conv ids")] = None,  # noqa: UP045
     baselines: Annotated[bool, typer.Option(help="also run BM25/dense/RRF")] = True,
     split: Annotated[str, typer.Option(help="all, tune or validation")] = "all",
+    store: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="an empty store to use, e.g. a postgresql:// DSN (default: temporary)"),
+    ] = None,
 ) -> None:
     """Turn recall on LoCoMo (categories 1-4) beside the BM25, dense and RRF baselines."""
     from engramdb.bench import locomo
@@ -219,7 +240,12 @@ def bench_locomo(
     chosen = conversations.split(",") if conversations else None
     with progress_bar() as update:
         result = locomo.run(
-            data, memory_options=options, conversations=chosen, baselines=baselines, progress=update
+            data,
+            memory_options=options,
+            conversations=chosen,
+            baselines=baselines,
+            progress=update,
+            store=store,
         )
     locomo_tables(result, console, split)
     console.print(f"wrote {write_outputs(result, out, 'locomo')}")

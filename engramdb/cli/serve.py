@@ -16,7 +16,10 @@ from engramdb.config import EngramConfig
 from engramdb.errors import ConfigError
 
 Store = Annotated[
-    str | None, typer.Option("--store", "-s", help="SQLite file (default ~/.engramdb/memory.db)")
+    str | None,
+    typer.Option(
+        "--store", "-s", help="SQLite file or postgresql:// DSN (default ~/.engramdb/memory.db)"
+    ),
 ]
 ConfigFile = Annotated[
     Optional[Path],  # noqa: UP045

@@ -199,6 +199,13 @@ def _record(row: tuple[object, ...]) -> ApiKey:
 
 def open_key_store(config: EngramConfig) -> KeyStore:
     """The key store that goes with the configured memory store."""
-    if backend_name(config.store) != "sqlite":
-        raise ConfigError("API keys are only stored in SQLite stores in this version of engramdb")
+    backend = backend_name(config.store)
+    if backend == "postgresql":
+        from engramdb.store.postgres.keys import PostgresKeyStore
+
+        return PostgresKeyStore(
+            config.store, timeout_s=max(config.store_options.busy_timeout_ms / 1000, 1.0)
+        )
+    if backend != "sqlite":
+        raise ConfigError(f"API keys cannot be stored in a {backend} store")
     return SQLiteKeyStore(config.store, config.store_options.busy_timeout_ms)

@@ -9,6 +9,7 @@ from engramdb.store.base import MemoryStore, NewMemory, ScopeRows, ScopeState
 
 BACKENDS: dict[str, str] = {
     "sqlite": "engramdb.store.sqlite.store:SQLiteStore",
+    "postgresql": "engramdb.store.postgres.store:PostgresStore",
 }
 
 

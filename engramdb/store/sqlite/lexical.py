@@ -25,6 +25,8 @@ from engramdb.store.sqlite.documents import scope_token
 FULL_OR_MAX_ROWS = 20_000
 MAX_POSTINGS = 1_000
 MAX_TERMS = 3
+OVERFETCH = 4
+MAX_OVERFETCH = 256
 TABLES: dict[Granularity, str] = {
     "turn": "fts_turn",
     "window": "fts_window",
@@ -118,28 +120,48 @@ def _stems(conn: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
 def search(
     conn: sqlite3.Connection, user_id: str, plan: Plan, granularity: Granularity, limit: int
 ) -> list[tuple[Any, float]]:
-    """Top documents by BM25 (higher is better), always filtered on user_id in SQL."""
+    """Top documents by BM25 (higher is better), always filtered on user_id in SQL.
+
+    FTS5 ranks first; the user filter then looks up only the ranked rows. Without the scope
+    token other users' rows can be among them, so the ranking is over-fetched, and widened
+    when the filter leaves too few: the per-match join it replaces cost more than the ranking.
+    """
     if granularity not in plan:
         return []
     match, scoped = plan[granularity]
-    if granularity == "session":
-        rows = conn.execute(
-            """SELECT d.session_key, d.segment, -bm25(fts_session, 1.0, 0.0) AS score
-               FROM fts_session JOIN session_docs d ON d.doc_id = fts_session.rowid
-               WHERE fts_session MATCH ? AND d.user_id = ? ORDER BY score DESC LIMIT ?""",
-            (match, user_id, limit),
+    fetch = limit if scoped else limit * OVERFETCH
+    while True:
+        ranked = conn.execute(
+            f"SELECT rowid, -bm25({TABLES[granularity]}, 1.0, 0.0) AS score"
+            f" FROM {TABLES[granularity]} WHERE {TABLES[granularity]} MATCH ?"
+            " ORDER BY score DESC LIMIT ?",
+            (match, fetch),
         ).fetchall()
-        return [((r[0], r[1]), float(r[2])) for r in rows]
-    table = TABLES[granularity]
-    if scoped:  # the token already limits matches to the user: rank first, then join
-        sql = f"""SELECT m.pk, t.score FROM (
-                      SELECT rowid, -bm25({table}, 1.0, 0.0) AS score FROM {table}
-                      WHERE {table} MATCH ? ORDER BY score DESC LIMIT ?) t
-                  JOIN memories m ON m.pk = t.rowid WHERE m.user_id = ?"""
-        args: tuple[Any, ...] = (match, limit, user_id)
-    else:
-        sql = f"""SELECT m.pk, -bm25({table}, 1.0, 0.0) AS score FROM {table}
-                  JOIN memories m ON m.pk = {table}.rowid
-                  WHERE {table} MATCH ? AND m.user_id = ? ORDER BY score DESC LIMIT ?"""
-        args = (match, user_id, limit)
-    return [(int(r[0]), float(r[1])) for r in conn.execute(sql, args).fetchall()]
+        owned = _owned(conn, user_id, granularity, [r[0] for r in ranked])
+        hits = [(owned[rowid], float(score)) for rowid, score in ranked if rowid in owned]
+        if len(hits) >= limit or len(ranked) < fetch or fetch >= limit * MAX_OVERFETCH:
+            return hits[:limit]
+        fetch *= OVERFETCH
+
+
+def _owned(
+    conn: sqlite3.Connection, user_id: str, granularity: Granularity, rowids: list[int]
+) -> dict[int, Any]:
+    """The user's rows among ``rowids``, as search keys (pk, or (session_key, segment))."""
+    owned: dict[int, Any] = {}
+    for start in range(0, len(rowids), 500):
+        chunk = rowids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        if granularity == "session":
+            rows = conn.execute(
+                "SELECT doc_id, session_key, segment FROM session_docs"
+                f" WHERE doc_id IN ({marks}) AND user_id = ?",
+                [*chunk, user_id],
+            )
+            owned.update({r[0]: (r[1], r[2]) for r in rows})
+        else:
+            rows = conn.execute(
+                f"SELECT pk FROM memories WHERE pk IN ({marks}) AND user_id = ?", [*chunk, user_id]
+            )
+            owned.update({r[0]: r[0] for r in rows})
+    return owned

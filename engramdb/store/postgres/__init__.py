@@ -1,0 +1,1 @@
+"""The PostgreSQL + pgvector backend (``postgresql://`` stores); needs the ``postgres`` extra."""

@@ -1,0 +1,126 @@
+"""Connections of the PostgreSQL store: a psycopg pool, pgvector's binary format for numpy
+arrays, and the mapping of driver errors to engramdb's."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+import psycopg_pool
+from psycopg.adapt import Dumper, Loader
+from psycopg.pq import Format
+
+from engramdb.errors import ConfigError, InvalidInputError, StoreError
+
+Conn = psycopg.Connection[Any]
+
+
+class VectorDumper(Dumper):
+    """numpy float vector → pgvector binary (uint16 dim, uint16 unused, big-endian float32).
+    The vector type's oid differs per database; ``bind`` makes a subclass carrying it."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        vector = np.ascontiguousarray(obj, dtype=">f4").ravel()
+        return struct.pack(">HH", vector.size, 0) + vector.tobytes()
+
+
+class VectorLoader(Loader):
+    format = Format.BINARY
+
+    def load(self, data: Any) -> npt.NDArray[np.float32]:
+        raw = bytes(data)
+        return np.frombuffer(raw, dtype=">f4", offset=4).astype(np.float32)
+
+
+def describe(exc: psycopg.Error) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    return primary or str(exc).strip() or type(exc).__name__
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Driver errors become engramdb errors: bad values (NUL in text, out of range) are the
+    caller's; anything else is the store's."""
+    try:
+        yield
+    except psycopg_pool.PoolTimeout as exc:  # (pool errors are also psycopg errors)
+        raise StoreError(f"{what}: no PostgreSQL connection became free in time") from exc
+    except psycopg_pool.PoolClosed as exc:
+        raise StoreError("the store is closed") from exc
+    except psycopg.DataError as exc:
+        raise InvalidInputError(f"{what}: PostgreSQL refused a value: {describe(exc)}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"{what} failed on PostgreSQL: {describe(exc)}") from exc
+
+
+def connect(dsn: str) -> Conn:
+    """One autocommit connection (for migrations and the first checks)."""
+    try:
+        return psycopg.connect(dsn, autocommit=True, prepare_threshold=None)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"invalid PostgreSQL DSN: {describe(exc)}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot connect to PostgreSQL: {describe(exc)}") from exc
+
+
+class Pool:
+    """A psycopg ConnectionPool whose connections know pgvector's type."""
+
+    def __init__(
+        self, dsn: str, *, min_size: int, max_size: int, timeout_s: float, lock_timeout_ms: int
+    ) -> None:
+        self._dumper: type[Dumper] | None = None
+        self._lock_timeout_ms = lock_timeout_ms
+        self._vector_oid = 0
+        self.timeout_s = timeout_s
+        self._pool = psycopg_pool.ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max(max_size, min_size),
+            timeout=timeout_s,
+            # statements are not prepared: plans then see each user's real selectivity (one
+            # tenant may hold most rows), and transaction-mode poolers such as PgBouncer work
+            kwargs={"autocommit": True, "prepare_threshold": None},
+            configure=self._configure,
+            open=False,
+            name="engramdb",
+        )
+
+    def open(self, vector_oid: int) -> None:
+        self._vector_oid = vector_oid
+        self._dumper = type("BoundVectorDumper", (VectorDumper,), {"oid": vector_oid})
+        with translated("opening the connection pool"):
+            self._pool.open(wait=True, timeout=self.timeout_s)
+
+    def _configure(self, conn: Conn) -> None:
+        assert self._dumper is not None
+        conn.adapters.register_dumper(np.ndarray, self._dumper)
+        conn.adapters.register_loader(self._vector_oid, VectorLoader)
+        # a writer waits this long for a user's lock, as SQLite waits for its write lock
+        conn.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}".encode())
+
+    @contextmanager
+    def connection(self) -> Iterator[Conn]:
+        with self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+
+def vector_oid(conn: Conn) -> int:
+    row = conn.execute("SELECT 'vector'::regtype::oid").fetchone()
+    assert row is not None
+    return int(row[0])

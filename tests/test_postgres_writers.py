@@ -1,0 +1,180 @@
+"""Several writers on one PostgreSQL database: two real `engram serve` processes receive
+concurrent adds and updates for the same user. Afterwards, checked in SQL: no duplicate from a
+race (one row per content hash), no lost update (every update is a version and a history row),
+and the derived rows (documents, BM25 statistics, counters) agree with the memories."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from stores import pg_connect
+from test_server_cli import free_port, wait_ready
+
+ADMIN = "writers-admin-key-0123456789"
+USER = "t::shared"  # user "shared" of tenant "t", as the service stores it
+THREADS = 6
+
+
+def serve(tmp_path: Path, config: Path, name: str) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    log = (tmp_path / f"{name}.log").open("wb")  # a file: a full pipe would stall the server
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engramdb.cli.main",
+            "serve",
+            "-c",
+            str(config),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "ENGRAMDB_ADMIN_KEY": ADMIN},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, process)  # type: ignore[arg-type]
+    return url, process
+
+
+def consistency(dsn: str) -> dict[str, Any]:
+    """Facts about the stored rows that must hold whatever the interleaving was."""
+    with pg_connect(dsn) as conn:
+
+        def one(sql: str, *args: Any) -> Any:
+            row = conn.execute(sql.encode(), args).fetchone()
+            return row[0] if row else None
+
+        # the BM25 statistics, recomputed from the documents themselves
+        recomputed = conn.execute(
+            """SELECT g, lexeme, count(*) FROM (
+                 SELECT 1 AS g, tsv, user_id FROM lex_turn UNION ALL
+                 SELECT 2, tsv, user_id FROM lex_window UNION ALL
+                 SELECT 3, tsv, user_id FROM session_docs) d,
+               unnest(tsvector_to_array(d.tsv)) AS lexeme
+               WHERE d.user_id = %s GROUP BY g, lexeme""",
+            (USER,),
+        ).fetchall()
+        stored = conn.execute(
+            "SELECT granularity, lexeme, df FROM lex_terms WHERE user_id = %s", (USER,)
+        ).fetchall()
+        return {
+            "duplicate_hashes": one(
+                "SELECT count(*) FROM (SELECT 1 FROM memories GROUP BY user_id, kind,"
+                " content_hash HAVING count(*) > 1) x"
+            ),
+            "duplicate_seqs": one(
+                "SELECT count(*) FROM (SELECT 1 FROM memories GROUP BY user_id, session_key,"
+                " seq HAVING count(*) > 1) x"
+            ),
+            "memories": one("SELECT count(*) FROM memories WHERE user_id = %s", USER),
+            "scope_rows": one("SELECT rows FROM scope_state WHERE user_id = %s", USER),
+            "turn_docs": one("SELECT count(*) FROM lex_turn WHERE user_id = %s", USER),
+            "window_docs": one("SELECT count(*) FROM lex_window WHERE user_id = %s", USER),
+            "stats_docs": one(
+                "SELECT docs FROM lex_stats WHERE user_id = %s AND granularity = 1", USER
+            ),
+            "segments": one("SELECT count(*) FROM session_docs WHERE user_id = %s", USER),
+            "scope_segments": one("SELECT segments FROM scope_state WHERE user_id = %s", USER),
+            "df_matches": sorted(map(tuple, recomputed)) == sorted(map(tuple, stored)),
+        }
+
+
+def test_two_serve_processes_share_one_database(tmp_path: Path, pg_target: str) -> None:
+    config = tmp_path / "engram.yaml"
+    config.write_text(f"store: '{pg_target}'\nembedder:\n  provider: static\n")
+    servers = [serve(tmp_path, config, name) for name in ("a", "b")]
+    try:
+        (url_a, _), (url_b, _) = servers
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        body = {"tenant": "t", "rights": "write"}
+        key = httpx.post(f"{url_a}/v1/keys", json=body, headers=admin).json()["key"]
+        auth = {"Authorization": f"Bearer {key}"}
+        # the key was made through A; B knows it at once (keys live in the shared database)
+        assert httpx.get(f"{url_b}/v1/memories", params={"user_id": "shared"}, headers=auth)
+        note = [{"id": "target", "content": "the shared note, version one"}]
+        first = httpx.post(
+            f"{url_b}/v1/memories",
+            json={"messages": note, "user_id": "shared", "session_id": "s0"},
+            headers=auth,
+        ).json()["results"][0]
+
+        same = [{"id": f"same{i}", "content": f"everyone sends note {i}"} for i in range(20)]
+        errors: list[str] = []
+        updates: list[str] = []
+        lock = threading.Lock()
+
+        def worker(n: int) -> None:
+            with httpx.Client(headers=auth, timeout=60) as client:
+                for round_ in range(4):
+                    url = servers[(n + round_) % 2][0]
+                    own = [
+                        {"id": f"w{n}-{round_}-{i}", "content": f"worker {n} round {round_} {i}"}
+                        for i in range(10)
+                    ]
+                    for messages, session in ((same, "s-same"), (own, f"s{n % 3}")):
+                        response = client.post(
+                            f"{url}/v1/memories",
+                            json={"messages": messages, "user_id": "shared", "session_id": session},
+                        )
+                        if response.status_code != 200:
+                            errors.append(response.text)
+                    text = f"the shared note, edited by worker {n} in round {round_}"
+                    response = client.put(
+                        f"{url}/v1/memories/{first['id']}",
+                        params={"user_id": "shared"},
+                        json={"text": text, "reason": f"w{n}"},
+                    )
+                    if response.status_code == 200:
+                        with lock:
+                            updates.append(text)
+                    else:
+                        errors.append(response.text)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors[:3]
+
+        history = httpx.get(
+            f"{url_a}/v1/memories/{first['id']}/history", params={"user_id": "shared"},
+            headers=auth,
+        ).json()["results"]  # fmt: skip
+        assert len(updates) == THREADS * 4
+        # no lost update: each one is a version of its own, in order, with its text
+        assert [h["version"] for h in history] == list(range(1, len(updates) + 2))
+        assert Counter(h["text"] for h in history[1:]) == Counter(updates)
+        for before, after in itertools.pairwise(history):
+            assert after["previous_text"] == before["text"]
+        final = httpx.get(
+            f"{url_b}/v1/memories/{first['id']}", params={"user_id": "shared"}, headers=auth
+        ).json()
+        assert final["version"] == len(updates) + 1 and final["text"] == history[-1]["text"]
+    finally:
+        for _, process in servers:
+            process.terminate()
+        for _, process in servers:
+            process.wait(timeout=30)
+
+    facts = consistency(pg_target)
+    expected = 1 + len(same) + THREADS * 4 * 10  # the shared note, the race batch, own notes
+    assert facts["duplicate_hashes"] == 0 and facts["duplicate_seqs"] == 0
+    assert facts["memories"] == expected
+    assert facts["scope_rows"] == facts["turn_docs"] == facts["window_docs"] == expected
+    assert facts["stats_docs"] == expected
+    assert facts["segments"] == facts["scope_segments"]
+    assert facts["df_matches"], "document frequencies drifted from the documents"
