@@ -147,7 +147,8 @@ def search(
 def _owned(
     conn: sqlite3.Connection, user_id: str, granularity: Granularity, rowids: list[int]
 ) -> dict[int, Any]:
-    """The user's rows among ``rowids``, as search keys (pk, or (session_key, segment))."""
+    """The user's rows among ``rowids``, as search keys (pk, or (session_key, segment)).
+    ``+user_id`` keeps SQLite on the primary key: the user_id indexes would scan the scope."""
     owned: dict[int, Any] = {}
     for start in range(0, len(rowids), 500):
         chunk = rowids[start : start + 500]
@@ -155,13 +156,14 @@ def _owned(
         if granularity == "session":
             rows = conn.execute(
                 "SELECT doc_id, session_key, segment FROM session_docs"
-                f" WHERE doc_id IN ({marks}) AND user_id = ?",
+                f" WHERE doc_id IN ({marks}) AND +user_id = ?",
                 [*chunk, user_id],
             )
             owned.update({r[0]: (r[1], r[2]) for r in rows})
         else:
             rows = conn.execute(
-                f"SELECT pk FROM memories WHERE pk IN ({marks}) AND user_id = ?", [*chunk, user_id]
+                f"SELECT pk FROM memories WHERE pk IN ({marks}) AND +user_id = ?",
+                [*chunk, user_id],
             )
             owned.update({r[0]: r[0] for r in rows})
     return owned
