@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 DATA ?= ../shared/data/locomo
 
 .PHONY: demo test lint typecheck unit bench bench-locomo bench-scale bench-locomo-pg bench-scale-pg clean
@@ -11,38 +12,43 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+# the demo and benchmarks need only the package (and matplotlib for charts); tests need dev tools
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $(RUN_STAMP)
 
-demo: $(STAMP)
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(DEV_STAMP) $(RUN_STAMP)
+
+demo: $(RUN_STAMP)
 	$(BIN)/engram demo
 
-test: $(STAMP) lint typecheck unit
+test: $(DEV_STAMP) lint typecheck unit
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check engramdb tests
 	$(BIN)/ruff format --check engramdb tests
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: bench-locomo
 
-bench-locomo: $(STAMP)
+bench-locomo: $(RUN_STAMP)
 	$(BIN)/engram bench locomo --data $(DATA)
 
-bench-scale: $(STAMP)
+bench-scale: $(RUN_STAMP)
 	$(BIN)/engram bench scale --n 100000
 
 # the same on PostgreSQL: a private server (engram pgserver) and a fresh database per run
-bench-locomo-pg: $(STAMP)
+bench-locomo-pg: $(DEV_STAMP)
 	$(BIN)/engram bench locomo --data $(DATA) --store "$$($(BIN)/engram pgserver --database locomo)"
 
-bench-scale-pg: $(STAMP)
+bench-scale-pg: $(DEV_STAMP)
 	$(BIN)/engram bench scale --n 100000 --store "$$($(BIN)/engram pgserver --database scale)"
 
 clean:
