@@ -10,9 +10,11 @@ from engramdb.retrieve.signals import Scores
 
 def minmax(values: Scores) -> Scores:
     low, high = float(values.min()), float(values.max())
-    # differences at float noise level (e.g. BM25 of a word every document holds) are no signal
+    # Differences at float noise level (e.g. BM25 of a word every document holds) rank nothing.
+    # A signal that is the same for every candidate (always so for a single candidate) counts
+    # fully where it fired, so a lone good match does not score 0.
     if high - low <= 1e-6 * max(1.0, abs(high)):
-        return np.zeros_like(values)
+        return np.full_like(values, 1.0 if high > 0 else 0.0)
     return (values - low) / (high - low)
 
 

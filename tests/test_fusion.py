@@ -1,0 +1,25 @@
+"""Fusion of signal scores: normalisation edge cases that decide what a caller sees as a score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engramdb import Memory
+from engramdb.retrieve.fusion import minmax
+
+
+def test_minmax_spreads_scores_and_flattens_noise() -> None:
+    assert minmax(np.array([1.0, 3.0, 2.0])).tolist() == [0.0, 1.0, 0.5]
+    # a constant signal ranks nothing, but counts where it fired and not where it did not
+    assert minmax(np.array([0.7, 0.7])).tolist() == [1.0, 1.0]
+    assert minmax(np.array([0.0, 0.0])).tolist() == [0.0, 0.0]
+    assert minmax(np.array([1e-6, 1e-6 + 1e-13])).tolist() == [1.0, 1.0]
+
+
+def test_a_lone_matching_memory_gets_a_positive_score(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m.db", embedder={"provider": "static"}) as mem:
+        mem.add([{"content": "I adopted a puppy named Biscuit", "speaker": "Ana"}], user_id="u")
+        hits = mem.search("What is the name of Ana's puppy?", user_id="u")
+        assert len(hits) == 1 and hits[0].score > 0.5
