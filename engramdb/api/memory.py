@@ -14,6 +14,7 @@ from engramdb.config import EngramConfig
 from engramdb.encode.embedders import QueryCache, create_embedder
 from engramdb.encode.episodes import edited_memory, episode_memory
 from engramdb.encode.messages import check_metadata, check_scope_id, check_text, prepare_messages
+from engramdb.encode.text import speaker_prefixed
 from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import InvalidInputError
 from engramdb.models import KINDS, HistoryEntry, Hit, Kind, MemoryItem
@@ -97,7 +98,7 @@ class Memory:
         if len(text) > self.config.limits.max_message_chars:
             raise InvalidInputError(f"text is longer than {self.config.limits.max_message_chars}")
         current = self.get(memory_id, user_id=user_id)
-        vector = self.embedder.embed([f"{current.speaker}: {text}" if current.speaker else text])[0]
+        vector = self.embedder.embed([speaker_prefixed(current.speaker, text)])[0]
         edited = edited_memory(
             text=text,
             speaker=current.speaker,
