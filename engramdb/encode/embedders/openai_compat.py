@@ -54,7 +54,9 @@ class OpenAICompatEmbedder:
                 rows = sorted(payload["data"], key=lambda r: r["index"])
                 return normalise(np.asarray([r["embedding"] for r in rows], dtype=np.float32))
             except (urllib.error.URLError, TimeoutError, KeyError, ValueError) as exc:
-                if attempt == _RETRIES - 1:
+                # a client error (bad key, bad model) will not heal by waiting; 429 may
+                status = exc.code if isinstance(exc, urllib.error.HTTPError) else 0
+                if attempt == _RETRIES - 1 or (400 <= status < 500 and status != 429):
                     raise EngramError(f"embedding endpoint {self._url} failed: {exc}") from exc
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
