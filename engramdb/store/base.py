@@ -134,3 +134,18 @@ class MemoryStore(Protocol):
     def count(self, user_id: str | None = None) -> int: ...
 
     def close(self) -> None: ...
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    """The pk a list page continues after; a store's cursors are pks as text."""
+    if not cursor:
+        return None
+    try:
+        after = int(cursor)
+    except ValueError:
+        after = None
+    if after is None or not -(2**63) <= after < 2**63:
+        from engramdb.errors import InvalidInputError
+
+        raise InvalidInputError("cursor is not one this store handed out")
+    return after

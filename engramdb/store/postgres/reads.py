@@ -13,9 +13,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.errors import InvalidInputError, NotFoundError, StoreError
+from engramdb.errors import NotFoundError, StoreError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
-from engramdb.store.base import Granularity, ScopeRows, ScopeState
+from engramdb.store.base import Granularity, ScopeRows, ScopeState, parse_cursor
 from engramdb.store.postgres import lexical
 from engramdb.store.postgres.pool import Conn, Pool, translated
 
@@ -92,12 +92,7 @@ class PostgresReads:
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
     ) -> tuple[builtins.list[MemoryItem], str | None]:
-        try:
-            after = int(cursor) if cursor else None
-        except ValueError as exc:
-            raise InvalidInputError("cursor is not one this store handed out") from exc
-        if after is not None and not -(2**63) <= after < 2**63:
-            raise InvalidInputError("cursor is not one this store handed out")
+        after = parse_cursor(cursor)
         clauses, args = ["user_id = %s"], [user_id]
         if kind is not None:
             clauses.append("kind = %s")

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engramdb.errors import InvalidInputError, NotFoundError
+from engramdb.errors import NotFoundError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
-from engramdb.store.base import Granularity, ScopeRows, ScopeState
+from engramdb.store.base import Granularity, ScopeRows, ScopeState, parse_cursor
 from engramdb.store.sqlite import lexical
 
 COLUMNS = (
@@ -84,10 +84,7 @@ class SQLiteReads:
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
     ) -> tuple[builtins.list[MemoryItem], str | None]:
-        try:
-            after = int(cursor) if cursor else None
-        except ValueError as exc:
-            raise InvalidInputError("cursor is not one this store handed out") from exc
+        after = parse_cursor(cursor)
         clauses, args = ["user_id = ?"], [user_id]
         if kind is not None:
             clauses.append("kind = ?")
