@@ -55,6 +55,56 @@ class LimitsConfig(BaseModel):
     max_metadata_bytes: int = Field(64_000, ge=2)
 
 
+class LLMConfig(BaseModel):
+    """A chat model: any OpenAI-compatible endpoint, or a GGUF file run in-process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["openai", "local"] = "local"
+    # openai: the endpoint (Ollama http://localhost:11434/v1, vLLM, llama.cpp server, OpenAI)
+    base_url: str | None = None
+    api_key: str | None = None
+    # openai: the model name the endpoint knows; local: a packaged model's name
+    model: str | None = None
+    # local: a GGUF file; unset = the packaged Qwen2.5-Coder-0.5B-Instruct Q4 (``model``)
+    model_path: str | None = None
+    model_cache_dir: str = Field(
+        "~/.cache/engramdb/models", description="where packaged model files are assembled once"
+    )
+    timeout_s: float = Field(120.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    backoff_s: float = Field(0.5, ge=0)
+    max_concurrency: int = Field(4, ge=1, le=256)
+    # auto: try JSON-schema output, fall back to JSON mode, then to validate-and-repair
+    structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(512, ge=16, le=32_768)
+    threads: int = Field(2, ge=1, le=256, description="local: CPU threads")
+    context_size: int = Field(4096, ge=512, le=131_072, description="local: context window")
+
+
+class ExtractionConfig(BaseModel):
+    """How ``add`` turns messages into facts. ``rules`` needs no model; ``llm`` uses ``llm``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["off", "rules", "llm"] = "rules"
+    batch_messages: int = Field(6, ge=1, le=64, description="messages per extraction call")
+    min_confidence: float = Field(0.5, ge=0, le=1)
+    link_entities: bool = Field(True, description="record the entities each memory mentions")
+
+
+class ForgettingConfig(BaseModel):
+    """Decay: never-used, low-importance, unpinned memories older than ``decay_after_days``
+    are removed by ``Memory.forget`` (expired ones always are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decay: bool = False
+    decay_after_days: float = Field(90.0, gt=0)
+    decay_below_importance: float = Field(0.3, ge=0, le=1)
+
+
 class EngramConfig(BaseModel):
     """Everything engramdb can be told. Load with ``from_file`` or keyword arguments."""
 
@@ -69,6 +119,9 @@ class EngramConfig(BaseModel):
     search: dict[str, Any] = Field(default_factory=dict, description="overrides of the preset")
     store_options: StoreConfig = Field(default_factory=lambda: StoreConfig())
     limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
+    llm: LLMConfig | None = Field(None, description="a chat model; none: everything still works")
+    extraction: ExtractionConfig = Field(default_factory=lambda: ExtractionConfig())
+    forgetting: ForgettingConfig = Field(default_factory=lambda: ForgettingConfig())
     server: dict[str, Any] = Field(
         default_factory=dict, description="settings of `engram serve` (engramdb.server.settings)"
     )
@@ -84,6 +137,12 @@ class EngramConfig(BaseModel):
             bare = re.sub(r"://([^:@/]*):[^@/]*@", r"://\1@", self.store)
             digest = hashlib.sha1(bare.encode("utf-8", "surrogatepass")).hexdigest()[:16]
             self.cache_dir = f"~/.engramdb/cache/pg-{digest}"
+        return self
+
+    @model_validator(mode="after")
+    def _llm_for_llm_extraction(self) -> EngramConfig:
+        if self.extraction.mode == "llm" and self.llm is None:
+            raise ValueError("extraction.mode 'llm' needs an llm section")
         return self
 
     def search_config(self) -> SearchConfig:
