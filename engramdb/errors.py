@@ -34,3 +34,20 @@ class StoreError(EngramError, RuntimeError):
     """The store could not complete an operation (I/O, corruption, schema too new)."""
 
     code = "store_error"
+
+
+class LLMError(EngramError, RuntimeError):
+    """The chat model could not answer: endpoint down or refusing, timed out, model failed."""
+
+    code = "llm_error"
+
+
+class LLMOutputError(LLMError):
+    """The chat model answered, but not with output that validates, even after repair and
+    one re-ask. ``reply`` holds the last (raw) reply."""
+
+    code = "llm_output_invalid"
+
+    def __init__(self, message: str, reply: str = "") -> None:
+        super().__init__(message)
+        self.reply = reply
