@@ -271,6 +271,60 @@ def bench_scale(
     console.print(f"wrote {write_outputs(result, out, f'scale-{n}')}")
 
 
+@bench_app.command("updates")
+@friendly
+def bench_updates(
+    mode: Annotated[str, typer.Option(help="rules, llm or both")] = "both",
+    llm_model_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="a GGUF file (default: the packaged local model)"),
+    ] = None,
+    llm_base_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="an OpenAI-compatible endpoint instead of a local model"),
+    ] = None,
+    llm_model: Annotated[Optional[str], typer.Option(help="the endpoint's model name")] = None,  # noqa: UP045
+    llm_api_key: Annotated[Optional[str], typer.Option(help="the endpoint's API key")] = None,  # noqa: UP045
+    embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N scenarios")] = None,  # noqa: UP045
+    scenarios: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="a scenarios JSONL file (default: the packaged one)"),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+) -> None:
+    """Changing facts: how often the top fact is the current one, and how often a stale one."""
+    import tempfile
+
+    from engramdb.bench import updates
+    from engramdb.bench.report import write_outputs
+
+    if mode not in ("rules", "llm", "both"):
+        fail(f"--mode must be rules, llm or both, not {mode!r}")
+    modes = [m for m in updates.MODES if mode in (m, "both")]
+    llm: dict[str, Any] = {"provider": "local"}
+    if llm_base_url:
+        llm = {"provider": "openai", "base_url": llm_base_url, "model": llm_model}
+        llm |= {"api_key": llm_api_key} if llm_api_key else {}
+    elif llm_model_path:
+        llm["model_path"] = str(llm_model_path.expanduser())
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="engram-updates-") as work, progress_bar() as update:
+        for each in modes:
+            results[each] = updates.run(
+                each,
+                scenarios_path=scenarios,
+                llm=llm if each == "llm" else None,
+                limit=limit,
+                work_dir=Path(work),
+                embedder={"provider": embedder},
+                progress=update,
+            )
+    for result in results.values():
+        updates.print_table(result, console)
+    console.print(f"wrote {write_outputs(results, out, 'updates')}")
+
+
 def main() -> None:
     app()
 

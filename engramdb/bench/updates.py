@@ -1,0 +1,256 @@
+"""Changing-facts benchmark (``engram bench updates``).
+
+Hand-written conversations in which jobs, homes, relationships, preferences, plans, pets, cars,
+schools and hobbies change over months or years, with distractors (facts about the speaker's
+family and friends), restatements and messages that arrive out of order. After ingesting a
+scenario, each question is searched and the first ``fact`` hit is classified:
+
+* ``right``: it contains one of the question's ``current`` substrings (case-insensitive);
+* ``stale``: it contains an outdated value (a ``stale`` substring) and no current one;
+* ``wrong``: some other fact; ``missing``: no fact among the hits.
+
+``answer_in_top5`` is a secondary measure: a current substring in any of the first five hits,
+of any kind (episodes included). Questions with ``as_of`` ask what was true at that time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypedDict, cast
+
+from rich.console import Console
+from rich.table import Table
+
+from engramdb.api.memory import Memory
+from engramdb.models import Hit
+
+Mode = Literal["rules", "llm"]
+MODES: tuple[Mode, ...] = ("rules", "llm")
+Outcome = Literal["right", "stale", "wrong", "missing"]
+OUTCOMES: tuple[Outcome, ...] = ("right", "stale", "wrong", "missing")
+MEASURES = (*OUTCOMES, "answer_in_top5")
+DATA = Path(__file__).parent / "data" / "updates.jsonl"
+TARGET = {"right": 0.90, "stale": 0.05}  # with the local 0.5B model (issue #3)
+SEARCH_LIMIT = 10
+
+
+class Message(TypedDict):
+    session: str
+    timestamp: str
+    speaker: str
+    role: str
+    content: str
+
+
+class Question(TypedDict):
+    question: str
+    current: list[str]
+    stale: list[str]
+    as_of: str | None
+
+
+class Scenario(TypedDict):
+    id: str
+    topic: str
+    user: str
+    messages: list[Message]
+    questions: list[Question]
+
+
+@dataclasses.dataclass
+class Answer:
+    """One question's result."""
+
+    scenario: str
+    topic: str
+    question: Question
+    outcome: Outcome
+    in_top5: bool
+    top_fact: str | None
+    search_ms: float
+
+
+def load_scenarios(path: Path | None = None, limit: int | None = None) -> list[Scenario]:
+    """The scenarios of a JSONL file (default: the packaged one), the first ``limit`` only."""
+    lines = (path or DATA).read_text(encoding="utf-8").splitlines()
+    scenarios = [cast(Scenario, json.loads(line)) for line in lines if line.strip()]
+    return scenarios[:limit] if limit is not None else scenarios
+
+
+def _contains(text: str, needles: Sequence[str]) -> bool:
+    folded = text.casefold()
+    return any(n.casefold() in folded for n in needles)
+
+
+def classify(top_fact: str | None, question: Question) -> Outcome:
+    """right / stale / wrong / missing for the text of the top fact (None: no fact found)."""
+    if top_fact is None:
+        return "missing"
+    if _contains(top_fact, question["current"]):
+        return "right"
+    return "stale" if _contains(top_fact, question["stale"]) else "wrong"
+
+
+def _ingest(mem: Memory, scenario: Scenario) -> int:
+    for i, message in enumerate(scenario["messages"]):
+        item = {
+            "content": message["content"],
+            "speaker": message["speaker"],
+            "role": message["role"],
+            "id": f"{scenario['id']}-{i}",
+        }
+        mem.add(
+            [item],
+            user_id=scenario["user"],
+            session_id=message["session"],
+            timestamp=message["timestamp"],
+        )
+    return len(scenario["messages"])
+
+
+def _ask(mem: Memory, scenario: Scenario, question: Question) -> Answer:
+    # ``as_of`` is passed only when set, so current-time questions need no newer API
+    extra: dict[str, Any] = {"as_of": question["as_of"]} if question["as_of"] else {}
+    started = time.perf_counter()
+    hits: list[Hit] = mem.search(
+        question["question"], user_id=scenario["user"], limit=SEARCH_LIMIT, **extra
+    )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    top = next((h.text for h in hits if h.kind == "fact"), None)
+    return Answer(
+        scenario=scenario["id"],
+        topic=scenario["topic"],
+        question=question,
+        outcome=classify(top, question),
+        in_top5=any(_contains(h.text, question["current"]) for h in hits[:5]),
+        top_fact=top,
+        search_ms=elapsed_ms,
+    )
+
+
+def summarize(answers: Sequence[Answer]) -> dict[str, Any]:
+    """Counts and shares of the outcomes (and of ``answer_in_top5``)."""
+    counts = Counter(a.outcome for a in answers)
+    totals = {o: counts[o] for o in OUTCOMES} | {"answer_in_top5": sum(a.in_top5 for a in answers)}
+    n = len(answers)
+    shares = {k: round(v / n, 4) if n else 0.0 for k, v in totals.items()}
+    return {"questions": n, "totals": totals, "shares": shares}
+
+
+def _grouped(answers: Sequence[Answer], key: Callable[[Answer], str]) -> dict[str, Any]:
+    groups: dict[str, list[Answer]] = defaultdict(list)
+    for answer in answers:
+        groups[key(answer)].append(answer)
+    return {
+        name: summarize(group)["shares"] | {"questions": len(group)}
+        for name, group in groups.items()
+    }
+
+
+def _failure(answer: Answer) -> dict[str, Any]:
+    return {
+        "scenario": answer.scenario,
+        "question": answer.question["question"],
+        "as_of": answer.question["as_of"],
+        "outcome": answer.outcome,
+        "top_fact": answer.top_fact,
+        "expected": answer.question["current"],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if callable(value):
+        value = value()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if value is None or isinstance(value, dict | list | str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if len(values) < 2:
+        return round(values[0], 2) if values else 0.0
+    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 2)
+
+
+def run(
+    mode: Mode,
+    *,
+    scenarios_path: Path | None = None,
+    llm: dict[str, Any] | None = None,
+    limit: int | None = None,
+    work_dir: Path,
+    embedder: dict[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Ingest every scenario into ``work_dir/<mode>.db`` (use a fresh folder), ask its
+    questions, and return totals, shares, per-topic shares, timing and the failures."""
+    scenarios = load_scenarios(scenarios_path, limit)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    answers: list[Answer] = []
+    messages, ingest_s = 0, 0.0
+    started = time.perf_counter()
+    with Memory(
+        work_dir / f"{mode}.db",
+        extraction={"mode": mode},
+        llm=llm,
+        embedder=embedder or {"provider": "minilm"},
+    ) as mem:
+        for done, scenario in enumerate(scenarios, 1):
+            t0 = time.perf_counter()
+            messages += _ingest(mem, scenario)
+            ingest_s += time.perf_counter() - t0
+            answers += [_ask(mem, scenario, q) for q in scenario["questions"]]
+            if progress:
+                progress(f"updates ({mode})", done, len(scenarios))
+        llm_stats = _jsonable(getattr(mem, "llm_stats", None))
+    search_ms = [a.search_ms for a in answers]
+    summary = summarize(answers)
+    shares = summary["shares"]
+    return {
+        "benchmark": "updates",
+        "mode": mode,
+        "scenarios": len(scenarios),
+        "messages": messages,
+        **summary,
+        "target": TARGET,
+        "meets_target": shares["right"] >= TARGET["right"] and shares["stale"] <= TARGET["stale"],
+        "by_topic": _grouped(answers, lambda a: a.topic),
+        "by_time": _grouped(answers, lambda a: "as_of" if a.question["as_of"] else "now"),
+        "timing": {
+            "seconds": round(time.perf_counter() - started, 3),
+            "ingest_seconds": round(ingest_s, 3),
+            "messages_per_s": round(messages / ingest_s, 2) if ingest_s else 0.0,
+            "search_ms": {"p50": _percentile(search_ms, 50), "p95": _percentile(search_ms, 95)},
+            "llm": llm_stats,
+        },
+        "failures": [_failure(a) for a in answers if a.outcome != "right"],
+    }
+
+
+def print_table(result: dict[str, Any], console: Console) -> None:
+    """One mode's shares on the terminal, then its timing and whether it meets the target."""
+    title = f"updates ({result['mode']}): {result['questions']} questions"
+    table = Table(title=title, title_justify="left")
+    table.add_column("measure")
+    for column in ("count", "share"):
+        table.add_column(column, justify="right")
+    for measure in MEASURES:
+        table.add_row(measure, str(result["totals"][measure]), f"{result['shares'][measure]:.3f}")
+    console.print(table)
+    timing = result["timing"]
+    verdict = "meets" if result["meets_target"] else "misses"
+    console.print(
+        f"{result['messages']} messages in {timing['ingest_seconds']:.1f} s "
+        f"({timing['messages_per_s']:.1f}/s) · search p50 {timing['search_ms']['p50']:.1f} ms · "
+        f"{verdict} the target (right ≥ {TARGET['right']:.0%}, stale ≤ {TARGET['stale']:.0%})"
+    )
