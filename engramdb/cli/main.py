@@ -11,6 +11,7 @@ from rich.table import Table
 
 from engramdb.cli.common import console, fail, friendly, open_memory, progress_bar
 from engramdb.cli.importers import read_jsonl, read_locomo
+from engramdb.cli.llm import register as register_llm_commands
 from engramdb.cli.serve import register as register_service_commands
 from engramdb.cli.transfer import register as register_transfer_commands
 from engramdb.models import Hit, MemoryItem
@@ -20,6 +21,7 @@ bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 register_service_commands(app, bench_app)
 register_transfer_commands(app)
+register_llm_commands(app)
 
 Store = Annotated[
     str | None,
