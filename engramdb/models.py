@@ -33,6 +33,23 @@ class MemoryItem(BaseModel):
     version: int = 1
     content_hash: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # facts: what the statement is about, in a form consolidation can compare
+    subject: str | None = None
+    attribute: str | None = None
+    value: str | None = None
+    confidence: float | None = None
+    # lifecycle: importance and pinning steer decay; an expired memory is never returned
+    importance: float = 0.5
+    pinned: bool = False
+    expires_at: datetime | None = None
+    uses: int = Field(0, description="how often search returned it")
+    last_used_at: datetime | None = None
+
+    def is_valid_at(self, when: datetime) -> bool:
+        """Whether a fact held at ``when`` (episodes are always valid)."""
+        if self.valid_from is not None and when < self.valid_from:
+            return False
+        return self.valid_to is None or when < self.valid_to
 
 
 class Hit(MemoryItem):
@@ -55,3 +72,63 @@ class HistoryEntry(BaseModel):
     actor: str
     reason: str | None = None
     at: datetime
+
+
+class Entity(BaseModel):
+    """A named thing the memories of one user mention (a node of the graph)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    memories: int = Field(description="how many memories mention it")
+
+
+class Relation(BaseModel):
+    """An edge of the graph: a fact whose value is another entity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    attribute: str
+    object: str
+    fact_id: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+
+class Profile(BaseModel):
+    """The core memory of a user: the most important current facts, ready for a prompt."""
+
+    user_id: str
+    facts: list[MemoryItem]
+    text: str
+
+
+class Answer(BaseModel):
+    """What ``Memory.answer`` returns: the model's answer and the memories it was shown."""
+
+    answer: str
+    memories: list[Hit]
+    model: str
+
+
+DecisionEvent = Literal["ADD", "NOOP", "UPDATE", "INVALIDATE", "SKIP"]
+
+
+class Decision(BaseModel):
+    """What consolidation did with one extracted fact, and why."""
+
+    event: DecisionEvent
+    fact_id: str | None
+    text: str
+    reason: str
+    actor: str
+    closed: list[str] = Field(default_factory=list, description="ids of facts it ended")
+
+
+class AddResult(BaseModel):
+    """The full outcome of an add: stored episodes, facts touched and every decision."""
+
+    episodes: list[MemoryItem]
+    facts: list[MemoryItem]
+    decisions: list[Decision]

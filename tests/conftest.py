@@ -177,6 +177,9 @@ def primer(minilm_models: Path) -> Callable[[Path], Path]:
     return lambda path: prime(path, minilm_models)
 
 
+RAW = {"mode": "off", "link_entities": False}
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def memory(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, minilm_models: Path
@@ -194,10 +197,10 @@ def memory(
 def static_memory(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Memory]:
-    """One Memory with the fast static embedder per test module and backend; tests isolate by
-    user_id."""
+    """One Memory with the fast static embedder and no fact extraction (messages only: the
+    episode-level contract) per test module and backend; tests isolate by user_id."""
     folder = tmp_path_factory.mktemp("static-store")
-    m = Memory(_target(request, request.param, folder), embedder=STATIC)
+    m = Memory(_target(request, request.param, folder), embedder=STATIC, extraction=RAW)
     yield m
     m.close()
 

@@ -4,20 +4,25 @@ worker threads, so there is one implementation of every operation."""
 from __future__ import annotations
 
 import builtins
+import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from engramdb.api.knowledge import Knowledge
+from engramdb.api.lifecycle import Lifecycle, UseCounter, expiry
 from engramdb.config import EngramConfig
 from engramdb.encode.embedders import QueryCache, create_embedder
 from engramdb.encode.episodes import edited_memory, episode_memory
+from engramdb.encode.facts.extractor import FactExtractor
 from engramdb.encode.messages import check_metadata, check_scope_id, check_text, prepare_messages
 from engramdb.encode.text import speaker_prefixed
 from engramdb.encode.timeparse import parse_timestamp
-from engramdb.errors import InvalidInputError
-from engramdb.models import KINDS, HistoryEntry, Hit, Kind, MemoryItem
+from engramdb.errors import ConfigError, InvalidInputError
+from engramdb.llm.base import ChatModel, LLMStats
+from engramdb.models import KINDS, AddResult, HistoryEntry, Hit, Kind, MemoryItem
 from engramdb.retrieve.config import SearchConfig, resolve_search_config
 from engramdb.retrieve.scope_index import AnnSettings
 from engramdb.retrieve.scopes import ScopeCache
@@ -25,7 +30,7 @@ from engramdb.retrieve.search import Searcher
 from engramdb.store import open_store
 
 
-class Memory:
+class Memory(Knowledge, Lifecycle):
     """Long-term memory on an embedded store: ``Memory("~/.engramdb/demo.db")``.
 
     ``options`` are fields of :class:`EngramConfig` (e.g. ``embedder={"provider": "static"}``).
@@ -53,6 +58,17 @@ class Memory:
         except BaseException:
             self.store.close()
             raise
+        self.llm_stats = LLMStats()
+        self._llm: ChatModel | None = None
+        self._llm_lock = threading.Lock()
+        self._extractor = FactExtractor(
+            config.extraction,
+            self.embedder.embed,
+            None,
+            self.llm_stats,
+            config.llm.max_tokens if config.llm else 512,
+        )
+        self._uses = UseCounter(self.store)
         self._queries = QueryCache(self.embedder)
         ann = AnnSettings(
             config.store_options.ann_threshold, config.store_options.ann_connectivity, cache / "ann"
@@ -74,19 +90,53 @@ class Memory:
         agent_id: str | None = None,
     ) -> list[MemoryItem]:
         """Remember messages. The whole batch is validated first and written in one
-        transaction: it is stored entirely or not at all. Re-adding a message is a no-op."""
+        transaction: it is stored entirely or not at all. Re-adding a message is a no-op.
+        Returns the stored messages; ``ingest`` also returns the facts and decisions."""
+        return self.ingest(
+            messages,
+            user_id=user_id,
+            session_id=session_id,
+            timestamp=timestamp,
+            metadata=metadata,
+            agent_id=agent_id,
+        ).episodes
+
+    def ingest(
+        self,
+        messages: Sequence[dict[str, Any]] | dict[str, Any] | str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        timestamp: str | datetime | float | None = None,
+        metadata: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+        ttl: float | timedelta | None = None,
+    ) -> AddResult:
+        """``add`` with the full outcome: the messages stored, the facts extracted from them
+        and what consolidation decided for each (ADD, NOOP, UPDATE, INVALIDATE), with why.
+        ``ttl`` (seconds): the messages and their facts expire after it."""
         user = _user(user_id)
         session = check_scope_id(session_id, "session_id", required=False)
         agent = check_scope_id(agent_id, "agent_id", required=False)
         limits = self.config.limits
         drafts = prepare_messages(messages, timestamp=timestamp, limits=limits)
         extra = check_metadata(metadata, limits)
+        expires = expiry(ttl)
         vectors = self.embedder.embed([d.embed_text for d in drafts])
         items = [
             episode_memory(d, v, user_id=user, session_id=session, metadata=extra)
             for d, v in zip(drafts, vectors, strict=True)
         ]
-        return self.store.add(user, agent, items)
+        if self.config.extraction.mode == "llm":
+            self._extractor.model = self.llm()
+        consolidation = self._extractor.prepare(drafts, user, session)
+        for item in [*items, *(c.memory for c in consolidation.claims)]:
+            item.expires_at = expires
+        stored = self.store.add(user, agent, items, consolidation)
+        facts = self.store.get_many(list(dict.fromkeys(consolidation.fact_pks)))
+        return AddResult(
+            episodes=stored, facts=list(facts.values()), decisions=consolidation.decisions
+        )
 
     def update(
         self, memory_id: str, text: str, *, user_id: str | None = None, reason: str | None = None
@@ -134,8 +184,13 @@ class Memory:
         preset: str | SearchConfig | None = None,
         options: dict[str, Any] | None = None,
         now: str | datetime | None = None,
+        as_of: str | datetime | None = None,
+        kinds: Sequence[Kind] | None = None,
     ) -> list[Hit]:
-        """The memories of ``user_id`` most relevant to ``query``, best first."""
+        """The memories of ``user_id`` most relevant to ``query``, best first.
+
+        Facts rank only while valid: at ``as_of`` when given (what was true then), else now.
+        Messages (episodes) always remain searchable. ``kinds`` keeps only those kinds."""
         user = _user(user_id)
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string")
@@ -150,8 +205,15 @@ class Memory:
             if preset is None and not options
             else resolve_search_config(preset or self.config.search_preset, options)
         )
+        if kinds is not None:
+            if isinstance(kinds, str) or any(k not in KINDS for k in kinds):
+                raise InvalidInputError(f"kinds must be a list of {', '.join(KINDS)}")
+            config = config.model_copy(update={"kinds": list(kinds)})
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
-        return self._searcher.search(query, user, limit, config, at)
+        when = parse_timestamp(as_of, field="as_of") if as_of is not None else None
+        hits, pks = self._searcher.search_keyed(query, user, limit, config, at, when)
+        self._uses.saw(pks)
+        return hits
 
     def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
         return self.store.get(
@@ -200,6 +262,17 @@ class Memory:
     def count(self, *, user_id: str | None = None) -> int:
         return self.store.count(_user(user_id) if user_id is not None else None)
 
+    def llm(self) -> ChatModel:
+        """The configured chat model, created on first use (a local model loads once)."""
+        if self.config.llm is None:
+            raise ConfigError("no llm is configured: set the llm section of the config")
+        with self._llm_lock:
+            if self._llm is None:
+                from engramdb.llm.registry import create_chat_model
+
+                self._llm = create_chat_model(self.config.llm, stats=self.llm_stats)
+            return self._llm
+
     # --- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
         """Save the ANN caches and close the store. Safe to call twice."""
@@ -207,7 +280,10 @@ class Memory:
             return
         self._closed = True
         try:
+            self._uses.flush()
             self._scopes.save_all()
+            if self._llm is not None:
+                self._llm.close()
         finally:
             self.store.close()
 

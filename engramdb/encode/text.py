@@ -227,3 +227,13 @@ def content_hash(*parts: str | None) -> str:
 
 def speaker_prefixed(speaker: str | None, text: str) -> str:
     return f"{speaker}: {text}" if speaker else text
+
+
+_ARTICLE = re.compile(r"^(?:the|a|an|my|our)\s+")
+
+
+def normalise_name(name: str) -> str:
+    """The comparable form of an entity name or a fact value: lower case, words only, no
+    leading article ("The Blue Note" and "blue note" are one entity)."""
+    joined = " ".join(words(name))
+    return _ARTICLE.sub("", joined).strip()

@@ -29,6 +29,7 @@ class SignalWeights(BaseModel):
     session_dense: float = Field(0.25, ge=0, description="cosine of the session mean embedding")
     speaker: float = Field(1.0, ge=0, description="question names the message's speaker")
     time: float = Field(1.0, ge=0, description="time expression / time range match")
+    graph: float = Field(0.5, ge=0, description="memory mentions an entity the query names")
 
 
 class SearchConfig(BaseModel):
@@ -43,6 +44,9 @@ class SearchConfig(BaseModel):
     context_alpha: float = Field(0.3, ge=0, le=2, description="neighbour weight in dense_context")
     rrf_k: int = Field(60, ge=1)
     ann_expansion: int = Field(128, ge=8, le=4096, description="HNSW ef at search time")
+    kinds: list[Literal["episode", "fact", "summary"]] | None = Field(
+        None, description="only these kinds of memory (None: all)"
+    )
 
 
 def _preset(fusion: Literal["linear", "rrf"] = "linear", **weights: float) -> SearchConfig:

@@ -56,6 +56,10 @@ class ScopeIndex:
                 "time_lo": (np.float64, (), np.nan),
                 "time_hi": (np.float64, (), np.nan),
                 "alive": (np.bool_, (), True),
+                "valid_from": (np.float64, (), np.nan),
+                "valid_to": (np.float64, (), np.nan),
+                "expires_at": (np.float64, (), np.nan),
+                "anchor_pk": (np.int64, (), -1),
                 "prev": (np.int64, (), -1),
                 "next": (np.int64, (), -1),
             }
@@ -117,6 +121,25 @@ class ScopeIndex:
         column: npt.NDArray[np.bool_] = self._cols["alive"]
         return column
 
+    def visible(self, positions: IntArray, now: float, as_of: float) -> npt.NDArray[np.bool_]:
+        """Which rows a search at ``now`` may return: not expired, and (facts) valid at
+        ``as_of``. Episodes carry no validity, so they always pass the second test."""
+        cols = self._cols
+        expires, start, end = (
+            cols["expires_at"][positions],
+            cols["valid_from"][positions],
+            cols["valid_to"][positions],
+        )
+        ok: npt.NDArray[np.bool_] = np.isnan(expires) | (expires > now)
+        ok &= np.isnan(start) | (start <= as_of)
+        ok &= np.isnan(end) | (end > as_of)
+        return ok
+
+    def anchors(self, positions: IntArray) -> IntArray:
+        """Each row's anchor episode position (facts borrow its context signals), or -1."""
+        pks = self._cols["anchor_pk"][positions]
+        return np.array([self.position.get(int(pk), -1) for pk in pks], np.int64)
+
     # --- keeping current -----------------------------------------------------------------
     def sync(self, store: MemoryStore) -> None:
         self._remote = getattr(store, "nearest", None)
@@ -172,6 +195,8 @@ class ScopeIndex:
         cols["has_time"][rows_at] = rows.has_time[index]
         cols["time_lo"][rows_at] = rows.time_lo[index]
         cols["time_hi"][rows_at] = rows.time_hi[index]
+        for name in ("valid_from", "valid_to", "expires_at", "anchor_pk"):
+            cols[name][rows_at] = getattr(rows, name)[index]
         for offset, pk in enumerate(rows.pk[index].tolist()):
             self.position[pk] = rows_at.start + offset
         self._layout.add(np.arange(rows_at.start, rows_at.stop), len(self.sessions))
@@ -187,6 +212,8 @@ class ScopeIndex:
         self.has_time[pos] = rows.has_time[i]
         self.time_lo[pos] = rows.time_lo[i]
         self.time_hi[pos] = rows.time_hi[i]
+        for name in ("valid_from", "valid_to", "expires_at", "anchor_pk"):
+            self._cols[name][pos] = getattr(rows, name)[i]
         if self.ann is not None:
             pk = int(rows.pk[i])
             self.ann.remove(pk)

@@ -3,16 +3,18 @@ normalise per query, fuse with the preset's weights."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from engramdb.encode.text import query_terms
 from engramdb.encode.timeparse import asks_for_time, find_time_ranges
 from engramdb.models import Hit
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
+from engramdb.retrieve.graph import graph_scores, inherit_context
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.scopes import ScopeCache
 from engramdb.retrieve.signals import (
@@ -43,8 +45,27 @@ class Searcher:
         self.embed_query = embed_query
 
     def search(
-        self, query: str, user_id: str, limit: int, config: SearchConfig, now: datetime
+        self,
+        query: str,
+        user_id: str,
+        limit: int,
+        config: SearchConfig,
+        now: datetime,
+        as_of: datetime | None = None,
     ) -> list[Hit]:
+        """``as_of``: rank facts valid at that time (default: ``now``)."""
+        return self.search_keyed(query, user_id, limit, config, now, as_of)[0]
+
+    def search_keyed(
+        self,
+        query: str,
+        user_id: str,
+        limit: int,
+        config: SearchConfig,
+        now: datetime,
+        as_of: datetime | None = None,
+    ) -> tuple[list[Hit], list[int]]:
+        """The hits and their store keys."""
         weights = config.weights.model_dump()
         active = {name for name, weight in weights.items() if weight > 0}
         lexical = {s: g for s, g in LEXICAL_SIGNALS.items() if s in active}
@@ -60,27 +81,45 @@ class Searcher:
             for signal, granularity in lexical.items():
                 size = config.session_candidates if granularity == "session" else config.candidates
                 info.lexical[signal] = self.store.lexical(user_id, info.match, granularity, size)
+        window = (now.timestamp(), (as_of or now).timestamp())
         with self.scopes.open(user_id) as index:
             if not index.position:
-                return []
-            positions = self._candidates(index, info, config)
+                return [], []
+            positions = self._candidates(index, info, config, window)
             if len(positions) == 0:
-                return []
+                return [], []
             signals = self._signals(index, info, config, positions, active)
+            if "graph" in active:
+                signals["graph"] = graph_scores(self.store, index, user_id, query, positions)
             scores = fuse(signals, weights, config)
+            if config.kinds is not None:
+                scores[~_of_kinds(index, positions, config.kinds)] = -np.inf
             top = np.argsort(-scores, kind="stable")[:limit]
+            top = top[np.isfinite(scores[top])]
             chosen = [(int(index.pks[positions[i]]), float(scores[i]), i) for i in top]
+        return self._hits(chosen, signals)
+
+    def _hits(
+        self, chosen: list[tuple[int, float, int]], signals: dict[str, Scores]
+    ) -> tuple[list[Hit], list[int]]:
         items = self.store.get_many([pk for pk, _, _ in chosen])
-        hits = []
+        hits, pks = [], []
         for pk, score, i in chosen:
             item = items.get(pk)
             if item is None:  # deleted by another process since the cache was synced
                 continue
             detail = {name: round(float(values[i]), 4) for name, values in signals.items()}
             hits.append(Hit(**item.model_dump(), score=round(score, 6), signals=detail))
-        return hits
+            pks.append(pk)
+        return hits, pks
 
-    def _candidates(self, index: ScopeIndex, info: QueryInfo, config: SearchConfig) -> IntArray:
+    def _candidates(
+        self,
+        index: ScopeIndex,
+        info: QueryInfo,
+        config: SearchConfig,
+        window: tuple[float, float],
+    ) -> IntArray:
         found: list[IntArray] = []
         for signal, hits in info.lexical.items():
             if signal == "session_bm25":
@@ -101,7 +140,10 @@ class Searcher:
             return np.empty(0, np.int64)
         positions = np.unique(np.concatenate(found))
         positions = positions[positions >= 0]
-        return positions[index.alive[positions]]
+        anchors = index.anchors(positions)  # a fact's source turn scores its context
+        positions = np.unique(np.concatenate([positions, anchors[anchors >= 0]]))
+        positions = positions[index.alive[positions]]
+        return positions[index.visible(positions, *window)]
 
     def _signals(
         self,
@@ -132,4 +174,17 @@ class Searcher:
             out["speaker"] = speaker_scores(index, info.text, positions)
         if "time" in active:
             out["time"] = time_scores(index, info, positions)
+        inherit_context(index, positions, out)
         return out
+
+
+def _of_kinds(
+    index: ScopeIndex, positions: IntArray, kinds: Sequence[str]
+) -> npt.NDArray[np.bool_]:
+    episodes = index.is_episode[positions]
+    keep = np.zeros(len(positions), np.bool_)
+    if "episode" in kinds:
+        keep |= episodes
+    if "fact" in kinds or "summary" in kinds:
+        keep |= ~episodes
+    return keep

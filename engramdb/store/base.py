@@ -6,6 +6,7 @@ Records crossing this boundary are plain dataclasses and numpy arrays, never SQL
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -13,7 +14,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.models import HistoryEntry, Kind, MemoryItem
+from engramdb.models import Entity, HistoryEntry, Kind, MemoryItem, Relation
 
 Granularity = Literal["turn", "window", "session"]
 SESSION_SEGMENT = 64  # turns per session-level document: bounds the cost of each rewrite
@@ -40,6 +41,80 @@ class NewMemory:
     has_time: bool = False
     valid_from: datetime | None = None
     valid_to: datetime | None = None
+    # facts (see engramdb.encode.facts): ``fact_key`` groups the versions of one attribute
+    subject: str | None = None
+    attribute: str | None = None
+    value: str | None = None
+    fact_key: str | None = None
+    confidence: float | None = None
+    anchor_pk: int | None = None  # the source episode a fact borrows context signals from
+    importance: float = 0.5
+    pinned: bool = False
+    expires_at: datetime | None = None
+
+
+FACT_SESSION = "\x1ffacts"  # session key of facts: apart from every conversation's turn order
+
+
+@dataclass(slots=True)
+class StoredFact:
+    """A fact as consolidation sees it: its timeline position and value."""
+
+    pk: int
+    id: str
+    fact_key: str
+    value: str
+    text: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+    sources: list[str]
+    version: int
+
+
+@dataclass(slots=True)
+class Inserted:
+    """An episode of the batch that was new (re-added episodes are not consolidated again)."""
+
+    pk: int
+    item: NewMemory
+
+
+class FactSession(Protocol):
+    """Operations consolidation performs inside the ``add`` transaction, under the user's
+    write lock: what it reads cannot change before it writes."""
+
+    def facts_for(self, prefix: str) -> list[StoredFact]:
+        """Every version (current and closed) of the facts whose key is ``prefix`` or starts
+        with ``prefix + "|"`` ("maya|pet" finds "maya|pet|rex" and "maya|pet|tom")."""
+        ...
+
+    def insert(self, item: NewMemory, *, actor: str, reason: str) -> tuple[int, bool]:
+        """Store a fact; returns its pk and False if one with its content hash existed."""
+        ...
+
+    def close(self, pk: int, valid_to: datetime, *, actor: str, reason: str) -> None: ...
+
+    def add_sources(self, pk: int, sources: list[str], *, actor: str, reason: str) -> None: ...
+
+    def revise(self, pk: int, item: NewMemory, *, actor: str, reason: str) -> None:
+        """A new version of a fact: text, value, embedding; validity unchanged."""
+        ...
+
+    def link(self, src_pk: int, dst_pk: int, kind: str) -> None: ...
+
+    def mention(self, pk: int, names: list[tuple[str, str]]) -> None:
+        """Record the entities (name, role) a memory mentions."""
+        ...
+
+
+Consolidator = Callable[[FactSession, list[Inserted]], None]
+
+
+@dataclass(slots=True)
+class ForgetPolicy:
+    now: datetime
+    decay_before: datetime | None = None  # unused memories created before this may decay
+    decay_below_importance: float = 0.0
 
 
 @dataclass(slots=True)
@@ -67,6 +142,11 @@ class ScopeRows:
     time_lo: npt.NDArray[np.float64]
     time_hi: npt.NDArray[np.float64]
     vectors: npt.NDArray[np.float32]
+    # validity and expiry as epoch seconds (NaN: open), and each fact's anchor episode (-1)
+    valid_from: npt.NDArray[np.float64]
+    valid_to: npt.NDArray[np.float64]
+    expires_at: npt.NDArray[np.float64]
+    anchor_pk: npt.NDArray[np.int64]
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,9 +155,16 @@ class MemoryStore(Protocol):
 
     def check_embedder(self, name: str, dim: int) -> None: ...
 
-    def add(self, user_id: str, agent_id: str | None, items: list[NewMemory]) -> list[MemoryItem]:
+    def add(
+        self,
+        user_id: str,
+        agent_id: str | None,
+        items: list[NewMemory],
+        consolidate: Consolidator | None = None,
+    ) -> list[MemoryItem]:
         """Write a batch in one transaction; an item whose content hash exists is skipped and
-        the stored memory returned instead (idempotent re-adds)."""
+        the stored memory returned instead (idempotent re-adds). ``consolidate`` runs inside
+        the same transaction with the episodes that were new."""
         ...
 
     def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem: ...
@@ -113,6 +200,43 @@ class MemoryStore(Protocol):
     def history(
         self, memory_id: str, user_id: str | None = None
     ) -> builtins.list[HistoryEntry]: ...
+
+    def set_lifecycle(
+        self,
+        memory_id: str,
+        user_id: str | None,
+        *,
+        pinned: bool | None = None,
+        importance: float | None = None,
+        expires_at: datetime | Literal["keep"] | None = "keep",
+    ) -> MemoryItem: ...
+
+    def record_uses(self, uses: dict[int, int], at: datetime) -> None:
+        """Count search results (pk → times returned) for decay."""
+        ...
+
+    def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
+        """Delete expired memories (and decayed ones if the policy says so)."""
+        ...
+
+    def linked(self, memory_id: str, user_id: str | None, kind: str) -> builtins.list[MemoryItem]:
+        """Memories a memory links to (kind "source": the episodes a fact came from)."""
+        ...
+
+    def current_facts(
+        self, user_id: str, at: datetime, limit: int
+    ) -> builtins.list[MemoryItem]: ...
+
+    def entities(self, user_id: str, limit: int) -> builtins.list[Entity]: ...
+
+    def relations(
+        self, user_id: str, entity: str | None, limit: int
+    ) -> builtins.list[Relation]: ...
+
+    def entity_memories(self, user_id: str, norms: builtins.list[str]) -> dict[int, float]:
+        """Memories linked to these entities (pk → strength): mentions and, one hop on,
+        the source episodes of facts about them."""
+        ...
 
     def lexical_plan(self, user_id: str, terms: builtins.list[str]) -> Any:
         """A backend-specific lexical query for the user's scope (None: nothing to match)."""

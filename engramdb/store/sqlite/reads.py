@@ -6,10 +6,12 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from engramdb.errors import NotFoundError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
@@ -18,12 +20,20 @@ from engramdb.store.sqlite import lexical
 
 COLUMNS = (
     "pk, id, user_id, agent_id, session_id, kind, text, role, speaker, created_at, updated_at,"
-    " event_time, valid_from, valid_to, sources, version, content_hash, metadata"
+    " event_time, valid_from, valid_to, sources, version, content_hash, metadata,"
+    " subject, attribute, value, confidence, importance, pinned, expires_at, uses, last_used_at"
 )
 
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def epochs(values: Iterable[str | None]) -> npt.NDArray[np.float64]:
+    """ISO times as epoch seconds; NaN where there is none."""
+    return np.array(
+        [datetime.fromisoformat(v).timestamp() if v else np.nan for v in values], np.float64
+    )
 
 
 def row_to_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
@@ -45,6 +55,15 @@ def row_to_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
         version=row[15],
         content_hash=row[16],
         metadata=json.loads(row[17]),
+        subject=row[18],
+        attribute=row[19],
+        value=row[20],
+        confidence=row[21],
+        importance=row[22],
+        pinned=bool(row[23]),
+        expires_at=_dt(row[24]),
+        uses=row[25],
+        last_used_at=_dt(row[26]),
     )
 
 
@@ -151,8 +170,9 @@ class SQLiteReads:
         rows = (
             self._conn()
             .execute(
-                """SELECT pk, vec_id, session_key, seq, coalesce(speaker, ''), kind, has_time,
-                      coalesce(time_lo, 'nan'), coalesce(time_hi, 'nan'), embedding
+                """SELECT pk, vec_id, session_key, seq, coalesce(speaker, subject, ''), kind,
+                      has_time, coalesce(time_lo, 'nan'), coalesce(time_hi, 'nan'), embedding,
+                      valid_from, valid_to, expires_at, coalesce(anchor_pk, -1)
                FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
                 (user_id, after_vec_id),
             )
@@ -172,6 +192,10 @@ class SQLiteReads:
             time_lo=np.array([float(r[7]) for r in rows], np.float64),
             time_hi=np.array([float(r[8]) for r in rows], np.float64),
             vectors=vectors,
+            valid_from=epochs(r[10] for r in rows),
+            valid_to=epochs(r[11] for r in rows),
+            expires_at=epochs(r[12] for r in rows),
+            anchor_pk=np.array([r[13] for r in rows], np.int64),
         )
 
     def users(self) -> builtins.list[str]:

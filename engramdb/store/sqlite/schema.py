@@ -101,6 +101,50 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX api_keys_tenant ON api_keys (tenant, created_at);
         """,
     ),
+    (
+        3,
+        "facts (bi-temporal, versioned), lifecycle, entity graph, memory links",
+        """
+        ALTER TABLE memories ADD COLUMN subject TEXT;
+        ALTER TABLE memories ADD COLUMN attribute TEXT;
+        ALTER TABLE memories ADD COLUMN value TEXT;
+        ALTER TABLE memories ADD COLUMN fact_key TEXT;
+        ALTER TABLE memories ADD COLUMN confidence REAL;
+        ALTER TABLE memories ADD COLUMN anchor_pk INTEGER;
+        ALTER TABLE memories ADD COLUMN importance REAL NOT NULL DEFAULT 0.5;
+        ALTER TABLE memories ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN expires_at TEXT;
+        ALTER TABLE memories ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memories ADD COLUMN last_used_at TEXT;
+        CREATE INDEX memories_fact_key ON memories (user_id, fact_key) WHERE fact_key IS NOT NULL;
+        CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE entities (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            norm TEXT NOT NULL,
+            UNIQUE (user_id, norm)
+        );
+        CREATE TABLE memory_entities (
+            memory_pk INTEGER NOT NULL REFERENCES memories (pk) ON DELETE CASCADE,
+            entity_pk INTEGER NOT NULL REFERENCES entities (pk) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            PRIMARY KEY (memory_pk, entity_pk, role)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_entities_entity ON memory_entities (entity_pk);
+        CREATE INDEX memory_entities_user ON memory_entities (user_id);
+        CREATE TABLE memory_links (
+            src_pk INTEGER NOT NULL REFERENCES memories (pk) ON DELETE CASCADE,
+            dst_pk INTEGER NOT NULL REFERENCES memories (pk) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (src_pk, dst_pk, kind)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_links_dst ON memory_links (dst_pk);
+        CREATE INDEX memory_links_user ON memory_links (user_id);
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

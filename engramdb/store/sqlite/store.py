@@ -20,7 +20,13 @@ import numpy as np
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, NotFoundError, StoreError
 from engramdb.models import MemoryItem
-from engramdb.store.base import SESSION_SEGMENT, NewMemory
+from engramdb.store.base import (
+    SESSION_SEGMENT,
+    Consolidator,
+    ForgetPolicy,
+    Inserted,
+    NewMemory,
+)
 from engramdb.store.sqlite import lexical
 from engramdb.store.sqlite.documents import (
     refresh_sessions,
@@ -28,17 +34,33 @@ from engramdb.store.sqlite.documents import (
     scope_token,
     turn_body,
 )
-from engramdb.store.sqlite.reads import SQLiteReads
+from engramdb.store.sqlite.facts import SQLiteFactSession
+from engramdb.store.sqlite.graph import SQLiteGraph
+from engramdb.store.sqlite.rows import (
+    bump_scope,
+    existing_pk,
+    insert_memory,
+    iso,
+    next_seq,
+    reserve_vec_ids,
+    write_history,
+)
 from engramdb.store.sqlite.schema import migrate
 
-_USER_TABLES = ("memories", "history", "session_docs", "scope_state")
+# memory_entities and memory_links go with their memories (ON DELETE CASCADE) but are
+# deleted first by user so delete_all can report their counts
+_USER_TABLES = (
+    "memory_entities",
+    "memory_links",
+    "memories",
+    "entities",
+    "history",
+    "session_docs",
+    "scope_state",
+)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-class SQLiteStore(SQLiteReads):
+class SQLiteStore(SQLiteGraph):
     """``MemoryStore`` on SQLite. ``path`` may be ":memory:"-like only for tests via a temp file."""
 
     def __init__(self, path: str | Path, options: StoreConfig) -> None:
@@ -115,98 +137,67 @@ class SQLiteStore(SQLiteReads):
             )
 
     # --- writes ------------------------------------------------------------------------
-    def add(self, user_id: str, agent_id: str | None, items: list[NewMemory]) -> list[MemoryItem]:
-        now = _iso(datetime.now(UTC))
-        pks: list[int] = []
-        with self._write() as conn:
-            next_vec = self._reserve_vec_ids(conn, len(items))
-            next_seq: dict[str, int] = {}
-            touched: dict[str, set[int]] = {}
-            bodies: list[str] = []
-            inserted = 0
-            for item in items:
-                existing = conn.execute(
-                    "SELECT pk FROM memories WHERE user_id = ? AND kind = ? AND content_hash = ?",
-                    (user_id, item.kind, item.content_hash),
-                ).fetchone()
-                if existing:
-                    pks.append(existing[0])
-                    continue
-                key = item.session_id or ""
-                if key not in next_seq:
-                    next_seq[key] = conn.execute(
-                        "SELECT coalesce(max(seq) + 1, 0) FROM memories"
-                        " WHERE user_id = ? AND session_key = ?",
-                        (user_id, key),
-                    ).fetchone()[0]
-                seq = next_seq[key]
-                next_seq[key] += 1
-                next_vec += 1
-                pk = self._insert(conn, user_id, agent_id, item, key, seq, next_vec, now)
-                pks.append(pk)
-                inserted += 1
-                bodies.append(turn_body(item.speaker, item.text, item.date_words))
-                if item.kind == "episode":
-                    touched.setdefault(key, set()).add(seq)
-                conn.execute(
-                    "INSERT INTO history (memory_id, user_id, version, event, text, actor, at)"
-                    " VALUES (?, ?, 1, 'ADD', ?, 'add', ?)",
-                    (item.id, user_id, item.text, now),
-                )
-            lexical.count_terms(conn, bodies)
-            self._refresh_derived(conn, user_id, touched)
-            self._bump_scope(conn, user_id, max_vec_id=next_vec, added=inserted)
-        found = self.get_many(pks)
-        return [found[pk] for pk in pks]
-
-    def _insert(
+    def add(
         self,
-        conn: sqlite3.Connection,
         user_id: str,
         agent_id: str | None,
-        item: NewMemory,
-        session_key: str,
-        seq: int,
-        vec_id: int,
-        now: str | None,
-    ) -> int:
-        cursor = conn.execute(
-            """INSERT INTO memories (id, user_id, agent_id, session_id, session_key, seq, kind,
-                text, role, speaker, created_at, event_time, valid_from, valid_to, sources,
-                content_hash, metadata, date_words, time_lo, time_hi, has_time, vec_id, embedding)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                item.id,
+        items: list[NewMemory],
+        consolidate: Consolidator | None = None,
+    ) -> list[MemoryItem]:
+        now = iso(datetime.now(UTC))
+        pks: list[int] = []
+        with self._write() as conn:
+            next_vec = reserve_vec_ids(conn, len(items))
+            seqs: dict[str, int] = {}
+            touched: dict[str, set[int]] = {}
+            fresh: list[Inserted] = []
+            for item in items:
+                existing = existing_pk(conn, user_id, item)
+                if existing is not None:
+                    pks.append(existing)
+                    continue
+                key = item.session_id or ""
+                if key not in seqs:
+                    seqs[key] = next_seq(conn, user_id, key)
+                seq = seqs[key]
+                seqs[key] += 1
+                next_vec += 1
+                pk = insert_memory(
+                    conn,
+                    user_id,
+                    agent_id,
+                    item,
+                    session_key=key,
+                    seq=seq,
+                    vec_id=next_vec,
+                    now=now,
+                )
+                pks.append(pk)
+                fresh.append(Inserted(pk, item))
+                if item.kind == "episode":
+                    touched.setdefault(key, set()).add(seq)
+                write_history(
+                    conn,
+                    item.id,
+                    user_id,
+                    version=1,
+                    event="ADD",
+                    text=item.text,
+                    actor="add",
+                    at=now,
+                )
+            self._refresh_derived(conn, user_id, touched)
+            session = SQLiteFactSession(conn, user_id, agent_id, now)
+            if consolidate is not None:
+                consolidate(session, fresh)
+            bump_scope(
+                conn,
                 user_id,
-                agent_id,
-                item.session_id,
-                session_key,
-                seq,
-                item.kind,
-                item.text,
-                item.role,
-                item.speaker,
-                now,
-                _iso(item.event_time),
-                _iso(item.valid_from),
-                _iso(item.valid_to),
-                json.dumps(item.sources),
-                item.content_hash,
-                json.dumps(item.metadata, ensure_ascii=False),
-                item.date_words,
-                item.time_lo,
-                item.time_hi,
-                int(item.has_time),
-                vec_id,
-                np.ascontiguousarray(item.embedding, dtype=np.float32).tobytes(),
-            ),
-        )
-        pk = int(cursor.lastrowid or 0)
-        conn.execute(
-            "INSERT INTO fts_turn (rowid, body, scope) VALUES (?, ?, ?)",
-            (pk, turn_body(item.speaker, item.text, item.date_words), scope_token(user_id)),
-        )
-        return pk
+                max_vec_id=max(next_vec, session.max_vec_id),
+                added=len(fresh) + session.inserted,
+            )
+        found = self.get_many(pks)
+        return [found[pk] for pk in pks]
 
     def _refresh_derived(
         self, conn: sqlite3.Connection, user_id: str, touched: dict[str, set[int]]
@@ -214,39 +205,6 @@ class SQLiteStore(SQLiteReads):
         for key, seqs in touched.items():
             refresh_windows(conn, user_id, key, seqs)
             refresh_sessions(conn, user_id, {(key, s // SESSION_SEGMENT) for s in seqs})
-
-    @staticmethod
-    def _reserve_vec_ids(conn: sqlite3.Connection, n: int) -> int:
-        """Reserve n vector ids; returns the id before the first. Ids never go down, even
-        after a delete_all, so a cache can tell new rows from old ones."""
-        conn.execute(
-            "INSERT INTO counters VALUES ('vec_id',"
-            " (SELECT coalesce(max(vec_id), 0) FROM memories)) ON CONFLICT (name) DO NOTHING"
-        )
-        row = conn.execute(
-            "UPDATE counters SET value = value + ? WHERE name = 'vec_id' RETURNING value", (n,)
-        ).fetchone()
-        return int(row[0]) - n
-
-    def _bump_scope(
-        self,
-        conn: sqlite3.Connection,
-        user_id: str,
-        *,
-        max_vec_id: int = 0,
-        added: int = 0,
-        deleted: int = 0,
-    ) -> None:
-        conn.execute(
-            """INSERT INTO scope_state (user_id, epoch, max_vec_id, deletes, rows)
-               VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (user_id) DO UPDATE SET
-                 epoch = CASE WHEN epoch = 0 THEN excluded.epoch ELSE epoch END,
-                 max_vec_id = max(max_vec_id, excluded.max_vec_id),
-                 deletes = deletes + excluded.deletes,
-                 rows = rows + excluded.rows""",
-            (user_id, max_vec_id, max_vec_id, deleted, added - deleted),
-        )
 
     def update(
         self,
@@ -257,11 +215,11 @@ class SQLiteStore(SQLiteReads):
         reason: str | None,
         user_id: str | None = None,
     ) -> MemoryItem:
-        now = _iso(datetime.now(UTC))
+        now = iso(datetime.now(UTC))
         with self._write() as conn:
             row = self._locate(conn, memory_id, user_id)
             pk, owner, old_text, version, key, seq, kind = row
-            vec_id = self._reserve_vec_ids(conn, 1) + 1
+            vec_id = reserve_vec_ids(conn, 1) + 1
             lexical.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
             conn.execute(
                 """UPDATE memories SET text = ?, embedding = ?, vec_id = ?,
@@ -295,26 +253,76 @@ class SQLiteStore(SQLiteReads):
                 " actor, reason, at) VALUES (?, ?, ?, 'UPDATE', ?, ?, ?, ?, ?)",
                 (memory_id, owner, version + 1, item.text, old_text, actor, reason, now),
             )
-            self._bump_scope(conn, owner, max_vec_id=vec_id)
+            bump_scope(conn, owner, max_vec_id=vec_id)
         return self.get(memory_id)
 
     def delete(self, memory_id: str, *, actor: str, user_id: str | None = None) -> int:
-        now = _iso(datetime.now(UTC))
+        now = iso(datetime.now(UTC))
         with self._write() as conn:
-            pk, owner, text, version, key, seq, kind = self._locate(conn, memory_id, user_id)
+            pk, owner, *_ = self._locate(conn, memory_id, user_id)
+            self._delete_rows(conn, owner, [pk], actor=actor, reason=None, now=now)
+        return pk
+
+    def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
+        now = iso(policy.now)
+        counts = {"expired": 0, "decayed": 0}
+        with self._write() as conn:
+            scope, args = ("AND user_id = ?", [user_id]) if user_id is not None else ("", [])
+            expired = conn.execute(
+                f"SELECT pk, user_id FROM memories WHERE expires_at <= ? {scope}", [now, *args]
+            ).fetchall()
+            decayed: list[tuple[int, str]] = []
+            if policy.decay_before is not None:
+                decayed = conn.execute(
+                    f"""SELECT pk, user_id FROM memories WHERE uses = 0 AND pinned = 0
+                        AND importance < ? AND created_at < ?
+                        AND (expires_at IS NULL OR expires_at > ?) {scope}""",
+                    [policy.decay_below_importance, iso(policy.decay_before), now, *args],
+                ).fetchall()
+            for name, rows in (("expired", expired), ("decayed", decayed)):
+                by_user: dict[str, list[int]] = {}
+                for pk, owner in rows:
+                    by_user.setdefault(owner, []).append(pk)
+                for owner, pks in by_user.items():
+                    self._delete_rows(conn, owner, pks, actor="forget", reason=name, now=now)
+                counts[name] = len(rows)
+        return counts
+
+    def _delete_rows(
+        self,
+        conn: sqlite3.Connection,
+        owner: str,
+        pks: builtins.list[int],
+        *,
+        actor: str,
+        reason: str | None,
+        now: str | None,
+    ) -> None:
+        touched: dict[str, set[int]] = {}
+        for pk in pks:
+            memory_id, text, version, key, seq, kind = conn.execute(
+                "SELECT id, text, version, session_key, seq, kind FROM memories WHERE pk = ?",
+                (pk,),
+            ).fetchone()
             lexical.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
             conn.execute("DELETE FROM memories WHERE pk = ?", (pk,))
             conn.execute("DELETE FROM fts_turn WHERE rowid = ?", (pk,))
             conn.execute("DELETE FROM fts_window WHERE rowid = ?", (pk,))
             if kind == "episode":
-                self._refresh_derived(conn, owner, {key: {seq}})
-            conn.execute(
-                "INSERT INTO history (memory_id, user_id, version, event, text, actor, at)"
-                " VALUES (?, ?, ?, 'DELETE', ?, ?, ?)",
-                (memory_id, owner, version, text, actor, now),
+                touched.setdefault(key, set()).add(seq)
+            write_history(
+                conn,
+                memory_id,
+                owner,
+                version=version,
+                event="DELETE",
+                text=text,
+                actor=actor,
+                reason=reason,
+                at=now,
             )
-            self._bump_scope(conn, owner, deleted=1)
-        return pk
+        self._refresh_derived(conn, owner, touched)
+        bump_scope(conn, owner, deleted=len(pks))
 
     def delete_all(self, user_id: str) -> dict[str, int]:
         with self._write() as conn:

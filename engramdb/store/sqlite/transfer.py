@@ -13,12 +13,15 @@ from engramdb.manage.transfer_rows import (
     HISTORY_COLUMNS,
     MEMORY_COLUMNS,
     Record,
+    attach_graph,
+    field,
     history_entry,
     memory_record,
     new_memory,
+    restore_graph,
+    session_key,
 )
-from engramdb.store.sqlite import lexical as sqlite_lexical
-from engramdb.store.sqlite.documents import turn_body
+from engramdb.store.sqlite.rows import bump_scope, insert_memory, reserve_vec_ids
 from engramdb.store.sqlite.store import SQLiteStore
 
 
@@ -53,10 +56,19 @@ class SQLiteRows:
             .fetchall()
         )
         out = [(int(r[0]), memory_record(r, np.frombuffer(r[-1], np.float32))) for r in rows]
+        attach_graph(out, lambda sql: self._page_rows(sql, [pk for pk, _ in out]))
         histories = self._histories([r["id"] for _, r in out])
         for _, record in out:
             record["history"] = histories[record["id"]]
         return out
+
+    def _page_rows(self, sql: str, pks: list[int]) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(pks), 500):
+            chunk = pks[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += self.store._conn().execute(sql.format(pks=marks), chunk).fetchall()
+        return found
 
     def orphans(self, after: str, limit: int) -> list[Record]:
         rows = (
@@ -87,10 +99,10 @@ class SQLiteRows:
     def write(self, user_id: str, records: list[Record]) -> None:
         store = self.store
         with store._write() as conn:
-            next_vec = store._reserve_vec_ids(conn, len(records))
+            next_vec = reserve_vec_ids(conn, len(records))
             touched: dict[str, set[int]] = {}
             for record in records:
-                key = record["session_id"] or ""
+                key = session_key(record)
                 (top,) = conn.execute(
                     "SELECT coalesce(max(seq) + 1, 0) FROM memories"
                     " WHERE user_id = ? AND session_key = ?",
@@ -98,27 +110,33 @@ class SQLiteRows:
                 ).fetchone()
                 seq = max(int(record["seq"]), int(top))
                 next_vec += 1
-                pk = store._insert(
+                pk = insert_memory(
                     conn,
                     user_id,
                     record["agent_id"],
                     new_memory(record),
-                    key,
-                    seq,
-                    next_vec,
-                    record["created_at"],
+                    session_key=key,
+                    seq=seq,
+                    vec_id=next_vec,
+                    now=record["created_at"],
                 )
                 conn.execute(
-                    "UPDATE memories SET version = ?, updated_at = ? WHERE pk = ?",
-                    (record["version"], record["updated_at"], pk),
+                    "UPDATE memories SET version = ?, updated_at = ?, uses = ?, last_used_at = ?"
+                    " WHERE pk = ?",
+                    (
+                        record["version"],
+                        record["updated_at"],
+                        field(record, "uses"),
+                        field(record, "last_used_at"),
+                        pk,
+                    ),
                 )
                 _insert_history(conn, record["id"], user_id, record["history"])
                 if record["kind"] == "episode":
                     touched.setdefault(key, set()).add(seq)
-            bodies = [turn_body(r["speaker"], r["text"], r["date_words"]) for r in records]
-            sqlite_lexical.count_terms(conn, bodies)  # as add does: the planner's term counts
             store._refresh_derived(conn, user_id, touched)
-            store._bump_scope(conn, user_id, max_vec_id=next_vec, added=len(records))
+            bump_scope(conn, user_id, max_vec_id=next_vec, added=len(records))
+            restore_graph(conn.executemany, user_id, records)
 
     def write_orphans(self, records: list[Record]) -> int:
         written = 0

@@ -1,0 +1,132 @@
+"""From a validated ``add`` batch to the consolidation callback: find claims (rules or a
+model), turn each into an embedded fact memory, collect the entities each message mentions.
+Everything slow (model calls, embedding) happens here, before the store's transaction."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.config import ExtractionConfig
+from engramdb.encode.embedders.base import Vectors
+from engramdb.encode.episodes import date_fields
+from engramdb.encode.facts import rules
+from engramdb.encode.facts.entities import find_entities
+from engramdb.encode.facts.model import FactDraft
+from engramdb.encode.messages import EpisodeDraft
+from engramdb.encode.text import content_hash, normalise_name
+from engramdb.encode.timeparse import find_time_ranges
+from engramdb.errors import LLMError
+from engramdb.llm.base import ChatModel, LLMStats
+from engramdb.manage.consolidate import Claim, Consolidation
+from engramdb.store.base import NewMemory
+
+logger = logging.getLogger("engramdb.facts")
+Embed = Callable[[Sequence[str]], Vectors]
+_NOT_A_PERSON = {"assistant", "system", "tool", "bot", "ai"}
+
+
+class FactExtractor:
+    def __init__(
+        self,
+        config: ExtractionConfig,
+        embed: Embed,
+        model: ChatModel | None,
+        stats: LLMStats,
+        max_tokens: int = 512,
+    ) -> None:
+        self.config = config
+        self.embed = embed
+        self.model = model
+        self.stats = stats
+        self.max_tokens = max_tokens
+        self.fallbacks = 0  # batches the model failed on, read by the rules instead
+
+    def prepare(
+        self, drafts: list[EpisodeDraft], user_id: str, session_id: str | None
+    ) -> Consolidation:
+        messages = [
+            rules.Message(_speaker(d), d.content, d.event_time, d.message_id, -1)
+            for d in drafts
+            if _speaker(d).lower() not in _NOT_A_PERSON
+        ]
+        found = self._claims(messages) if self.config.mode != "off" else []
+        found = [f for f in found if f.confidence >= self.config.min_confidence]
+        mentions: dict[str, list[tuple[str, str]]] = {}
+        if self.config.link_entities:
+            for d in drafts:
+                names = find_entities(d.content)
+                if names:
+                    mentions[d.message_id] = [(n, "mention") for n in names]
+        return Consolidation(claims=self._embedded(found, user_id, session_id), mentions=mentions)
+
+    def _claims(self, messages: list[rules.Message]) -> list[FactDraft]:
+        if self.config.mode == "rules" or self.model is None:
+            return [fact for m in messages for fact in rules.extract(m)]
+        from engramdb.encode.facts.llm import extract_batch
+
+        found: list[FactDraft] = []
+        size = self.config.batch_messages
+        for start in range(0, len(messages), size):
+            batch = messages[start : start + size]
+            try:
+                found += extract_batch(self.model, batch, self.stats, self.max_tokens)
+            except LLMError as exc:  # logged and counted; the rules read the batch instead
+                self.fallbacks += 1
+                logger.warning("fact extraction by %s failed (%s); used rules", self.model, exc)
+                found += [fact for m in batch for fact in rules.extract(m)]
+        return found
+
+    def _embedded(
+        self, found: list[FactDraft], user_id: str, session_id: str | None
+    ) -> list[Claim]:
+        texts = [f.statement() if f.op == "set" else "" for f in found]
+        wanted = [i for i, f in enumerate(found) if f.op == "set"]
+        vectors = self.embed([texts[i] for i in wanted]) if wanted else None
+        claims = []
+        for row, i in enumerate(wanted):
+            assert vectors is not None
+            claims.append(Claim(found[i], fact_memory(found[i], vectors[row], user_id, session_id)))
+        dim = vectors.shape[1] if vectors is not None else 1
+        for fact in found:
+            if fact.op == "end":
+                empty = np.zeros(dim, np.float32)
+                claims.append(Claim(fact, fact_memory(fact, empty, user_id, session_id)))
+        return claims
+
+
+def fact_memory(
+    fact: FactDraft, vector: npt.NDArray[np.float32], user_id: str, session_id: str | None
+) -> NewMemory:
+    text = fact.statement()
+    when = fact.event_time
+    ranges = find_time_ranges(text, when) if when else []
+    stamp = when.isoformat() if when else ""
+    return NewMemory(
+        id=uuid.uuid4().hex,
+        kind="fact",
+        text=text,
+        role=None,
+        speaker=None,
+        session_id=session_id,
+        event_time=when,
+        sources=list(fact.sources),
+        content_hash=content_hash(user_id, fact.key(), normalise_name(fact.value), stamp),
+        metadata={"extractor": fact.actor},
+        embedding=vector,
+        subject=fact.subject,
+        attribute=fact.attribute,
+        value=fact.value,
+        fact_key=fact.key(),
+        confidence=fact.confidence,
+        importance=fact.spec.importance,
+        **date_fields(ranges, when),
+    )
+
+
+def _speaker(draft: EpisodeDraft) -> str:
+    return draft.speaker or draft.role or "user"

@@ -1,0 +1,132 @@
+"""The model-backed extractor: a small model fills (subject, attribute, value, change) slots
+for a few messages per call, under a JSON schema; deterministic checks then drop what the
+messages do not support and fix who a claim is about."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, JsonValue, field_validator
+
+from engramdb.encode.facts import rules
+from engramdb.encode.facts.model import ATTRIBUTES, FactDraft, canonical_attribute
+from engramdb.encode.text import query_terms
+from engramdb.llm.base import ChatModel, LLMStats
+from engramdb.llm.structured import ask_json
+
+logger = logging.getLogger("engramdb.facts")
+
+_VOCABULARY = [a for a in ATTRIBUTES if a != "other"] + ["favorite_food", "favorite_drink"]
+
+
+class ExtractedFact(BaseModel):
+    message: int = Field(ge=1, le=64)
+    subject: str = Field(min_length=1, max_length=80)
+    attribute: str = Field(json_schema_extra={"enum": list[JsonValue](_VOCABULARY)})
+    value: str = Field(max_length=120)
+    change: Literal["set", "end"]
+
+    @field_validator("attribute")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        return canonical_attribute(value)
+
+
+class ExtractedFacts(BaseModel):
+    facts: list[ExtractedFact] = Field(max_length=32)
+
+
+SYSTEM = f"""You extract lasting personal facts from chat messages.
+For each fact give:
+- message: the number of the message it comes from
+- subject: the name of the person it is about (the speaker's name for "I"; a relative or \
+friend by name, or as "<speaker>'s brother")
+- attribute: one of {", ".join(_VOCABULARY)}
+- value: a few words copied from the message
+- change: "set" if it is true from now on, "end" if it stopped (quit, moved out, broke up, \
+cancelled, no longer likes)
+Only facts stated in the messages. No greetings, questions or passing moods. \
+If there are none, answer {{"facts": []}}.
+Example: [1] Maya: I left Google and I'm a nurse at St. Mary's now. My brother Tom lives in Oslo.
+{{"facts": [{{"message": 1, "subject": "Maya", "attribute": "employer", "value": "Google", \
+"change": "end"}}, {{"message": 1, "subject": "Maya", "attribute": "job", "value": "nurse", \
+"change": "set"}}, {{"message": 1, "subject": "Maya", "attribute": "employer", "value": \
+"St. Mary's", "change": "set"}}, {{"message": 1, "subject": "Tom", "attribute": "home", \
+"value": "Oslo", "change": "set"}}]}}"""
+
+_SELF = {"i", "me", "myself", "user", "the user", "speaker", "the speaker", "we", "us"}
+
+
+def extract_batch(
+    model: ChatModel, messages: list[rules.Message], stats: LLMStats, max_tokens: int
+) -> list[FactDraft]:
+    """Claims in a few messages; raises ``LLMError``/``LLMOutputError`` for the caller to
+    fall back on (it never returns an empty list for a failed call)."""
+    lines = []
+    for i, message in enumerate(messages, 1):
+        day = f" ({message.said_at:%Y-%m-%d})" if message.said_at else ""
+        lines.append(f"[{i}]{day} {message.speaker}: {message.text}")
+    prompt = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Messages:\n" + "\n".join(lines)},
+    ]
+    reply = ask_json(model, prompt, ExtractedFacts, stats=stats, max_tokens=max_tokens)
+    drafts = []
+    for fact in reply.facts:
+        if fact.message > len(messages):
+            continue
+        draft = _grounded(fact, messages[fact.message - 1], model.name)
+        if draft is not None:
+            drafts.append(draft)
+    return drafts
+
+
+def _grounded(fact: ExtractedFact, message: rules.Message, actor: str) -> FactDraft | None:
+    """The claim as a draft, or None when the message does not support it."""
+    text = message.text.lower()
+    value = fact.value.strip().strip(".")
+    words = query_terms(value)
+    if fact.change == "set" and (not words or not any(w in text for w in words)):
+        logger.debug("dropped an ungrounded claim %r from %s", fact, actor)
+        return None
+    clause = _clause_with(message.text, words)
+    subject = _subject(fact.subject, message.speaker, clause)
+    when = (
+        message.said_at
+        if fact.attribute == "plan"
+        else rules.event_time_of(clause, message.said_at)
+    )
+    return FactDraft(
+        subject=subject,
+        attribute=fact.attribute,
+        value=value if fact.change == "set" or fact.attribute != "plan" else clause,
+        event_time=when,
+        sources=[message.message_id],
+        episode_pks=[message.episode_pk],
+        op=fact.change,
+        confidence=0.7,
+        actor=actor,
+    )
+
+
+def _clause_with(text: str, words: list[str]) -> str:
+    clauses = rules.clauses(text) or [text]
+    for clause in clauses:
+        if words and all(w in clause.lower() for w in words):
+            return clause
+    return clauses[0]
+
+
+def _subject(claimed: str, speaker: str, clause: str) -> str:
+    """Small models put the speaker where a relative belongs ("my brother works at …" as the
+    speaker's job): the clause's grammatical subject wins over the model's when it names
+    someone else."""
+    name = claimed.strip()
+    if name.lower() in _SELF or name.lower() == speaker.lower():
+        name = speaker
+    ruled, _ = rules.clause_subject(clause, speaker)
+    if ruled is not None and ruled != speaker and name == speaker:
+        return ruled
+    return re.sub(r"\s+", " ", name)

@@ -1,0 +1,368 @@
+"""The deterministic extractor: no model, microseconds per message. It reads clauses of the
+form SUBJECT + PREDICATE ("I moved to Denver", "my brother works at Acme") for a fixed set of
+life facts; anything it does not recognise stays a raw episode, which remains searchable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from engramdb.encode.facts.model import FAVORITE, FactDraft
+from engramdb.encode.timeparse import find_time_ranges
+
+_CONTRACTIONS = [
+    (r"\bI'm\b", "I am"),
+    (r"\bI've\b", "I have"),
+    (r"\bwe're\b", "we are"),
+    (r"\bwe've\b", "we have"),
+    (r"\b(he|she)'s\b", r"\1 is"),
+    (r"\bcan't\b", "can not"),
+    (r"\b(do|does|did|is|are|was|were|have|has|won)n't\b", r"\1 not"),
+]
+_KIN = (
+    r"brother|sister|mom|mum|mother|dad|father|son|daughter|wife|husband|boyfriend|girlfriend"
+    r"|partner|fianc[eé]e?|friend|best friend|boss|cousin|aunt|uncle|grandma|grandmother"
+    r"|grandpa|grandfather|roommate|colleague|coworker|neighbou?r"
+)
+_NAME = r"(?-i:[A-Z][\w'’&.-]*(?:\s+(?:of|de|la|the|&|on|upon|van|von)?\s*[A-Z][\w'’&.-]*)*)"
+_PLACE = _NAME + r"(?:,\s*(?-i:[A-Z][\w.]*(?:\s[A-Z][\w.]*)?))?"
+_PHRASE = r"(?P<v>[^.,;!?]{2,60}?)"
+_STOP = r"(?=\s+(?:at|for|with|in|since|because|now|and|but|so|after|before|this|next|last|right|today|yesterday|anymore|these|here|there|too|instead|over|than)\b|\s*[.,;!?)]|\s*$)"
+_SUBJECT = re.compile(
+    rf"^(?:(?:so|well|oh|and|but|also|actually|now|finally|guess what|anyway|yes|yeah|btw)\W+)*"
+    rf"(?P<subj>I|we|(?P<pair>{_NAME})\s+and\s+I|my\s+(?P<kin>{_KIN})(?:\s*,?\s+(?P<kname>{_NAME}))?"
+    rf"|(?P<name>{_NAME}))\b",
+    re.I,
+)
+_NOT_NAMES = {
+    *("the", "this", "that", "today", "yesterday", "it", "there", "here", "what", "when", "my"),
+    *("our", "his", "her", "their", "you", "he", "she", "they", "its", "last", "next", "how"),
+    *("why", "who", "where", "hey", "hi", "hello", "thanks", "thank", "wow", "great", "good"),
+}
+
+
+def _p(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern.replace("NAME", _NAME).replace("PLACE", _PLACE), re.I)
+
+
+# (pattern, attribute, op); groups: v value, e employer, r relationship word, c category
+_RULES: list[tuple[re.Pattern[str], str, str]] = [
+    (
+        _p(
+            r"\b(?:quit|left|leaving|resigned from|fired from|laid off from)\s+(?:my\s+(?:job|position)\s+(?:at|with)\s+)?(?P<e>NAME)"
+        ),
+        "employer",
+        "end",
+    ),
+    (
+        _p(
+            r"\b(?:quit|lost|left)\s+(?:my|his|her|their)\s+job\b|\b(?:got|was|been)\s+(?:laid off|fired)\b|\bretired\b"
+        ),
+        "job",
+        "end",
+    ),
+    (
+        _p(
+            r"\b(?:work|works|worked|working|job|position|role|career|employed|hired|start|started|starting|training|trained)\b(?:\s+[\w-]+){0,3}?\s+as\s+(?:an?\s+|the\s+)?"
+            + _PHRASE
+            + _STOP
+        ),
+        "job",
+        "set",
+    ),
+    (_p(r"\b(?:promoted|promotion)\s+to\s+(?:an?\s+)?" + _PHRASE + _STOP), "job", "set"),
+    (
+        _p(
+            r"\b(?:am|is|are|became|become|becoming)\s+(?:now\s+|currently\s+|still\s+|officially\s+)?(?:an?\s+)(?P<v>[\w\s-]{2,40}?)\s+(?:at|for|with)\s+(?P<e>NAME)"
+        ),
+        "job",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:work|works|worked|working|job|position|role|started|starting|joined|hired|employed|interning|internship|day|week)\b[^.;!?]{0,30}?\s(?:at|for|with)\s+(?P<e>NAME)"
+        ),
+        "employer",
+        "set",
+    ),
+    (_p(r"\bjoin(?:ed|ing)?\s+(?P<e>NAME)"), "employer", "set"),
+    (_p(r"\b(?:moved|relocated|relocating)\s+(?:back\s+)?to\s+(?P<v>PLACE)"), "home", "set"),
+    (
+        _p(r"\b(?:live|lives|living|based|settled|reside|resides)\s+in\s+(?P<v>PLACE)"),
+        "home",
+        "set",
+    ),
+    (_p(r"\b(?:apartment|flat|house|home|place|condo)\s+in\s+(?P<v>PLACE)"), "home", "set"),
+    (_p(r"\bmoving\s+(?:back\s+)?to\s+(?P<v>PLACE)"), "plan", "move"),
+    (
+        _p(r"\b(?:dating|seeing|going out with|in a relationship with)\s+(?P<v>NAME)"),
+        "partner",
+        "set",
+    ),
+    (_p(r"\b(?:engaged to|married to|marrying|married)\s+(?P<v>NAME)"), "partner", "set"),
+    (
+        _p(
+            r"\b(?:broke up|split up|separated|break up|breaking up|divorced)\b(?:\s+(?:with|from)\s+(?P<v>NAME))?"
+        ),
+        "partner",
+        "end",
+    ),
+    (
+        _p(
+            r"\b(?:am|is|are|got|just got)\s+(?:now\s+)?(?P<v>single|married|engaged|divorced|widowed)\b"
+        ),
+        "relationship_status",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:got|adopted|have|bought|rescued|getting|adopting)\s+(?:a|an)\s+(?:new\s+)?(?:\w+\s+)?(?P<v>(?:dog|puppy|cat|kitten|rabbit|bunny|hamster|parrot|bird|fish|turtle|horse)(?:\s+named\s+NAME)?)"
+        ),
+        "pet",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:am|became|become|gone|went|turned|going)\s+(?:fully\s+)?(?P<v>vegetarian|vegan|pescatarian|keto|gluten[- ]free)\b"
+        ),
+        "diet",
+        "set",
+    ),
+    (
+        _p(
+            r"\bfavou?rite\s+(?P<c>\w+(?:\s\w+)?)\s+(?:is|are|has become|became|these days is|now is|is now)\s+(?:now\s+)?"
+            + _PHRASE
+            + _STOP
+        ),
+        FAVORITE,
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:not|no longer|stopped|gave up|give up|can not stand)\s+(?:like|liking|drink|drinking|eat|eating|enjoy|enjoying|doing|playing)?\s*"
+            + _PHRASE
+            + _STOP
+        ),
+        "likes",
+        "end",
+    ),
+    (
+        _p(
+            r"\b(?:love|loves|like|likes|enjoy|enjoys|adore|adores|prefer|prefers|obsessed with|really into|into)\s+"
+            + _PHRASE
+            + _STOP
+        ),
+        "likes",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:cancel(?:l?ed)?|called off|call off|postponed|scrapped|not going to|no longer going to)\b"
+        ),
+        "plan",
+        "end",
+    ),
+    (
+        _p(
+            r"\b(?:am|are|is)\s+(?:planning|going|hoping|about)\s+to\s+(?P<v>[^.;!?]{3,60}?)"
+            + _STOP
+        ),
+        "plan",
+        "set",
+    ),
+    (_p(r"\b(?:plan|plans|intend|intends)\s+to\s+(?P<v>[^.;!?]{3,60}?)" + _STOP), "plan", "set"),
+    (
+        _p(
+            r"\b(?:bought|got|drive|drives|driving|leased|own)\s+(?:a|an|my)\s+(?:new\s+|used\s+)?(?P<v>(?-i:[A-Z][\w-]*)(?:\s+[\w-]+)?)"
+        ),
+        "car",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:study|studying|studies|enrolled|attend|attending|student|grad school|degree)\b[^.;!?]{0,30}?\s(?:at|in)\s+(?P<v>NAME)"
+        ),
+        "school",
+        "set",
+    ),
+    (
+        _p(r"\b(?:am|is|turned|turning)\s+(?P<v>\d{1,3})(?:\s+years?\s+old|\s+today|\s+now|\b)"),
+        "age",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:took up|taken up|picked up|got into|getting into|started|learning to|learning)\s+(?P<v>\w+ing(?:\s+\w+)?|pottery|yoga|chess|guitar|piano|painting)\b"
+        ),
+        "hobby",
+        "set",
+    ),
+]
+_PARTNER_WORD = re.compile(
+    r"\bmy\s+(?:new\s+)?(?P<r>boyfriend|girlfriend|partner|fianc[eé]e?|husband|wife)\s*,?\s+(?P<v>"
+    + _NAME
+    + ")",
+    re.I,
+)
+_STATUS = {"husband": "married", "wife": "married", "fiance": "engaged", "fiancee": "engaged"}
+_CLAUSES = re.compile(
+    r"(?<=[.!?;:])\s+|\s+[-–—]+\s+|,\s+(?:and|but|so)\s+|\s+(?:but|and then|so now)\s+"
+)
+_ABBREVIATION = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|Mt|Inc|Co|Corp|Ltd|vs)|\b[A-Z])\.$")
+_PAST_ONLY = re.compile(r"\b(?:used to|was going to|would|if|wish|maybe|might)\b", re.I)
+_JOB_NOUNS = re.compile(r"\b(?:job|position|role)$", re.I)
+
+
+@dataclass(slots=True)
+class Message:
+    speaker: str
+    text: str
+    said_at: datetime | None
+    message_id: str
+    episode_pk: int
+
+
+def extract(message: Message) -> list[FactDraft]:
+    """Every claim the rules find in one message, in order."""
+    text = message.text
+    for pattern, repl in _CONTRACTIONS:
+        text = re.sub(pattern, repl, text, flags=re.I)
+    found: list[FactDraft] = []
+    for clause in clauses(text):
+        found.extend(_clause_facts(clause, message))
+    return _dedupe(found)
+
+
+def clauses(text: str) -> list[str]:
+    """Clauses, without breaking after "St." or "Dr."."""
+    out: list[str] = []
+    for part in _CLAUSES.split(text):
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {part}"
+        else:
+            out.append(part)
+    return [c.strip() for c in out if c.strip()]
+
+
+def _clause_facts(clause: str, message: Message) -> Iterator[FactDraft]:
+    if not clause or _PAST_ONLY.search(clause):
+        return
+    subject, rest = clause_subject(clause, message.speaker)
+    if subject is None:
+        return
+    when = event_time_of(clause, message.said_at)
+    for m in _PARTNER_WORD.finditer(clause):  # "my husband Tom": about the speaker
+        speaker = message.speaker
+        yield _draft(message, speaker, "partner", m["v"], "set", when)
+        status = _STATUS.get(m["r"].lower().replace("é", "e"))
+        if status:
+            yield _draft(message, speaker, "relationship_status", status, "set", when)
+    claimed: dict[str, list[tuple[int, int]]] = {}
+    for pattern, attribute, op in _RULES:
+        spans = claimed.setdefault(attribute, [])
+        for m in pattern.finditer(rest):
+            if any(a < m.end() and m.start() < b for a, b in spans):
+                continue  # an earlier, more specific rule read this span
+            found = list(_from_match(m, attribute, op, subject, message, when, rest))
+            yield from found
+            spans.append(m.span())
+
+
+def _from_match(
+    m: re.Match[str],
+    attribute: str,
+    op: str,
+    subject: str,
+    message: Message,
+    when: datetime | None,
+    clause: str,
+) -> Iterator[FactDraft]:
+    groups = m.groupdict()
+    value = _clean(groups.get("v") or "")
+    if attribute == "plan":
+        said = message.said_at  # a plan dates from when it was made, not from its target
+        if op == "end":  # which plan: the words of the clause (matched by overlap)
+            yield _draft(message, subject, "plan", clause, "end", said)
+        else:
+            value = f"move to {value}" if op == "move" else value
+            yield _draft(message, subject, "plan", value, "set", said)
+        return
+    if attribute == FAVORITE:
+        attribute = FAVORITE + "_".join(groups["c"].lower().split())
+    if groups.get("e"):
+        employer = _clean(groups["e"])
+        yield _draft(message, subject, "employer", employer, op, when)
+        if op == "end":
+            yield _draft(message, subject, "job", "", "end", when)
+    if attribute == "job" and op == "end":
+        yield _draft(message, subject, "job", "", "end", when)
+        yield _draft(message, subject, "employer", "", "end", when)
+        return
+    if attribute == "employer" or (attribute == "job" and _JOB_NOUNS.search(value)):
+        return
+    if attribute == "partner" and op == "end":
+        yield _draft(message, subject, "partner", value, "end", when)
+        yield _draft(message, subject, "relationship_status", "single", "set", when)
+        return
+    if op == "end" or len(value) >= 2:
+        yield _draft(message, subject, attribute, value, op, when)
+
+
+def clause_subject(clause: str, speaker: str) -> tuple[str | None, str]:
+    m = _SUBJECT.match(clause)
+    if m is None:
+        # "Today was my first day at Acme": the speaker, when they talk about "my" life
+        return (speaker, clause) if re.search(r"\bmy\b", clause, re.I) else (None, clause)
+    rest = clause[m.end() :]
+    if m["pair"]:  # "Sam and I broke up": about the speaker, Sam as the other party
+        return speaker, f"{rest} with {m['pair']}"
+    if m["kin"]:
+        return (m["kname"] or f"{speaker}'s {m['kin'].lower()}"), rest
+    if m["name"]:
+        name = m["name"]
+        first_person = re.search(r"\b(?:I|my)\b", rest)
+        if first_person or name.lower() in _NOT_NAMES or name.split()[0].lower() in _NOT_NAMES:
+            return (speaker, clause) if re.search(r"\b(?:I|my)\b", clause, re.I) else (None, clause)
+        return name, rest
+    return speaker, rest
+
+
+def _clean(value: str) -> str:
+    return value.strip().strip("'\"").rstrip(".,").strip()
+
+
+def event_time_of(clause: str, said_at: datetime | None) -> datetime | None:
+    """When the claim became true: a past date the clause names, else when it was said."""
+    if said_at is None:
+        return None
+    ranges = [r for r in find_time_ranges(clause, said_at) if r.start <= said_at]
+    return ranges[0].start if ranges else said_at
+
+
+def _draft(
+    message: Message, subject: str, attribute: str, value: str, op: str, when: datetime | None
+) -> FactDraft:
+    return FactDraft(
+        subject=subject.strip(),
+        attribute=attribute,
+        value=value.strip(),
+        event_time=when,
+        sources=[message.message_id],
+        episode_pks=[message.episode_pk],
+        op="end" if op == "end" else "set",
+        confidence=0.8,
+        actor="rules",
+    )
+
+
+def _dedupe(found: list[FactDraft]) -> list[FactDraft]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for fact in found:
+        mark = (fact.key(), fact.op, fact.value.lower())
+        if mark not in seen:
+            seen.add(mark)
+            out.append(fact)
+    return out

@@ -1,0 +1,176 @@
+"""Consolidation: each extracted claim against the timeline of its fact, inside the add
+transaction. Deterministic: the model (if any) only extracts; this code decides.
+
+- same value as the version current at the claim's time: NOOP (the claim's source is added);
+- a more specific value ("nurse" → "nurse at St. Mary's"): UPDATE, a new version;
+- a different value: ADD the new fact and INVALIDATE the old one at the new one's event time
+  (valid_to is set, the row and its history stay); a claim older than the current version is
+  slotted into the past (closed at the next version's start) instead of replacing it;
+- an "end" claim ("I quit", "we broke up"): INVALIDATE the matching current facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engramdb.encode.facts.model import FactDraft
+from engramdb.encode.text import normalise_name, query_terms
+from engramdb.models import Decision, DecisionEvent
+from engramdb.store.base import FactSession, Inserted, NewMemory, StoredFact
+
+_FAR_PAST = datetime.min.replace(tzinfo=None)
+
+
+@dataclass(slots=True)
+class Claim:
+    """A draft plus the memory that would store it (embedded before the transaction)."""
+
+    draft: FactDraft
+    memory: NewMemory
+
+
+@dataclass
+class Consolidation:
+    """The callback ``store.add`` runs in its transaction; collects every decision."""
+
+    claims: list[Claim]
+    mentions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # message id
+    decisions: list[Decision] = field(default_factory=list)
+    fact_pks: list[int] = field(default_factory=list)
+
+    def __call__(self, session: FactSession, fresh: list[Inserted]) -> None:
+        episodes = {item.item.sources[0]: item.pk for item in fresh if item.item.sources}
+        for message_id, names in self.mentions.items():
+            if message_id in episodes:
+                session.mention(episodes[message_id], names)
+        for claim in sorted(self.claims, key=_claim_order):
+            pks = [episodes[s] for s in claim.draft.sources if s in episodes]
+            if not pks:
+                continue  # its message was stored before: consolidated then (idempotent add)
+            if claim.draft.op == "end":
+                self._end(session, claim)
+            else:
+                self._set(session, claim, pks)
+
+    # --- decisions -------------------------------------------------------------------------
+    def _set(self, session: FactSession, claim: Claim, episode_pks: list[int]) -> None:
+        draft, when = claim.draft, claim.draft.event_time
+        versions = _timeline(session.facts_for(draft.key()))
+        before = [f for f in versions if _start(f) <= _naive(when)]
+        after = [f for f in versions if _start(f) > _naive(when)]
+        prev = before[-1] if before else None
+        nxt = after[0] if after else None
+        value = normalise_name(draft.value)
+        if prev is not None and _open_at(prev, when):
+            old = normalise_name(prev.value)
+            if value == old or _tokens(value) <= _tokens(old):
+                return self._noop(session, prev, claim, "the current fact already says this")
+            if _tokens(old) < _tokens(value):
+                return self._update(session, prev, claim)
+        if nxt is not None and normalise_name(nxt.value) == value:
+            return self._noop(session, nxt, claim, "a later version already says this")
+        memory = claim.memory
+        memory.valid_from = when
+        memory.valid_to = nxt.valid_from if nxt is not None else None
+        memory.anchor_pk = episode_pks[-1]
+        reason = "new fact" if prev is None else f"replaces: {prev.text}"
+        if nxt is not None:
+            reason = f"earlier than the current version ({nxt.text}): kept as history"
+        pk, added = session.insert(memory, actor=draft.actor, reason=reason)
+        for episode in episode_pks:
+            session.link(pk, episode, "source")
+        session.mention(pk, _fact_entities(draft))
+        closed = []
+        if added and prev is not None and _open_at(prev, when) and draft.spec.single:
+            assert when is not None
+            session.close(prev.pk, when, actor=draft.actor, reason=f"superseded by: {memory.text}")
+            session.link(pk, prev.pk, "supersedes")
+            closed.append(prev.id)
+        self.fact_pks.append(pk)
+        event: DecisionEvent = "INVALIDATE" if closed else "ADD"
+        self._decide(event, memory.id, memory.text, reason, draft.actor, closed)
+
+    def _end(self, session: FactSession, claim: Claim) -> None:
+        draft, when = claim.draft, claim.draft.event_time
+        prefix = f"{normalise_name(draft.subject)}|{draft.attribute}"
+        words = _tokens(normalise_name(draft.value))
+        closed = []
+        for fact in _timeline(session.facts_for(prefix)):
+            if not _open_at(fact, when) or _start(fact) > _naive(when):
+                continue
+            if words and not (words & _tokens(normalise_name(fact.value))):
+                continue  # "I left Google" does not end a job at Acme
+            if when is None:
+                continue
+            session.close(fact.pk, when, actor=draft.actor, reason=f"ended: {draft.value or ''}")
+            closed.append(fact.id)
+        if closed:
+            text = f"{draft.subject} {draft.attribute} ended"
+            self._decide("INVALIDATE", None, text, "an end claim", draft.actor, closed)
+        else:
+            text = f"{draft.subject} {draft.attribute} ended ({draft.value})"
+            self._decide("SKIP", None, text, "no current fact matches", draft.actor, [])
+
+    def _noop(self, session: FactSession, fact: StoredFact, claim: Claim, why: str) -> None:
+        session.add_sources(fact.pk, claim.draft.sources, actor=claim.draft.actor, reason=why)
+        self.fact_pks.append(fact.pk)
+        self._decide("NOOP", fact.id, fact.text, why, claim.draft.actor, [])
+
+    def _update(self, session: FactSession, fact: StoredFact, claim: Claim) -> None:
+        why = f"more specific than: {fact.text}"
+        session.revise(fact.pk, claim.memory, actor=claim.draft.actor, reason=why)
+        self.fact_pks.append(fact.pk)
+        self._decide("UPDATE", fact.id, claim.memory.text, why, claim.draft.actor, [])
+
+    def _decide(
+        self,
+        event: DecisionEvent,
+        fact_id: str | None,
+        text: str,
+        reason: str,
+        actor: str,
+        closed: list[str],
+    ) -> None:
+        self.decisions.append(
+            Decision(
+                event=event,
+                fact_id=fact_id,
+                text=text,
+                reason=reason,
+                actor=actor,
+                closed=closed,
+            )
+        )
+
+
+def _claim_order(claim: Claim) -> tuple[datetime, int]:
+    """By time; at one time, what ended before what began ("I left X for Y")."""
+    return _naive(claim.draft.event_time), 0 if claim.draft.op == "end" else 1
+
+
+def _naive(when: datetime | None) -> datetime:
+    return when.replace(tzinfo=None) if when is not None else _FAR_PAST
+
+
+def _start(fact: StoredFact) -> datetime:
+    return _naive(fact.valid_from)
+
+
+def _open_at(fact: StoredFact, when: datetime | None) -> bool:
+    return fact.valid_to is None or (when is not None and fact.valid_to > when)
+
+
+def _timeline(facts: list[StoredFact]) -> list[StoredFact]:
+    return sorted(facts, key=lambda f: (_start(f), f.pk))
+
+
+def _tokens(text: str) -> set[str]:
+    return set(query_terms(text)) or set(text.split())
+
+
+def _fact_entities(draft: FactDraft) -> list[tuple[str, str]]:
+    names = [(draft.subject, "subject")]
+    if draft.attribute in ("employer", "home", "partner", "school") and draft.value:
+        names.append((draft.value, "object"))
+    return names

@@ -1,0 +1,50 @@
+"""Signals that follow links: entities the query names (graph expansion over the entity
+table), and the context a fact borrows from the turn it was extracted from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engramdb.encode.text import normalise_name, words
+from engramdb.retrieve.scope_index import IntArray, ScopeIndex
+from engramdb.retrieve.signals import Scores
+from engramdb.store.base import MemoryStore
+
+# signals that describe a turn's surroundings; a fact has none of its own
+CONTEXT_SIGNALS = ("window_bm25", "session_bm25", "session_dense", "time")
+_MAX_NGRAM = 3
+
+
+def query_entities(query: str) -> list[str]:
+    """Candidate entity names in a query: its word n-grams, normalised like entity names."""
+    tokens = words(query)
+    grams = {
+        normalise_name(" ".join(tokens[i : i + n]))
+        for n in range(1, _MAX_NGRAM + 1)
+        for i in range(len(tokens) - n + 1)
+    }
+    return sorted(g for g in grams if len(g) >= 2)
+
+
+def graph_scores(
+    store: MemoryStore, index: ScopeIndex, user_id: str, query: str, positions: IntArray
+) -> Scores:
+    linked = store.entity_memories(user_id, query_entities(query))
+    pks = index.pks[positions].tolist()
+    return np.fromiter((linked.get(pk, 0.0) for pk in pks), np.float64, len(pks))
+
+
+def inherit_context(index: ScopeIndex, positions: IntArray, signals: dict[str, Scores]) -> None:
+    """Give each fact the context signals of its anchor turn where they are higher."""
+    anchors = index.anchors(positions)
+    facts = np.flatnonzero(anchors >= 0)
+    if len(facts) == 0:
+        return
+    where = {int(p): i for i, p in enumerate(positions.tolist())}
+    source = np.array([where.get(int(a), -1) for a in anchors[facts]], np.int64)
+    found = source >= 0
+    facts, source = facts[found], source[found]
+    for name in CONTEXT_SIGNALS:
+        if name in signals:
+            values = signals[name]
+            values[facts] = np.maximum(values[facts], values[source])
