@@ -8,14 +8,25 @@ import builtins
 import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from engramdb.api.memory import Memory
 from engramdb.config import EngramConfig
-from engramdb.models import HistoryEntry, Hit, Kind, MemoryItem
+from engramdb.llm.base import ChatModel
+from engramdb.models import (
+    AddResult,
+    Answer,
+    Entity,
+    HistoryEntry,
+    Hit,
+    Kind,
+    MemoryItem,
+    Profile,
+    Relation,
+)
 from engramdb.retrieve.config import SearchConfig
 
 P = ParamSpec("P")
@@ -68,6 +79,8 @@ class AsyncMemory:
         preset: str | SearchConfig | None = None,
         options: dict[str, Any] | None = None,
         now: str | datetime | None = None,
+        as_of: str | datetime | None = None,
+        kinds: Sequence[Kind] | None = None,
     ) -> list[Hit]:
         return await self._run(
             self.memory.search,
@@ -77,7 +90,85 @@ class AsyncMemory:
             preset=preset,
             options=options,
             now=now,
+            as_of=as_of,
+            kinds=kinds,
         )
+
+    async def ingest(
+        self,
+        messages: Sequence[dict[str, Any]] | dict[str, Any] | str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        timestamp: str | datetime | float | None = None,
+        metadata: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+        ttl: float | timedelta | None = None,
+    ) -> AddResult:
+        return await self._run(
+            self.memory.ingest,
+            messages,
+            user_id=user_id,
+            session_id=session_id,
+            timestamp=timestamp,
+            metadata=metadata,
+            agent_id=agent_id,
+            ttl=ttl,
+        )
+
+    async def profile(
+        self, user_id: str, *, limit: int = 20, now: str | datetime | None = None
+    ) -> Profile:
+        return await self._run(self.memory.profile, user_id, limit=limit, now=now)
+
+    async def sources(
+        self, memory_id: str, *, user_id: str | None = None
+    ) -> builtins.list[MemoryItem]:
+        return await self._run(self.memory.sources, memory_id, user_id=user_id)
+
+    async def entities(self, user_id: str, *, limit: int = 100) -> builtins.list[Entity]:
+        return await self._run(self.memory.entities, user_id, limit=limit)
+
+    async def relations(
+        self, user_id: str, *, entity: str | None = None, limit: int = 100
+    ) -> builtins.list[Relation]:
+        return await self._run(self.memory.relations, user_id, entity=entity, limit=limit)
+
+    async def answer(
+        self,
+        question: str,
+        *,
+        user_id: str,
+        limit: int = 10,
+        as_of: str | datetime | None = None,
+    ) -> Answer:
+        return await self._run(
+            self.memory.answer, question, user_id=user_id, limit=limit, as_of=as_of
+        )
+
+    async def pin(
+        self, memory_id: str, *, user_id: str | None = None, pinned: bool = True
+    ) -> MemoryItem:
+        return await self._run(self.memory.pin, memory_id, user_id=user_id, pinned=pinned)
+
+    async def set_importance(
+        self, memory_id: str, importance: float, *, user_id: str | None = None
+    ) -> MemoryItem:
+        return await self._run(self.memory.set_importance, memory_id, importance, user_id=user_id)
+
+    async def expire(
+        self, memory_id: str, at: str | datetime | float | None, *, user_id: str | None = None
+    ) -> MemoryItem:
+        return await self._run(self.memory.expire, memory_id, at, user_id=user_id)
+
+    async def forget(
+        self, *, user_id: str | None = None, now: str | datetime | None = None
+    ) -> dict[str, int]:
+        return await self._run(self.memory.forget, user_id=user_id, now=now)
+
+    def llm(self) -> ChatModel:
+        """The configured chat model (shared with the wrapped ``Memory``)."""
+        return self.memory.llm()
 
     async def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
         return await self._run(self.memory.get, memory_id, user_id=user_id)

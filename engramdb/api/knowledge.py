@@ -52,7 +52,7 @@ class Knowledge:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
             raise InvalidInputError("limit must be between 1 and 200")
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
-        user = self.get_user(user_id)
+        user = self._user_id(user_id)
         facts = self.store.current_facts(user, at, limit)
         lines, size = [], 0
         for fact in facts:
@@ -71,7 +71,7 @@ class Knowledge:
 
     def entities(self, user_id: str, *, limit: int = 100) -> builtins.list[Entity]:
         """The entities a user's memories mention, most mentioned first."""
-        return self.store.entities(self.get_user(user_id), _bounded(limit))
+        return self.store.entities(self._user_id(user_id), _bounded(limit))
 
     def relations(
         self, user_id: str, *, entity: str | None = None, limit: int = 100
@@ -79,7 +79,7 @@ class Knowledge:
         """Edges of the user's graph (facts linking two entities), newest first."""
         if entity is not None and (not isinstance(entity, str) or not entity.strip()):
             raise InvalidInputError("entity must be a non-empty string")
-        return self.store.relations(self.get_user(user_id), entity, _bounded(limit))
+        return self.store.relations(self._user_id(user_id), entity, _bounded(limit))
 
     def answer(
         self,
@@ -102,7 +102,7 @@ class Knowledge:
         )
         return Answer(answer=reply.strip(), memories=hits, model=model.name)
 
-    def get_user(self, user_id: object) -> str:
+    def _user_id(self, user_id: object) -> str:
         from engramdb.encode.messages import check_scope_id
 
         value = check_scope_id(user_id, "user_id", required=True)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from engramdb.cli.common import console, fail, friendly, open_memory, progress_bar
 from engramdb.cli.importers import read_jsonl, read_locomo
+from engramdb.cli.knowledge import register as register_knowledge_commands
 from engramdb.cli.llm import register as register_llm_commands
 from engramdb.cli.serve import register as register_service_commands
 from engramdb.cli.transfer import register as register_transfer_commands
@@ -21,6 +22,7 @@ bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 register_service_commands(app, bench_app)
 register_transfer_commands(app)
+register_knowledge_commands(app)
 register_llm_commands(app)
 
 Store = Annotated[
@@ -94,13 +96,28 @@ def search(
     user_id: UserId,
     limit: Annotated[int, typer.Option("--limit", "-k", min=1, max=1000)] = 10,
     preset: Annotated[Optional[str], typer.Option(help="search preset")] = None,  # noqa: UP045
+    as_of: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--as-of", help="rank facts valid at this time (ISO 8601)"),
+    ] = None,
+    kind: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--kind", help="only this kind (episode, fact); repeatable"),
+    ] = None,
     store: Store = None,
     config: ConfigFile = None,
     as_json: AsJson = False,
 ) -> None:
     """Search a user's memories."""
     with open_memory(store, config) as mem:
-        hits = mem.search(query, user_id=user_id, limit=limit, preset=preset)
+        hits = mem.search(
+            query,
+            user_id=user_id,
+            limit=limit,
+            preset=preset,
+            as_of=as_of,
+            kinds=kind,  # type: ignore[arg-type]
+        )
     _dump(hits) if as_json else _table(hits, f"{len(hits)} hits for {query!r}")
 
 

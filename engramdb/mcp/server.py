@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 
 from engramdb.api.async_memory import AsyncMemory
 from engramdb.errors import EngramError
-from engramdb.server import service
+from engramdb.server import knowledge, service
 from engramdb.server.auth import Principal, principal_of
 from engramdb.server.errors import ApiError
 
@@ -81,8 +81,14 @@ def build_mcp(memory: AsyncMemory, local: Principal | None = None) -> MCPServer:
         query: str,
         user_id: UserArg = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 10,
+        as_of: Annotated[
+            str | None, Field(description="ISO 8601: rank facts that were valid then")
+        ] = None,
     ) -> dict[str, Any]:
-        return {"results": await guarded(ctx, service.search, query, user_id=user_id, limit=limit)}
+        results = await guarded(
+            ctx, service.search, query, user_id=user_id, limit=limit, as_of=as_of
+        )
+        return {"results": results}
 
     @server.tool(name="list", description="The user's memories, newest first, one page.")
     async def list_memories(
@@ -105,6 +111,15 @@ def build_mcp(memory: AsyncMemory, local: Principal | None = None) -> MCPServer:
     async def profile(ctx: Context, user_id: UserArg = None) -> dict[str, Any]:
         result: dict[str, Any] = await guarded(ctx, service.profile, user_id)
         return result
+
+    @server.tool(name="history", description="Every version of a memory, with who and why.")
+    async def history(ctx: Context, memory_id: str, user_id: UserArg = None) -> dict[str, Any]:
+        entries = await guarded(ctx, service.history, memory_id, user_id)
+        return {"results": [e.model_dump(mode="json") for e in entries]}
+
+    @server.tool(name="sources", description="The messages a fact was extracted from.")
+    async def sources(ctx: Context, memory_id: str, user_id: UserArg = None) -> dict[str, Any]:
+        return {"results": await guarded(ctx, knowledge.sources, memory_id, user_id)}
 
     return server
 

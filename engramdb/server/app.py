@@ -19,7 +19,7 @@ from engramdb.server.auth import Authenticator
 from engramdb.server.errors import install_error_handlers
 from engramdb.server.keys import KeyStore
 from engramdb.server.middleware import AccessLog, BearerAuth, BodyLimit
-from engramdb.server.routes import keys_router, memories_router, probes_router
+from engramdb.server.routes import keys_router, knowledge_router, memories_router, probes_router
 from engramdb.server.settings import ServerSettings
 
 DESCRIPTION = """Long-term memory for LLM agents, as a service.
@@ -107,6 +107,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(probes_router)
     app.include_router(memories_router)
+    app.include_router(knowledge_router)
     app.include_router(keys_router)
     if mcp_app is not None:
         app.router.routes.extend(mcp_app.routes)

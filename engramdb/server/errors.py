@@ -11,7 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from engramdb.errors import ConfigError, EngramError, InvalidInputError, NotFoundError, StoreError
+from engramdb.errors import (
+    ConfigError,
+    EngramError,
+    InvalidInputError,
+    LLMError,
+    NotFoundError,
+    StoreError,
+)
 
 log = logging.getLogger("engramdb.server")
 
@@ -21,6 +28,7 @@ ENGINE_STATUS: dict[type[EngramError], int] = {
     NotFoundError: 404,
     ConfigError: 422,
     StoreError: 503,
+    LLMError: 502,  # the configured model failed or answered nonsense: an upstream fault
 }
 HTTP_CODES = {
     400: "bad_request",
@@ -33,6 +41,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_input",
     429: "too_many_requests",
+    502: "bad_gateway",
     503: "unavailable",
 }
 

@@ -54,6 +54,8 @@ class SearchRequest(BaseModel):
     query: Annotated[str, Field(min_length=1, max_length=4_000)]
     user_id: UserId | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 10
+    as_of: Timestamp | None = Field(None, description="rank facts valid at this time")
+    kinds: list[Literal["episode", "fact", "summary"]] | None = Field(None, min_length=1)
 
 
 class UpdateRequest(BaseModel):
@@ -89,6 +91,15 @@ class MemoryOut(BaseModel):
     sources: list[str]
     version: int
     metadata: dict[str, Any]
+    subject: str | None = None
+    attribute: str | None = None
+    value: str | None = None
+    confidence: float | None = None
+    importance: float = 0.5
+    pinned: bool = False
+    expires_at: datetime | None = None
+    uses: int = 0
+    last_used_at: datetime | None = None
     score: float | None = Field(None, description="fused relevance (search results only)")
     signals: dict[str, float] | None = None
 
@@ -160,3 +171,63 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class DecisionOut(BaseModel):
+    event: str
+    fact_id: str | None
+    text: str
+    reason: str
+    actor: str
+    closed: list[str]
+
+
+class AddResults(BaseModel):
+    results: list[MemoryOut] = Field(description="the messages stored")
+    facts: list[MemoryOut] = Field(default_factory=list, description="facts added or touched")
+    decisions: list[DecisionOut] = Field(default_factory=list)
+
+
+class ProfileOut(BaseModel):
+    user_id: str
+    facts: list[MemoryOut]
+    text: str = Field(description="the facts as lines for a prompt")
+
+
+class EntityList(BaseModel):
+    results: list[dict[str, Any]]
+
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: Annotated[str, Field(min_length=1, max_length=4_000)]
+    user_id: UserId | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] = 10
+    as_of: Timestamp | None = None
+
+
+class AnswerOut(BaseModel):
+    answer: str
+    model: str
+    memories: list[MemoryOut]
+
+
+class LifecycleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pinned: bool | None = None
+    importance: Annotated[float, Field(ge=0, le=1)] | None = None
+    expires_at: Timestamp | None = Field(None, description="when it expires")
+    clear_expiry: bool = False
+
+
+class ForgetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UserId | None = None
+
+
+class ForgetOut(BaseModel):
+    user_id: str
+    deleted: dict[str, int]

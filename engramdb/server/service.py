@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from engramdb.api.async_memory import AsyncMemory
+from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import NotFoundError
 from engramdb.models import HistoryEntry, Hit, Kind, MemoryItem
 from engramdb.server.auth import Principal
@@ -66,11 +67,47 @@ async def add(
     return [memory_view(i, caller) for i in items]
 
 
+async def ingest(
+    memory: AsyncMemory,
+    caller: Principal,
+    messages: str | Sequence[dict[str, Any]],
+    *,
+    user_id: str | None,
+    session_id: str | None = None,
+    agent_id: str | None = None,
+    timestamp: str | float | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``add`` with the facts it produced and consolidation's decisions."""
+    caller.require_write()
+    result = await memory.ingest(
+        messages,
+        user_id=caller.scope(user_id),
+        session_id=session_id,
+        agent_id=agent_id,
+        timestamp=timestamp,
+        metadata=metadata,
+    )
+    return {
+        "results": [memory_view(i, caller) for i in result.episodes],
+        "facts": [memory_view(i, caller) for i in result.facts],
+        "decisions": [d.model_dump() for d in result.decisions],
+    }
+
+
 async def search(
-    memory: AsyncMemory, caller: Principal, query: str, *, user_id: str | None, limit: int
+    memory: AsyncMemory,
+    caller: Principal,
+    query: str,
+    *,
+    user_id: str | None,
+    limit: int,
+    as_of: str | float | None = None,
+    kinds: Sequence[Kind] | None = None,
 ) -> list[dict[str, Any]]:
     user = caller.scope(user_id)
-    hits = await memory.search(query, user_id=user, limit=limit)
+    when = parse_timestamp(as_of, field="as_of") if as_of is not None else None
+    hits = await memory.search(query, user_id=user, limit=limit, as_of=when, kinds=kinds)
     return [memory_view(h, caller) for h in hits]
 
 
@@ -141,7 +178,11 @@ async def users(memory: AsyncMemory, caller: Principal) -> list[str]:
 
 
 async def profile(memory: AsyncMemory, caller: Principal, user_id: str | None) -> dict[str, Any]:
-    """For now the user's most recent memories (the consolidated profile lands later)."""
-    items, _ = await list_page(memory, caller, user_id=user_id, limit=PROFILE_SIZE)
-    name = caller.external(caller.scope(user_id))
-    return {"user_id": name, "recent": items, "generated_at": datetime.now(UTC).isoformat()}
+    """The user's core memory: the most important facts true now, as items and as text."""
+    result = await memory.profile(caller.scope(user_id), limit=PROFILE_SIZE)
+    return {
+        "user_id": caller.external(result.user_id),
+        "facts": [memory_view(f, caller) for f in result.facts],
+        "text": result.text,
+        "generated_at": datetime.now(UTC).isoformat(),
+    }

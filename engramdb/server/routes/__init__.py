@@ -1,6 +1,7 @@
 """The service's routers."""
 
 from engramdb.server.routes.admin import keys_router, probes_router
+from engramdb.server.routes.knowledge import router as knowledge_router
 from engramdb.server.routes.memories import router as memories_router
 
-__all__ = ["keys_router", "memories_router", "probes_router"]
+__all__ = ["keys_router", "knowledge_router", "memories_router", "probes_router"]

@@ -11,6 +11,7 @@ from engramdb.server import service
 from engramdb.server.routes.common import ERRORS, Caller, MemoryDep
 from engramdb.server.schemas import (
     AddRequest,
+    AddResults,
     Deleted,
     DeletedAll,
     HistoryList,
@@ -36,14 +37,14 @@ UserQuery = Annotated[
 ]
 
 
-@router.post("/memories", response_model=SearchResults, summary="Remember messages")
+@router.post("/memories", response_model=AddResults, summary="Remember messages")
 async def add_memories(body: AddRequest, memory: MemoryDep, caller: Caller) -> dict[str, Any]:
     messages: Any = (
         body.messages
         if isinstance(body.messages, str)
         else [m.model_dump(exclude_none=True) for m in body.messages]
     )
-    results = await service.add(
+    return await service.ingest(
         memory,
         caller,
         messages,
@@ -53,13 +54,18 @@ async def add_memories(body: AddRequest, memory: MemoryDep, caller: Caller) -> d
         timestamp=body.timestamp,
         metadata=body.metadata,
     )
-    return {"results": results}
 
 
 @router.post("/search", response_model=SearchResults, summary="Search a user's memories")
 async def search(body: SearchRequest, memory: MemoryDep, caller: Caller) -> dict[str, Any]:
     results = await service.search(
-        memory, caller, body.query, user_id=body.user_id, limit=body.limit
+        memory,
+        caller,
+        body.query,
+        user_id=body.user_id,
+        limit=body.limit,
+        as_of=body.as_of,
+        kinds=body.kinds,
     )
     return {"results": results}
 
