@@ -13,6 +13,7 @@ from engramdb.cli.common import console, friendly, open_memory
 Store = Annotated[Optional[str], typer.Option("--store", "-s", help="SQLite file or DSN")]  # noqa: UP045
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML/JSON config")]  # noqa: UP045
 UserId = Annotated[str, typer.Option("--user-id", "-u", help="whose memories")]
+OnlyUser = Annotated[Optional[str], typer.Option("--user-id", "-u", help="only this user")]  # noqa: UP045
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
@@ -79,9 +80,7 @@ def pin(
 
 
 def forget(
-    user_id: Annotated[
-        Optional[str], typer.Option("--user-id", "-u", help="only this user")
-    ] = None,  # noqa: UP045
+    user_id: OnlyUser = None,
     store: Store = None,
     config: ConfigFile = None,
 ) -> None:
