@@ -21,7 +21,8 @@ from engramdb.store.postgres.pool import Conn, Pool, translated
 
 COLUMNS = (
     "pk, id, user_id, agent_id, session_id, kind, text, role, speaker, created_at, updated_at,"
-    " event_time, valid_from, valid_to, sources, version, content_hash, metadata"
+    " event_time, valid_from, valid_to, sources, version, content_hash, metadata,"
+    " subject, attribute, value, confidence, importance, pinned, expires_at, uses, last_used_at"
 )
 HNSW_MAX_EF = 1000  # pgvector's upper bound for hnsw.ef_search
 
@@ -49,6 +50,15 @@ def row_to_item(row: tuple[Any, ...]) -> MemoryItem:
         version=row[15],
         content_hash=row[16],
         metadata=json.loads(row[17]),
+        subject=row[18],
+        attribute=row[19],
+        value=row[20],
+        confidence=row[21],
+        importance=row[22],
+        pinned=bool(row[23]),
+        expires_at=utc(row[24]),
+        uses=row[25],
+        last_used_at=utc(row[26]),
     )
 
 
@@ -186,8 +196,12 @@ class PostgresReads:
     def scope_rows(self, user_id: str, after_vec_id: int) -> ScopeRows:
         with self._read("scope rows") as conn, conn.cursor(binary=True) as cur:
             rows = cur.execute(
-                """SELECT pk, vec_id, session_key, seq, coalesce(speaker, ''), kind, has_time,
-                      coalesce(time_lo, 'NaN'), coalesce(time_hi, 'NaN'), embedding
+                """SELECT pk, vec_id, session_key, seq, coalesce(speaker, subject, ''), kind,
+                      has_time, coalesce(time_lo, 'NaN'), coalesce(time_hi, 'NaN'), embedding,
+                      coalesce(extract(epoch FROM valid_from)::float8, 'NaN'),
+                      coalesce(extract(epoch FROM valid_to)::float8, 'NaN'),
+                      coalesce(extract(epoch FROM expires_at)::float8, 'NaN'),
+                      coalesce(anchor_pk, -1)
                    FROM memories WHERE user_id = %s AND vec_id > %s ORDER BY vec_id""",
                 (user_id, after_vec_id),
             ).fetchall()
@@ -203,6 +217,10 @@ class PostgresReads:
             time_lo=np.array([float(r[7]) for r in rows], np.float64),
             time_hi=np.array([float(r[8]) for r in rows], np.float64),
             vectors=vectors.astype(np.float32, copy=False),
+            valid_from=np.array([float(r[10]) for r in rows], np.float64),
+            valid_to=np.array([float(r[11]) for r in rows], np.float64),
+            expires_at=np.array([float(r[12]) for r in rows], np.float64),
+            anchor_pk=np.array([r[13] for r in rows], np.int64),
         )
 
     def users(self) -> builtins.list[str]:

@@ -17,19 +17,27 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from engramdb.config import StoreConfig
-from engramdb.errors import ConfigError, NotFoundError, StoreError
+from engramdb.errors import ConfigError, NotFoundError
 from engramdb.models import MemoryItem
-from engramdb.store.base import SESSION_SEGMENT, NewMemory
-from engramdb.store.postgres.documents import TURN, WINDOW, Documents, turn_documents
+from engramdb.store.base import Consolidator, ForgetPolicy, Inserted, NewMemory
+from engramdb.store.postgres.documents import TURN, Documents, turn_documents
+from engramdb.store.postgres.facts import PostgresFactSession
+from engramdb.store.postgres.graph import PostgresGraph
 from engramdb.store.postgres.pool import Conn, Pool, connect, translated, vector_oid
-from engramdb.store.postgres.reads import PostgresReads
-from engramdb.store.postgres.records import INSERT, check_storable, memory_row
+from engramdb.store.postgres.records import check_storable
 from engramdb.store.postgres.schema import USER_TABLES, lock_key, migrate
+from engramdb.store.postgres.writes import (
+    bump_scope,
+    delete_rows,
+    draw_vec_ids,
+    insert_rows,
+    refresh_derived,
+)
 
 HNSW_MAX_DIM = 2000  # pgvector indexes vector columns of at most 2000 dimensions
 
 
-class PostgresStore(PostgresReads):
+class PostgresStore(PostgresGraph):
     """``MemoryStore`` on PostgreSQL + pgvector, selected by a ``postgresql://`` DSN."""
 
     def __init__(self, dsn: str, options: StoreConfig) -> None:
@@ -95,7 +103,13 @@ class PostgresStore(PostgresReads):
             )
 
     # --- writes ------------------------------------------------------------------------
-    def add(self, user_id: str, agent_id: str | None, items: list[NewMemory]) -> list[MemoryItem]:
+    def add(
+        self,
+        user_id: str,
+        agent_id: str | None,
+        items: list[NewMemory],
+        consolidate: Consolidator | None = None,
+    ) -> list[MemoryItem]:
         check_storable(items)
         now = datetime.now(UTC)
         with self._write("add", user_id) as conn:
@@ -112,98 +126,28 @@ class PostgresStore(PostgresReads):
                 if (item.kind, item.content_hash) not in found:
                     found[(item.kind, item.content_hash)] = -1 - len(fresh)  # placeholder
                     fresh.append(item)
-            pks = self._insert(conn, user_id, agent_id, fresh, now) if fresh else []
-            for index, pk in enumerate(pks):
-                found[(fresh[index].kind, fresh[index].content_hash)] = pk
+            docs = Documents(conn, user_id)
+            pks: list[int] = []
+            max_vec_id = 0
+            if fresh:
+                keys = [i.session_id or "" for i in fresh]
+                pks, max_vec_id = insert_rows(conn, docs, agent_id, fresh, now, keys=keys)
+            for item, pk in zip(fresh, pks, strict=True):
+                found[(item.kind, item.content_hash)] = pk
+            session = PostgresFactSession(conn, docs, agent_id, now)
+            if consolidate is not None:
+                consolidate(session, [Inserted(pk, i) for pk, i in zip(pks, fresh, strict=True)])
+            docs.flush()
+            if fresh or session.max_vec_id:
+                bump_scope(
+                    conn,
+                    user_id,
+                    max_vec_id=max(max_vec_id, session.max_vec_id),
+                    added=len(fresh) + session.inserted,
+                )
         ordered = [found[(i.kind, i.content_hash)] for i in items]
         got = self.get_many(ordered)
         return [got[pk] for pk in ordered]
-
-    def _insert(
-        self,
-        conn: Conn,
-        user_id: str,
-        agent_id: str | None,
-        items: list[NewMemory],
-        now: datetime,
-        seqs: list[int] | None = None,
-    ) -> list[int]:
-        """Insert new memories with their documents, history and counters; returns pks."""
-        keys = sorted({i.session_id or "" for i in items})
-        next_seq = dict.fromkeys(keys, 0)
-        for key, value in conn.execute(
-            "SELECT session_key, max(seq) + 1 FROM memories WHERE user_id = %s"
-            " AND session_key = ANY(%s) GROUP BY session_key",
-            (user_id, keys),
-        ):
-            next_seq[key] = int(value)
-        vec_ids = [
-            int(r[0])
-            for r in conn.execute(
-                "SELECT nextval('vec_ids') FROM generate_series(1, %s)", (len(items),)
-            )
-        ]
-        vec_ids.sort()
-        params, placed = [], []
-        for index, item in enumerate(items):
-            key = item.session_id or ""
-            seq = next_seq[key] if seqs is None else max(seqs[index], next_seq[key])
-            next_seq[key] = seq + 1
-            placed.append((key, seq))
-            params.append(memory_row(user_id, agent_id, item, key, seq, vec_ids[index], now))
-        pks: list[int] = []
-        with conn.cursor() as cur:
-            cur.executemany(INSERT, params, returning=True)
-            while True:
-                row = cur.fetchone()
-                if row is None:  # a concurrent writer without the lock won the race
-                    raise StoreError("a memory of this batch was added concurrently: retry")
-                pks.append(int(row[0]))
-                if not cur.nextset():
-                    break
-        conn.execute(
-            "INSERT INTO history (memory_id, user_id, version, event, text, actor, at)"
-            " SELECT i, %s, 1, 'ADD', t, 'add', %s FROM unnest(%s::text[], %s::text[]) AS x(i, t)",
-            (user_id, now, [i.id for i in items], [i.text for i in items]),
-        )
-        docs = Documents(conn, user_id)
-        docs.put(
-            "lex_turn",
-            TURN,
-            turn_documents(
-                (pk, i.speaker, i.text, i.date_words) for pk, i in zip(pks, items, strict=True)
-            ),
-        )
-        touched: dict[str, set[int]] = {}
-        for item, (key, seq) in zip(items, placed, strict=True):
-            if item.kind == "episode":
-                touched.setdefault(key, set()).add(seq)
-        self._refresh_derived(docs, touched)
-        docs.flush()
-        self._bump_scope(conn, user_id, max_vec_id=vec_ids[-1], added=len(items))
-        return pks
-
-    @staticmethod
-    def _refresh_derived(docs: Documents, touched: dict[str, set[int]]) -> None:
-        for key, seqs in sorted(touched.items()):
-            docs.refresh_windows(key, seqs)
-            docs.refresh_sessions({(key, s // SESSION_SEGMENT) for s in seqs})
-
-    @staticmethod
-    def _bump_scope(
-        conn: Conn, user_id: str, *, max_vec_id: int = 0, added: int = 0, deleted: int = 0
-    ) -> None:
-        conn.execute(
-            """INSERT INTO scope_state (user_id, epoch, max_vec_id, deletes, rows)
-               VALUES (%s, %s, %s, %s, %s)
-               ON CONFLICT (user_id) DO UPDATE SET
-                 epoch = CASE WHEN scope_state.epoch = 0 THEN excluded.epoch
-                              ELSE scope_state.epoch END,
-                 max_vec_id = greatest(scope_state.max_vec_id, excluded.max_vec_id),
-                 deletes = scope_state.deletes + excluded.deletes,
-                 rows = scope_state.rows + excluded.rows""",
-            (user_id, max_vec_id, max_vec_id, deleted, added - deleted),
-        )
 
     def update(
         self,
@@ -218,7 +162,7 @@ class PostgresStore(PostgresReads):
         owner = user_id or self.get(memory_id).user_id
         with self._write("update", owner) as conn:
             pk, _, old_text, version, key, seq, kind, speaker = self._locate(conn, memory_id, owner)
-            (vec_id,) = conn.execute("SELECT nextval('vec_ids')").fetchone() or (0,)
+            (vec_id,) = draw_vec_ids(conn, 1)
             now = datetime.now(UTC)
             conn.execute(
                 """UPDATE memories SET text = %s, embedding = %s, vec_id = %s,
@@ -240,34 +184,63 @@ class PostgresStore(PostgresReads):
             docs = Documents(conn, owner)
             docs.put("lex_turn", TURN, turn_documents([(pk, speaker, item.text, item.date_words)]))
             if kind == "episode":
-                self._refresh_derived(docs, {key: {seq}})
+                refresh_derived(docs, {key: {seq}})
             docs.flush()
             conn.execute(
                 "INSERT INTO history (memory_id, user_id, version, event, text, previous_text,"
                 " actor, reason, at) VALUES (%s, %s, %s, 'UPDATE', %s, %s, %s, %s, %s)",
                 (memory_id, owner, version + 1, item.text, old_text, actor, reason, now),
             )
-            self._bump_scope(conn, owner, max_vec_id=int(vec_id))
+            bump_scope(conn, owner, max_vec_id=int(vec_id))
         return self.get(memory_id)
 
     def delete(self, memory_id: str, *, actor: str, user_id: str | None = None) -> int:
         owner = user_id or self.get(memory_id).user_id
         with self._write("delete", owner) as conn:
-            pk, _, text, version, key, seq, kind, _ = self._locate(conn, memory_id, owner)
-            conn.execute("DELETE FROM memories WHERE pk = %s", (pk,))
+            pk = self._locate(conn, memory_id, owner)[0]
             docs = Documents(conn, owner)
-            docs.delete("lex_turn", TURN, [pk])
-            docs.delete("lex_window", WINDOW, [pk])
-            if kind == "episode":
-                self._refresh_derived(docs, {key: {seq}})
+            delete_rows(conn, docs, [pk], actor=actor, reason=None, now=datetime.now(UTC))
             docs.flush()
-            conn.execute(
-                "INSERT INTO history (memory_id, user_id, version, event, text, actor, at)"
-                " VALUES (%s, %s, %s, 'DELETE', %s, %s, %s)",
-                (memory_id, owner, version, text, actor, datetime.now(UTC)),
-            )
-            self._bump_scope(conn, owner, deleted=1)
         return pk
+
+    def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
+        """Expired memories, and decayed ones if the policy says so, deleted user by user,
+        each under the user's lock (without a user: the users holding candidates)."""
+        now = policy.now.astimezone(UTC)
+        queries: list[tuple[str, str, list[object]]] = [
+            ("expired", "SELECT pk, user_id FROM memories WHERE expires_at <= %s", [now])
+        ]
+        if policy.decay_before is not None:
+            queries.append(
+                (
+                    "decayed",
+                    """SELECT pk, user_id FROM memories WHERE uses = 0 AND NOT pinned
+                       AND importance < %s AND created_at < %s
+                       AND (expires_at IS NULL OR expires_at > %s)""",
+                    [policy.decay_below_importance, policy.decay_before, now],
+                )
+            )
+        owners = [user_id] if user_id is not None else []
+        if user_id is None:
+            with self._read("forget") as conn:
+                for _, sql, values in queries:
+                    found = conn.execute(
+                        f"SELECT DISTINCT user_id FROM ({sql}) AS c".encode(), values
+                    )
+                    owners += [str(r[0]) for r in found]
+        counts = {"expired": 0, "decayed": 0}
+        for owner in sorted(set(owners)):
+            with self._write("forget", owner) as conn:
+                docs = Documents(conn, owner)
+                for name, sql, values in queries:
+                    found = conn.execute(f"{sql} AND user_id = %s".encode(), [*values, owner])
+                    pks = [int(r[0]) for r in found]
+                    if pks:
+                        counts[name] += delete_rows(
+                            conn, docs, pks, actor="forget", reason=name, now=now
+                        )
+                docs.flush()
+        return counts
 
     def delete_all(self, user_id: str) -> dict[str, int]:
         with self._write("delete_all", user_id) as conn:

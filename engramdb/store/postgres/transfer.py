@@ -1,6 +1,7 @@
 """Export/import rows of the PostgreSQL store (see manage/transfer_rows.py): reads in pk order
 on a binary cursor (vectors as numpy arrays); writes through the store's insert path in one
-transaction under the user's lock, then restore times, versions, agent ids and history."""
+transaction under the user's lock, then restore times, versions, agent ids, use counts,
+history, anchors, links and entity mentions."""
 
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ from engramdb.manage.transfer_rows import (
     HISTORY_COLUMNS,
     MEMORY_COLUMNS,
     Record,
+    attach_graph,
+    field,
     history_entry,
     memory_record,
     new_memory,
+    restore_graph,
+    session_key,
 )
+from engramdb.store.postgres.documents import Documents
 from engramdb.store.postgres.pool import Conn
 from engramdb.store.postgres.store import PostgresStore
+from engramdb.store.postgres.writes import bump_scope, insert_rows
 
 
 class PostgresRows:
@@ -47,6 +54,13 @@ class PostgresRows:
                     (after_pk, limit),
                 ).fetchall()
             out = [(int(r[0]), memory_record(r, r[-1])) for r in rows]
+            pks = [pk for pk, _ in out]
+            attach_graph(
+                out,
+                lambda sql: conn.execute(
+                    sql.format(pks="SELECT unnest(%s::bigint[])").encode(), (pks,)
+                ).fetchall(),
+            )
             histories = self._histories(conn, [r["id"] for _, r in out])
         for _, record in out:
             record["history"] = histories[record["id"]]
@@ -80,18 +94,40 @@ class PostgresRows:
         store = self.store
         with store._write("import", user_id) as conn:
             items = [new_memory(r) for r in records]
-            pks = store._insert(
-                conn, user_id, None, items, datetime.now(UTC), [int(r["seq"]) for r in records]
+            docs = Documents(conn, user_id)
+            pks, max_vec_id = insert_rows(
+                conn,
+                docs,
+                None,
+                items,
+                datetime.now(UTC),
+                keys=[session_key(r) for r in records],
+                seqs=[int(r["seq"]) for r in records],
             )
+            docs.flush()
+            bump_scope(conn, user_id, max_vec_id=max_vec_id, added=len(records))
             conn.cursor().executemany(
                 "UPDATE memories SET created_at = %s, updated_at = %s, version = %s,"
-                " agent_id = %s WHERE pk = %s",
+                " agent_id = %s, uses = %s, last_used_at = %s WHERE pk = %s",
                 [
-                    (_dt(r["created_at"]), _dt(r["updated_at"]), r["version"], r["agent_id"], pk)
+                    (
+                        _dt(r["created_at"]),
+                        _dt(r["updated_at"]),
+                        r["version"],
+                        r["agent_id"],
+                        field(r, "uses"),
+                        _dt(field(r, "last_used_at")),
+                        pk,
+                    )
                     for r, pk in zip(records, pks, strict=True)
                 ],
             )
             _insert_history(conn, user_id, [(r["id"], r["history"]) for r in records])
+            restore_graph(
+                lambda sql, rows: conn.cursor().executemany(sql.replace("?", "%s"), rows),
+                user_id,
+                records,
+            )
 
     def write_orphans(self, records: list[Record]) -> int:
         written = 0
