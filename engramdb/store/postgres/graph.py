@@ -91,7 +91,7 @@ class PostgresGraph(PostgresReads):
                       AND (valid_to IS NULL OR valid_to > %(at)s)
                       AND (expires_at IS NULL OR expires_at > %(at)s)
                     ORDER BY pinned DESC, importance DESC,
-                      coalesce(valid_from, created_at) DESC, pk DESC
+                      coalesce(valid_from, created_at) DESC, pk
                     LIMIT %(n)s""".encode(),
                 {"u": user_id, "at": at.astimezone(UTC), "n": limit},
             ).fetchall()
