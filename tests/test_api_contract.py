@@ -188,16 +188,22 @@ def test_search_orders_hits_best_first_and_respects_limit(
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert hits[0].sources == ["f1"]  # the golden retriever puppy
-    assert all(h.user_id == uid and h.kind == "episode" for h in hits)
+    # the messages and the facts extracted from them, all of this user and this conversation
+    said = {f"f{i}" for i in range(len(FACTS))}
+    assert all(h.user_id == uid and h.kind in ("episode", "fact") for h in hits)
+    assert all(h.sources and set(h.sources) <= said for h in hits)
     assert len({h.id for h in hits}) == len(hits)
     for limit in (1, 3):
         limited = memory.search("What pet did Ann adopt?", user_id=uid, limit=limit)
         assert len(limited) == limit
         assert [h.id for h in limited] == [h.id for h in hits[:limit]]
     # a limit above the number of memories returns each memory at most once
+    stored = {i.id for i in memory.list(user_id=uid, limit=1000)}
+    assert len(stored) == memory.count(user_id=uid) >= len(FACTS)
     everything = memory.search("hospital job", user_id=uid, limit=100)
-    assert 1 <= len(everything) <= len(FACTS)
+    assert 1 <= len(everything) <= len(stored)
     assert len({h.id for h in everything}) == len(everything)
+    assert {h.id for h in everything} <= stored
     assert [h.score for h in everything] == sorted((h.score for h in everything), reverse=True)
 
 
@@ -414,8 +420,10 @@ def test_async_memory_supports_every_operation(store_target: str) -> None:
 
             hits = await m.search("cello orchestra", user_id="u", limit=2)
             assert hits[0].sources == ["a1"] and len(hits) == 2
+            # the message, and any fact extracted from it (nothing else says "peanuts")
             lexical = await m.search("peanuts", user_id="u", preset="lexical")
-            assert [h.sources for h in lexical] == [["a3"]]
+            assert [h.sources for h in lexical if h.kind == "episode"] == [["a3"]]
+            assert all(h.sources == ["a3"] for h in lexical)
 
             # concurrent calls are fine and agree with each other
             many = await asyncio.gather(
@@ -424,11 +432,18 @@ def test_async_memory_supports_every_operation(store_target: str) -> None:
             assert [r[0].sources[0] for r in many] == ["a2"] * 6
 
             assert (await m.get(items[1].id, user_id="u")).text == "My sister lives in Montreal"
-            listed = await m.list(user_id="u", order="asc")
+            listed = await m.list(user_id="u", order="asc", kind="episode")
             assert [i.id for i in listed] == [i.id for i in [*items, *filler]]
-            page, cursor = await m.list_page(user_id="u", limit=10)
+            # the facts extracted by default come only from these messages
+            facts = await m.list(user_id="u", kind="fact")
+            said = {s for i in [*items, *filler] for s in i.sources}
+            assert all(f.user_id == "u" and f.sources and set(f.sources) <= said for f in facts)
+            everything = await m.list(user_id="u")
+            assert {i.id for i in everything} == {i.id for i in [*listed, *facts]}
+            assert await m.count(user_id="u") == len(everything) == len(listed) + len(facts)
+            page, cursor = await m.list_page(user_id="u", limit=10, kind="episode")
             assert len(page) == 10 and cursor is not None
-            rest, cursor = await m.list_page(user_id="u", limit=10, cursor=cursor)
+            rest, cursor = await m.list_page(user_id="u", limit=10, kind="episode", cursor=cursor)
             assert len(rest) == 5 and cursor is None
 
             updated = await m.update(items[2].id, "I am allergic to shellfish", user_id="u")
@@ -443,10 +458,16 @@ def test_async_memory_supports_every_operation(store_target: str) -> None:
             assert [h.event for h in await m.history(items[0].id)] == ["ADD", "DELETE"]
 
             await m.add([{"content": "another user's note"}], user_id="other")
+            others = await m.list(user_id="other")
+            assert len([i for i in others if i.kind == "episode"]) == 1
+            # every memory of the user goes: the messages left (2 + filler) and all its facts
+            remaining = await m.list(user_id="u", limit=1000)
+            assert len([i for i in remaining if i.kind == "episode"]) == 2 + len(FACTS)
             counts = await m.delete_all(user_id="u")
-            assert counts["memories"] == 2 + len(FACTS)
+            assert counts["memories"] == len(remaining)
             assert await m.list(user_id="u") == []
-            assert len(await m.list(user_id="other")) == 1
+            assert await m.count(user_id="u") == 0
+            assert await m.list(user_id="other") == others
         # closed by the context manager
         with pytest.raises(StoreError):
             m.memory.count()

@@ -19,7 +19,21 @@ def test_minmax_spreads_scores_and_flattens_noise() -> None:
 
 
 def test_a_lone_matching_memory_gets_a_positive_score(tmp_path: Path) -> None:
-    with Memory(tmp_path / "m.db", embedder={"provider": "static"}) as mem:
+    """One candidate: every signal is constant over the candidates, so normalisation must not
+    flatten it to 0. Extraction is off so that the message really is the only memory (with
+    rules on, a fact "Ana has a pet: puppy named Biscuit" would be a second candidate)."""
+    raw = {"mode": "off", "link_entities": False}
+    with Memory(tmp_path / "m.db", embedder={"provider": "static"}, extraction=raw) as mem:
         mem.add([{"content": "I adopted a puppy named Biscuit", "speaker": "Ana"}], user_id="u")
+        assert mem.count(user_id="u") == 1
         hits = mem.search("What is the name of Ana's puppy?", user_id="u")
         assert len(hits) == 1 and hits[0].score > 0.5
+    # by default the message and what was extracted from it compete; the best still scores high
+    with Memory(tmp_path / "rules.db", embedder={"provider": "static"}) as mem:
+        (said,) = mem.add(
+            [{"content": "I adopted a puppy named Biscuit", "speaker": "Ana"}], user_id="u"
+        )
+        hits = mem.search("What is the name of Ana's puppy?", user_id="u")
+        assert len(hits) == mem.count(user_id="u") >= 1
+        assert all(h.sources == said.sources for h in hits)
+        assert hits[0].score > 0.5

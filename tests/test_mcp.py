@@ -59,6 +59,7 @@ async def exercise(session: ClientSession, user: str) -> dict[str, Any]:
     missing = await session.call_tool("delete", {"memory_id": "nope", "user_id": user})
     return {
         "ids": ids,
+        "added": added["results"],
         "found": found,
         "listed": listed,
         "profile": profile,
@@ -71,9 +72,19 @@ def check(outcome: dict[str, Any], user: str) -> None:
     ids = outcome["ids"]
     assert len(ids) == 2
     assert outcome["found"]["results"][0]["id"] == ids[0]
-    assert outcome["found"]["results"][0]["user_id"] == user
-    assert {i["id"] for i in outcome["listed"]["results"]} == set(ids)
-    assert [i["id"] for i in outcome["profile"]["recent"]] == ids[::-1]
+    assert all(hit["user_id"] == user for hit in outcome["found"]["results"])
+    # the list holds the two messages and the facts extracted from them (rules, by default)
+    listed = outcome["listed"]["results"]
+    said = {s for item in outcome["added"] for s in item["sources"]}
+    assert all(i["user_id"] == user for i in listed)
+    assert {i["id"] for i in listed if i["kind"] == "episode"} == set(ids)
+    facts = [i for i in listed if i["kind"] != "episode"]
+    assert all(f["kind"] == "fact" and f["sources"] and set(f["sources"]) <= said for f in facts)
+    # the profile: the user's current facts (all of them here), as items and as prompt text
+    profile = outcome["profile"]
+    assert profile["user_id"] == user
+    assert {f["id"] for f in profile["facts"]} == {f["id"] for f in facts}
+    assert all(f["text"] in profile["text"] for f in profile["facts"])
     assert outcome["deleted"] == {"id": ids[1], "deleted": True}
     assert outcome["missing"].is_error and "not_found" in outcome["missing"].content[0].text
 
@@ -99,7 +110,7 @@ def test_mcp_over_stdio(tmp_path: Path) -> None:
     outcome = anyio.run(main)
     check(outcome, "ann")
     with Memory(store, embedder=STATIC) as memory:  # the effect, read from the store itself
-        items = memory.list(user_id="ann")
+        items = memory.list(user_id="ann", kind="episode")
         assert [i.id for i in items] == [outcome["ids"][0]]
         assert items[0].speaker == "Ann" and items[0].event_time is not None
         assert items[0].event_time.isoformat().startswith("2024-05-08T10:00")
@@ -128,10 +139,12 @@ def test_mcp_over_streamable_http(server: LiveServer) -> None:
     outcome = anyio.run(http_session, server.url, key, "ann")
     check(outcome, "ann")
     with server.client(key) as api:  # the effect, seen through the REST API and the store
-        items = api.get("/v1/memories", params={"user_id": "ann"}).json()["results"]
+        params = {"user_id": "ann", "kind": "episode"}
+        items = api.get("/v1/memories", params=params).json()["results"]
         assert [i["id"] for i in items] == [outcome["ids"][0]]
     memory = server.memory.memory
-    assert [i.id for i in memory.list(user_id="mcp-t::ann")] == [outcome["ids"][0]]
+    episodes = memory.list(user_id="mcp-t::ann", kind="episode")
+    assert [i.id for i in episodes] == [outcome["ids"][0]]
     assert memory.count(user_id="ann") == 0  # namespaced by the key's tenant
 
 

@@ -38,6 +38,19 @@ def top_sources(m: Memory, query: str, user: str, limit: int = 3, **kw) -> list[
     return [h.sources[0] for h in m.search(query, user_id=user, limit=limit, **kw)]
 
 
+USAGE = {"uses", "last_used_at"}  # what search records (buffered, written at the latest on close)
+
+
+def stored(items: list) -> list[dict]:
+    """Items without their usage statistics, which change when search returns them."""
+    return [i.model_dump(exclude=USAGE) for i in items]
+
+
+def episodes(m: Memory, user: str) -> list:
+    """The user's messages (by default ``add`` also stores facts extracted from them)."""
+    return m.list(user_id=user, kind="episode", limit=1000)
+
+
 # --- persistence -------------------------------------------------------------------------------
 def test_data_and_search_survive_reopen_and_cache_loss(primed_target: str) -> None:
     """Default embedder: everything survives close/reopen, and deleting the cache folder (the
@@ -48,24 +61,36 @@ def test_data_and_search_survive_reopen_and_cache_loss(primed_target: str) -> No
         added = m.add(conversation(), user_id="u", session_id="s1", timestamp="2023-05-08T10:00Z")
         before = {q: top_sources(m, q, "u") for q in queries}
         listed = m.list(user_id="u")
+        total = m.count(user_id="u")  # the messages and the facts extracted from them
     assert before["Where does Ann work?"][0] == "c0"
     assert "c3" in before["Which race is Bob preparing for?"]
     assert "c6" in before["What did Pepper break?"]
+    assert total == len(listed) >= len(CONVERSATION)
 
     with Memory(primed_path) as m:
-        assert m.count(user_id="u") == len(CONVERSATION)
-        assert m.list(user_id="u") == listed
-        assert m.get(added[0].id, user_id="u") == added[0]
+        assert m.count(user_id="u") == total
+        assert [i.id for i in episodes(m, "u")] == [i.id for i in reversed(added)]
+        again = m.list(user_id="u")
+        assert stored(again) == stored(listed)
+        # the first handle's searches were counted and saved on close: 3 queries x 3 hits
+        assert sum(i.uses for i in again) == 3 * len(queries)
+        assert stored([m.get(added[0].id, user_id="u")]) == stored([added[0]])
         assert {q: top_sources(m, q, "u") for q in queries} == before
         (late,) = m.add([{"id": "late", "content": "Bob adopted a parrot named Kiwi"}], user_id="u")
         assert top_sources(m, "Which bird did Bob adopt?", "u")[0] == "late"
+        total = m.count(user_id="u")
+        assert total >= len(listed) + 1
+        # what the store answers now, with "late" (and what was extracted from it) in it
+        now = {q: top_sources(m, q, "u") for q in queries}
+    assert "c3" in now["Which race is Bob preparing for?"]
 
     cache = cache_of(primed_path)
     assert cache.is_dir()
     shutil.rmtree(cache)
     with Memory(primed_path) as m:  # derives the model again
-        assert m.count(user_id="u") == len(CONVERSATION) + 1
-        assert {q: top_sources(m, q, "u") for q in queries} == before
+        assert m.count(user_id="u") == total
+        assert len(episodes(m, "u")) == len(CONVERSATION) + 1
+        assert {q: top_sources(m, q, "u") for q in queries} == now
         assert top_sources(m, "Which bird did Bob adopt?", "u")[0] == "late"
         assert m.get(late.id).text == "Bob adopted a parrot named Kiwi"
 
@@ -235,6 +260,19 @@ def test_empty_user_id_does_not_bypass_the_scope(static_memory: Memory, operatio
 
 
 # --- delete_all ----------------------------------------------------------------------------------
+# every table with rows of one user: memories, their history, session documents, the scope's
+# state, and the entity graph that fact extraction builds (entities, mentions, links)
+USER_TABLES = (
+    "memories",
+    "history",
+    "session_docs",
+    "scope_state",
+    "entities",
+    "memory_entities",
+    "memory_links",
+)
+
+
 def _user_rows(db: Path, user: str, pks: set[int], docs: set[int]) -> dict[str, int]:
     """Rows in every table that belong to ``user`` (FTS rows by rowid and by scope token)."""
     conn = sqlite3.connect(db)
@@ -243,7 +281,7 @@ def _user_rows(db: Path, user: str, pks: set[int], docs: set[int]) -> dict[str, 
             table: conn.execute(
                 f"SELECT count(*) FROM {table} WHERE user_id = ?", (user,)
             ).fetchone()[0]
-            for table in ("memories", "history", "session_docs", "scope_state")
+            for table in USER_TABLES
         }
         for table, keys in (("fts_turn", pks), ("fts_window", pks), ("fts_session", docs)):
             marks = ",".join("?" * len(keys)) or "NULL"
@@ -272,28 +310,42 @@ def _keys(db: Path, user: str) -> tuple[set[int], set[int]]:
 
 
 def test_delete_all_removes_every_row_of_the_user_only(store_path: Path) -> None:
-    with Memory(store_path, embedder=STATIC) as m:
+    with Memory(store_path, embedder=STATIC) as m:  # default extraction: facts too
+        facts: dict[str, set[str]] = {"gone": set(), "kept": set()}
         for user in ("gone", "kept"):
-            m.add(conversation("a"), user_id=user, session_id="s1")
-            m.add(conversation("b"), user_id=user, session_id="s2")
-            m.add([{"id": "loose", "content": "a note without a session"}], user_id=user)
-        victim = m.list(user_id="gone", limit=3)
+            for batch in (
+                m.ingest(conversation("a"), user_id=user, session_id="s1"),
+                m.ingest(conversation("b"), user_id=user, session_id="s2"),
+                m.ingest([{"id": "loose", "content": "a note without a session"}], user_id=user),
+            ):
+                facts[user] |= {f.id for f in batch.facts}
+        assert facts["gone"] and facts["kept"], "the conversation should yield facts"
+        victim = m.list(user_id="gone", kind="episode", limit=3)
         m.update(victim[0].id, "an edited note", user_id="gone")
         m.delete(victim[1].id, user_id="gone")
         gone_ids = [i.id for i in m.list(user_id="gone", limit=1000)]
+        assert {i for i in gone_ids if i not in facts["gone"]} == {
+            i.id for i in m.list(user_id="gone", kind="episode", limit=1000)
+        }
 
         gone_keys = _keys(store_path, "gone")
         kept_keys = _keys(store_path, "kept")
         before_gone = _user_rows(store_path, "gone", *gone_keys)
         before_kept = _user_rows(store_path, "kept", *kept_keys)
-        assert before_gone["memories"] == 2 * len(CONVERSATION)  # 21 added, 1 deleted
-        assert before_gone["history"] == (2 * len(CONVERSATION) + 1) + 2  # ADDs + UPDATE + DELETE
+        # 21 messages added, 1 deleted, plus the facts
+        assert before_gone["memories"] == 2 * len(CONVERSATION) + len(facts["gone"])
+        fact_history = sum(len(m.history(f, user_id="gone")) for f in facts["gone"])
+        # the messages' ADDs + UPDATE + DELETE, and every event of the facts
+        assert before_gone["history"] == (2 * len(CONVERSATION) + 1) + 2 + fact_history
         assert before_gone["session_docs"] == 3
-        assert before_gone["fts_turn"] == before_gone["fts_window"] == before_gone["memories"]
+        assert before_gone["fts_turn"] == before_gone["memories"]
+        # window documents belong to messages (a turn and its neighbours), not to facts
+        assert before_gone["fts_window"] == before_gone["memories"] - len(facts["gone"])
+        assert before_gone["entities"] and before_gone["memory_entities"]
+        assert before_gone["memory_links"]  # each fact is linked to its source messages
 
         counts = m.delete_all(user_id="gone")
-        for table in ("memories", "history", "session_docs", "scope_state", "fts_turn",
-                      "fts_window", "fts_session"):  # fmt: skip
+        for table in (*USER_TABLES, "fts_turn", "fts_window", "fts_session"):
             assert counts[table] == before_gone[table], table
 
         after_gone = _user_rows(store_path, "gone", *gone_keys)
@@ -308,7 +360,9 @@ def test_delete_all_removes_every_row_of_the_user_only(store_path: Path) -> None
                 m.get(memory_id)
             with pytest.raises(NotFoundError):
                 m.history(memory_id)
-        assert m.count(user_id="kept") == 2 * len(CONVERSATION) + 1
+        assert m.count(user_id="kept") == 2 * len(CONVERSATION) + 1 + len(facts["kept"])
+        assert len(m.list(user_id="kept", kind="episode", limit=1000)) == 2 * len(CONVERSATION) + 1
+        assert {i.id for i in m.list(user_id="kept", kind="fact", limit=1000)} == facts["kept"]
         assert top_sources(m, "pastry chef bakery", "kept", limit=1, preset="lexical")[0] in {
             "a0",
             "b0",
@@ -316,8 +370,12 @@ def test_delete_all_removes_every_row_of_the_user_only(store_path: Path) -> None
         assert "gone" not in m.users() and "kept" in m.users()
 
         # the user can start again from nothing
-        m.add(conversation("a"), user_id="gone", session_id="s1")
-        assert m.count(user_id="gone") == len(CONVERSATION)
+        again = m.ingest(conversation("a"), user_id="gone", session_id="s1")
+        assert len(m.list(user_id="gone", kind="episode", limit=1000)) == len(CONVERSATION)
+        assert m.count(user_id="gone") == len(CONVERSATION) + len({f.id for f in again.facts})
+        assert not {f.id for f in again.facts} & set(gone_ids)  # new facts, not old ones
+        for decision in again.decisions:  # consolidation found nothing of the old user
+            assert decision.fact_id not in gone_ids and not set(decision.closed) & set(gone_ids)
         assert top_sources(m, "northern lights Iceland", "gone", limit=1, preset="lexical") == [
             "a8"
         ]

@@ -145,10 +145,18 @@ def recall_at(m: Memory, user: str, k: int, preset: str | None = None) -> dict[s
 
 
 def test_conversation_is_stored_with_dates(loaded: Memory) -> None:
-    assert loaded.count(user_id="maya-daniel") == 40
-    (first,) = loaded.list(user_id="maya-daniel", order="asc", limit=1)
+    said = loaded.list(user_id="maya-daniel", kind="episode", order="asc", limit=1000)
+    assert len(said) == 40
+    first = said[0]
     assert first.sources == ["s1-1"] and first.speaker == "Maya" and first.session_id == "s1"
     assert first.event_time == datetime(2023, 5, 8, 13, 14, tzinfo=UTC)
+    # the facts extracted from the conversation: dated by what they were extracted from
+    facts = loaded.list(user_id="maya-daniel", kind="fact", limit=1000)
+    assert loaded.count(user_id="maya-daniel") == len(said) + len(facts)
+    when = {s: item.event_time for item in said for s in item.sources}
+    for fact in facts:
+        assert fact.user_id == "maya-daniel" and fact.sources and set(fact.sources) <= set(when)
+        assert fact.valid_from in {when[s] for s in fact.sources}
 
 
 def test_hybrid_recall_at_5(loaded: Memory) -> None:

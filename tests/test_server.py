@@ -123,18 +123,30 @@ def test_memory_lifecycle(server: LiveServer) -> None:
         results = hits.json()["results"]
         assert results[0]["id"] == first["id"] and isinstance(results[0]["score"], float)
 
-        seen: list[str] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"user_id": "ann", "limit": 3}
-            if cursor:
-                params["cursor"] = cursor
-            page = api.get("/v1/memories", params=params).json()
-            seen += [i["id"] for i in page["results"]]
-            cursor = page["next"]
-            if cursor is None:
-                break
-        assert sorted(seen) == sorted(ids) and len(seen) == 4
+        def every(**filters: Any) -> list[dict[str, Any]]:
+            """All of ann's memories, page by page (3 a page)."""
+            seen: list[dict[str, Any]] = []
+            cursor: str | None = None
+            while True:
+                params: dict[str, Any] = {"user_id": "ann", "limit": 3, **filters}
+                if cursor:
+                    params["cursor"] = cursor
+                page = api.get("/v1/memories", params=params).json()
+                seen += page["results"]
+                cursor = page["next"]
+                if cursor is None:
+                    return seen
+
+        said = every(kind="episode")
+        assert sorted(i["id"] for i in said) == sorted(ids) and len(said) == 4
+        # without a kind: the messages and the facts extracted from them, each exactly once
+        seen = every()
+        assert len({i["id"] for i in seen}) == len(seen)
+        assert {i["id"] for i in seen if i["kind"] == "episode"} == set(ids)
+        sources = {s for i in said for s in i["sources"]}
+        for fact in (i for i in seen if i["kind"] != "episode"):
+            assert fact["kind"] == "fact" and fact["user_id"] == "ann"
+            assert fact["sources"] and set(fact["sources"]) <= sources
 
         got = api.get(f"/v1/memories/{first['id']}")
         assert got.status_code == 200 and got.json()["text"] == "I went hiking in Patagonia"
@@ -154,8 +166,10 @@ def test_memory_lifecycle(server: LiveServer) -> None:
         assert gone.status_code == 404 and error_code(gone) == "not_found"
         assert "ann" in api.get("/v1/users").json()["results"]
 
+        left = every()
+        assert len([i for i in left if i["kind"] == "episode"]) == 3
         wiped = api.delete("/v1/memories", params={"user_id": "ann"})
-        assert wiped.status_code == 200 and wiped.json()["deleted"]["memories"] == 3
+        assert wiped.status_code == 200 and wiped.json()["deleted"]["memories"] == len(left)
         assert api.get("/v1/memories", params={"user_id": "ann"}).json()["results"] == []
         no_user = api.delete("/v1/memories")
         assert no_user.status_code == 422 and error_code(no_user) == "invalid_input"
@@ -179,7 +193,8 @@ def test_read_only_key_cannot_write(server: LiveServer) -> None:
             assert response.status_code == 403 and error_code(response) == "forbidden"
         item = r.get(f"/v1/memories/{memory_id}").json()
         assert item["text"] == "I play the violin" and item["version"] == 1
-        assert len(r.get("/v1/memories", params={"user_id": "rita"}).json()["results"]) == 1
+        params = {"user_id": "rita", "kind": "episode"}
+        assert len(r.get("/v1/memories", params=params).json()["results"]) == 1
 
 
 def test_no_request_crosses_tenants_or_bound_users(server: LiveServer) -> None:
@@ -187,6 +202,10 @@ def test_no_request_crosses_tenants_or_bound_users(server: LiveServer) -> None:
     with server.client(a_key) as a:
         alice = add(a, "alice", "Alice's secret: the safe code is 4711", "Alice likes tea")
         add(a, "bob", "Bob's note")
+        # alice's memories: her messages and the facts extracted from them
+        alice_all = a.get("/v1/memories", params={"user_id": "alice"}).json()["results"]
+        assert {i["id"] for i in alice_all if i["kind"] == "episode"} == set(alice)
+        bob_all = a.get("/v1/memories", params={"user_id": "bob"}).json()["results"]
     outsiders = {
         "tenant B writer": server.new_key("tenant-b", "write"),
         "tenant B reader": server.new_key("tenant-b", "read"),
@@ -217,16 +236,20 @@ def test_no_request_crosses_tenants_or_bound_users(server: LiveServer) -> None:
             for response in scoped:
                 text = response.text
                 assert "4711" not in text and alice[0] not in text, (who, text)
+                assert not any(i["id"] in text for i in alice_all), (who, text)
                 if "bound" in who:
                     assert response.status_code == 403, (who, text)
             listed = api.get("/v1/users").json()["results"]
             assert "alice" not in listed and not any("tenant-a" in u for u in listed)
     with server.client(outsiders["A key bound to bob"]) as bob:
         assert bob.get("/v1/users").json()["results"] == ["bob"]
-        assert len(bob.get("/v1/memories").json()["results"]) == 1  # the key's own user
+        own = bob.get("/v1/memories").json()["results"]  # the key's own user
+        assert sorted(i["id"] for i in own) == sorted(i["id"] for i in bob_all)
+        assert len([i for i in own if i["kind"] == "episode"]) == 1
+        assert all(i["user_id"] == "bob" for i in own)
     with server.client(a_key) as a:  # tenant A's data is untouched
         items = a.get("/v1/memories", params={"user_id": "alice"}).json()["results"]
-        assert sorted(i["id"] for i in items) == sorted(alice)
+        assert sorted(i["id"] for i in items) == sorted(i["id"] for i in alice_all)
         assert all(i["version"] == 1 for i in items)
         assert sorted(a.get("/v1/users").json()["results"]) == ["alice", "bob"]
 

@@ -60,6 +60,12 @@ def test_ui_sign_in_search_history_edit_delete(server: LiveServer) -> None:
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     key: str = server.ui_key  # type: ignore[attr-defined]
+    with server.client(key) as api:  # what the UI should show: messages and extracted facts
+        stored = api.get("/v1/memories", params={"user_id": "caroline"}).json()["results"]
+    kinds = [i["kind"] for i in stored]
+    assert kinds.count("episode") == len(CONVERSATION)
+    facts = kinds.count("fact")
+    assert len(stored) == len(CONVERSATION) + facts
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -82,7 +88,9 @@ def test_ui_sign_in_search_history_edit_delete(server: LiveServer) -> None:
         assert sorted(user.locator("option").all_inner_texts()) == ["caroline", "dave"]
         user.select_option("caroline")
         cards = page.locator("article.memory")
-        expect(cards).to_have_count(5)
+        expect(cards).to_have_count(len(stored))
+        expect(cards.locator(".badge.episode")).to_have_count(len(CONVERSATION))
+        expect(cards.locator(".badge.fact")).to_have_count(facts)
         expect(cards.first).to_contain_text("Valid")
         expect(cards.first).to_contain_text("Sources")
         page.screenshot(path=str(SHOTS / "02-memories-list.png"), full_page=True)
@@ -140,7 +148,7 @@ def test_ui_sign_in_search_history_edit_delete(server: LiveServer) -> None:
         expect(page.locator(f'article[data-id="{memory_id}"]')).to_have_count(0)
         expect(page.locator("#status")).to_contain_text("deleted")
         page.get_by_role("button", name="Show all").click()
-        expect(cards).to_have_count(4)
+        expect(cards).to_have_count(len(stored) - 1)
         page.screenshot(path=str(SHOTS / "08-after-delete.png"), full_page=True)
         browser.close()
     assert not errors, errors
