@@ -65,11 +65,13 @@ class Consolidation:
         if prev is not None and _open_at(prev, when):
             old = normalise_name(prev.value)
             if value == old or _tokens(value) <= _tokens(old):
-                return self._noop(session, prev, claim, "the current fact already says this")
-            if _tokens(old) < _tokens(value):
-                return self._update(session, prev, claim)
+                why = "the current fact already says this"
+                return self._noop(session, prev, claim, episode_pks, why)
+            if _tokens(old) < _tokens(value) and _same_day(prev.valid_from, when):
+                return self._update(session, prev, claim, episode_pks)  # detail, not a change
         if nxt is not None and normalise_name(nxt.value) == value:
-            return self._noop(session, nxt, claim, "a later version already says this")
+            why = "a later version already says this"
+            return self._noop(session, nxt, claim, episode_pks, why)
         memory = claim.memory
         memory.valid_from = when
         memory.valid_to = nxt.valid_from if nxt is not None else None
@@ -112,14 +114,27 @@ class Consolidation:
             text = f"{draft.subject} {draft.attribute} ended ({draft.value})"
             self._decide("SKIP", None, text, "no current fact matches", draft.actor, [])
 
-    def _noop(self, session: FactSession, fact: StoredFact, claim: Claim, why: str) -> None:
+    def _noop(
+        self,
+        session: FactSession,
+        fact: StoredFact,
+        claim: Claim,
+        episode_pks: list[int],
+        why: str,
+    ) -> None:
         session.add_sources(fact.pk, claim.draft.sources, actor=claim.draft.actor, reason=why)
+        for episode in episode_pks:
+            session.link(fact.pk, episode, "source")
         self.fact_pks.append(fact.pk)
         self._decide("NOOP", fact.id, fact.text, why, claim.draft.actor, [])
 
-    def _update(self, session: FactSession, fact: StoredFact, claim: Claim) -> None:
+    def _update(
+        self, session: FactSession, fact: StoredFact, claim: Claim, episode_pks: list[int]
+    ) -> None:
         why = f"more specific than: {fact.text}"
         session.revise(fact.pk, claim.memory, actor=claim.draft.actor, reason=why)
+        for episode in episode_pks:
+            session.link(fact.pk, episode, "source")
         self.fact_pks.append(fact.pk)
         self._decide("UPDATE", fact.id, claim.memory.text, why, claim.draft.actor, [])
 
@@ -163,6 +178,14 @@ def _open_at(fact: StoredFact, when: datetime | None) -> bool:
 
 def _timeline(facts: list[StoredFact]) -> list[StoredFact]:
     return sorted(facts, key=lambda f: (_start(f), f.pk))
+
+
+def _same_day(start: datetime | None, when: datetime | None) -> bool:
+    """A more specific value soon after is detail ("nurse" → "nurse at St. Mary's"); weeks
+    later it is a change with its own start ("nurse" → "charge nurse")."""
+    if start is None or when is None:
+        return True
+    return abs((when - start).total_seconds()) < 86_400
 
 
 def _tokens(text: str) -> set[str]:

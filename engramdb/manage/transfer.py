@@ -71,6 +71,19 @@ def decode_embedding(value: str) -> np.ndarray[Any, np.dtype[np.float32]]:
     return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(np.float32)
 
 
+VOLATILE = ("uses", "last_used_at")  # searches change these; they say nothing of content
+
+
+def stable(line: str) -> str:
+    """A record line without its use counts, for comparing a file with a live store."""
+    record = json.loads(line)
+    if not any(key in record for key in VOLATILE):
+        return line
+    for key in VOLATILE:
+        record.pop(key, None)
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 class Digest:
     def __init__(self) -> None:
         self.value = 0
@@ -142,7 +155,7 @@ def import_file(
         if embedder:
             store.check_embedder(str(embedder["name"]), int(embedder["dim"]))
         resume = _resume_line(checkpoint, header, path)
-        summary, digest, ids = Summary(), Digest(), set()
+        summary, digest, content, ids = Summary(), Digest(), Digest(), set()
         pending: list[Record] = []
         orphans: list[Record] = []
         trailer: dict[str, Any] | None = None
@@ -156,6 +169,7 @@ def import_file(
                 trailer = record
                 break
             digest.add(text)
+            content.add(stable(text))
             if kind == "memory":
                 summary.memories += 1
                 ids.add(record["id"])
@@ -184,6 +198,7 @@ def import_file(
         summary.digest,
     ):
         raise InvalidInputError(f"{path} does not match its own trailer: the file is damaged")
+    summary.digest = content.hex()  # compared with the target: use counts left out
     summary.target_digest = _target_digest(rows, ids, batch)
     if checkpoint.exists():
         checkpoint.unlink()
@@ -239,7 +254,7 @@ def _target_digest(rows: Rows, ids: set[str], batch: int) -> str:
     for kind, line in _lines(rows, batch):
         record = json.loads(line)
         if record["id" if kind == "memory" else "memory_id"] in ids:
-            digest.add(line)
+            digest.add(stable(line))
     return digest.hex()
 
 

@@ -73,7 +73,7 @@ class StoredFact:
 
 @dataclass(slots=True)
 class Inserted:
-    """An episode of the batch that was new (re-added episodes are not consolidated again)."""
+    """A memory of the batch that was new (re-added messages are not consolidated again)."""
 
     pk: int
     item: NewMemory

@@ -15,6 +15,7 @@ _COMMON = {
     *STOPWORDS,
     *MONTHS,
     *WEEKDAYS,
+    *(f"{day}s" for day in WEEKDAYS),
     *("hey", "hi", "hello", "thanks", "thank", "wow", "yeah", "yes", "no", "ok", "okay", "oh"),
     *("sure", "great", "good", "awesome", "cool", "lol", "haha", "omg", "btw", "today"),
     *("tomorrow", "yesterday", "mr", "mrs", "ms", "dr", "i'm", "i've", "i'll", "i'd"),
@@ -27,6 +28,8 @@ def find_entities(text: str) -> list[str]:
     found: dict[str, str] = {}
     for m in _RUN.finditer(text):
         words = m.group(0).split()
+        if len(words) == 1 and _sentence_start(text, m.start()):
+            continue  # "Mostly", "Sundays": capitalised by position, not because it is a name
         while words and words[0].lower().strip(".") in _COMMON:
             words = words[1:]  # "Hey Mel" → "Mel"; a sentence-initial "The" or "Today"
         if not words:
@@ -38,3 +41,8 @@ def find_entities(text: str) -> list[str]:
         if len(found) >= MAX_ENTITIES:
             break
     return list(found.values())
+
+
+def _sentence_start(text: str, at: int) -> bool:
+    before = text[:at].rstrip(" \t\"'“‘(")
+    return not before or before[-1] in ".!?:\n"

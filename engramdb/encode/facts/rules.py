@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engramdb.encode.facts.model import FAVORITE, FactDraft
+from engramdb.encode.text import query_terms
 from engramdb.encode.timeparse import find_time_ranges
 
 _CONTRACTIONS = [
@@ -31,7 +32,7 @@ _PLACE = _NAME + r"(?:,\s*(?-i:[A-Z][\w.]*(?:\s[A-Z][\w.]*)?))?"
 _PHRASE = r"(?P<v>[^.,;!?]{2,60}?)"
 _STOP = r"(?=\s+(?:at|for|with|in|since|because|now|and|but|so|after|before|this|next|last|right|today|yesterday|anymore|these|here|there|too|instead|over|than)\b|\s*[.,;!?)]|\s*$)"
 _SUBJECT = re.compile(
-    rf"^(?:(?:so|well|oh|and|but|also|actually|now|finally|guess what|anyway|yes|yeah|btw)\W+)*"
+    rf"^(?:(?:so|well|oh|and|but|also|actually|now|finally|guess what|anyway|yes|yeah|btw|by the way|honestly|ok|okay|lol|hey|hi|plus)\W+)*"
     rf"(?P<subj>I|we|(?P<pair>{_NAME})\s+and\s+I|my\s+(?P<kin>{_KIN})(?:\s*,?\s+(?P<kname>{_NAME}))?"
     rf"|(?P<name>{_NAME}))\b",
     re.I,
@@ -194,7 +195,7 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?:took up|taken up|picked up|got into|getting into|started|learning to|learning)\s+(?P<v>\w+ing(?:\s+\w+)?|pottery|yoga|chess|guitar|piano|painting)\b"
+            r"\b(?:took up|taken up|picked up|got into|getting into|started|learning to|learning)\s+(?P<v>(?!(?:working|going|thinking|looking|trying|getting|doing|feeling|planning|hoping|learning|taking|making|being|having|starting|wondering)\b)\w{3,}ing(?:\s+(?!(?:the|a|an|to|at|in|on|for|with|and|as|my|it|last|next|this|every|now|again|today|yesterday|lately|recently)\b)\w+)?|pottery|yoga|chess|guitar|piano|painting)\b"
         ),
         "hobby",
         "set",
@@ -306,7 +307,7 @@ def _from_match(
         yield _draft(message, subject, "partner", value, "end", when)
         yield _draft(message, subject, "relationship_status", "single", "set", when)
         return
-    if op == "end" or len(value) >= 2:
+    if op == "end" or query_terms(value):  # "love it", "like that": no fact in a pronoun
         yield _draft(message, subject, attribute, value, op, when)
 
 

@@ -199,7 +199,25 @@ class PostgresStore(PostgresGraph):
         with self._write("delete", owner) as conn:
             pk = self._locate(conn, memory_id, owner)[0]
             docs = Documents(conn, owner)
-            delete_rows(conn, docs, [pk], actor=actor, reason=None, now=datetime.now(UTC))
+            derived = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT src_pk FROM memory_links WHERE dst_pk = %s AND kind = 'source'", (pk,)
+                )
+            ]
+            now = datetime.now(UTC)
+            delete_rows(conn, docs, [pk], actor=actor, reason=None, now=now)
+            # a fact goes with the last message it was extracted from
+            orphans = [
+                fact
+                for fact in derived
+                if not conn.execute(
+                    "SELECT 1 FROM memory_links WHERE src_pk = %s AND kind = 'source'", (fact,)
+                ).fetchone()
+            ]
+            if orphans:
+                why = "its source message was deleted"
+                delete_rows(conn, docs, orphans, actor=actor, reason=why, now=now)
             docs.flush()
         return pk
 

@@ -82,7 +82,7 @@ class SQLiteGraph(SQLiteReads):
                   AND (valid_from IS NULL OR valid_from <= ?)
                   AND (valid_to IS NULL OR valid_to > ?)
                   AND (expires_at IS NULL OR expires_at > ?)
-                ORDER BY pinned DESC, importance DESC, coalesce(valid_from, created_at) DESC
+                ORDER BY pinned DESC, importance DESC, coalesce(valid_from, created_at) DESC, pk
                 LIMIT ?""",
             (user_id, when, when, when, limit),
         )
@@ -137,7 +137,8 @@ class SQLiteGraph(SQLiteReads):
             ).fetchall()
         )
         scores = {int(pk): float(n) for pk, n in direct.items()}
-        facts = [pk for pk in scores]
+        first = dict(scores)  # hops start from direct mentions only, whatever the row order
+        facts = list(first)
         for start in range(0, len(facts), 500):
             chunk = facts[start : start + 500]
             rows = conn.execute(
@@ -146,5 +147,5 @@ class SQLiteGraph(SQLiteReads):
                 chunk,
             )
             for src, dst in rows:
-                scores[dst] = max(scores.get(dst, 0.0), _HOP * scores[src])
+                scores[dst] = max(scores.get(dst, 0.0), _HOP * first[src])
         return scores

@@ -128,8 +128,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE TABLE memory_entities (
             memory_pk INTEGER NOT NULL REFERENCES memories (pk) ON DELETE CASCADE,
             entity_pk INTEGER NOT NULL REFERENCES entities (pk) ON DELETE CASCADE,
-            user_id TEXT NOT NULL,
             role TEXT NOT NULL,
+            user_id TEXT NOT NULL,
             PRIMARY KEY (memory_pk, entity_pk, role)
         ) WITHOUT ROWID;
         CREATE INDEX memory_entities_entity ON memory_entities (entity_pk);
@@ -137,8 +137,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE TABLE memory_links (
             src_pk INTEGER NOT NULL REFERENCES memories (pk) ON DELETE CASCADE,
             dst_pk INTEGER NOT NULL REFERENCES memories (pk) ON DELETE CASCADE,
-            user_id TEXT NOT NULL,
             kind TEXT NOT NULL,
+            user_id TEXT NOT NULL,
             PRIMARY KEY (src_pk, dst_pk, kind)
         ) WITHOUT ROWID;
         CREATE INDEX memory_links_dst ON memory_links (dst_pk);

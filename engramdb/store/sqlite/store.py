@@ -260,7 +260,24 @@ class SQLiteStore(SQLiteGraph):
         now = iso(datetime.now(UTC))
         with self._write() as conn:
             pk, owner, *_ = self._locate(conn, memory_id, user_id)
+            derived = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT src_pk FROM memory_links WHERE dst_pk = ? AND kind = 'source'", (pk,)
+                )
+            ]
             self._delete_rows(conn, owner, [pk], actor=actor, reason=None, now=now)
+            # a fact goes with the last message it was extracted from
+            orphans = [
+                fact
+                for fact in derived
+                if not conn.execute(
+                    "SELECT 1 FROM memory_links WHERE src_pk = ? AND kind = 'source'", (fact,)
+                ).fetchone()
+            ]
+            if orphans:
+                why = "its source message was deleted"
+                self._delete_rows(conn, owner, orphans, actor=actor, reason=why, now=now)
         return pk
 
     def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
