@@ -167,6 +167,8 @@ def _failure(answer: Answer) -> dict[str, Any]:
 def _jsonable(value: Any) -> Any:
     if callable(value):
         value = value()
+    if hasattr(value, "as_dict"):  # LLMStats
+        return value.as_dict()
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
