@@ -89,7 +89,10 @@ class ExtractionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["off", "rules", "llm"] = "rules"
-    batch_messages: int = Field(6, ge=1, le=64, description="messages per extraction call")
+    batch_messages: int = Field(3, ge=1, le=64, description="messages per extraction call")
+    extract_max_tokens: int = Field(
+        256, ge=32, le=4096, description="reply budget of one extraction call"
+    )
     min_confidence: float = Field(0.5, ge=0, le=1)
     link_entities: bool = Field(True, description="record the entities each memory mentions")
 

@@ -66,7 +66,7 @@ class Memory(Knowledge, Lifecycle):
             self.embedder.embed,
             None,
             self.llm_stats,
-            config.llm.max_tokens if config.llm else 512,
+            config.extraction.extract_max_tokens,
         )
         self._uses = UseCounter(self.store)
         self._queries = QueryCache(self.embedder)

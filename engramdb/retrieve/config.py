@@ -29,7 +29,8 @@ class SignalWeights(BaseModel):
     session_dense: float = Field(0.25, ge=0, description="cosine of the session mean embedding")
     speaker: float = Field(1.0, ge=0, description="question names the message's speaker")
     time: float = Field(1.0, ge=0, description="time expression / time range match")
-    graph: float = Field(0.5, ge=0, description="memory mentions an entity the query names")
+    graph: float = Field(0.25, ge=0, description="memory mentions an entity the query names")
+    attribute: float = Field(1.0, ge=0, description="a fact of the kind the question asks")
 
 
 class SearchConfig(BaseModel):

@@ -60,6 +60,7 @@ class ScopeIndex:
                 "valid_to": (np.float64, (), np.nan),
                 "expires_at": (np.float64, (), np.nan),
                 "anchor_pk": (np.int64, (), -1),
+                "attribute_code": (np.int32, (), 0),
                 "prev": (np.int64, (), -1),
                 "next": (np.int64, (), -1),
             }
@@ -68,6 +69,7 @@ class ScopeIndex:
         self.position: dict[int, int] = {}
         self.sessions: dict[tuple[str, int], int] = {}
         self.speakers: dict[str, int] = {}
+        self.attributes: dict[str, int] = {"": 0}
         self.ann: Any = None
 
     # the scope's rows as live array views (a position is a row index); writes go through
@@ -135,6 +137,10 @@ class ScopeIndex:
         ok &= np.isnan(end) | (end > as_of)
         return ok
 
+    def attribute_codes(self, positions: IntArray) -> npt.NDArray[np.int32]:
+        column: npt.NDArray[np.int32] = self._cols["attribute_code"][positions]
+        return column
+
     def anchors(self, positions: IntArray) -> IntArray:
         """Each row's anchor episode position (facts borrow its context signals), or -1."""
         pks = self._cols["anchor_pk"][positions]
@@ -197,6 +203,10 @@ class ScopeIndex:
         cols["time_hi"][rows_at] = rows.time_hi[index]
         for name in ("valid_from", "valid_to", "expires_at", "anchor_pk"):
             cols[name][rows_at] = getattr(rows, name)[index]
+        if rows.attribute:
+            cols["attribute_code"][rows_at] = [
+                self._code(self.attributes, rows.attribute[i]) for i in index
+            ]
         for offset, pk in enumerate(rows.pk[index].tolist()):
             self.position[pk] = rows_at.start + offset
         self._layout.add(np.arange(rows_at.start, rows_at.stop), len(self.sessions))
@@ -214,6 +224,8 @@ class ScopeIndex:
         self.time_hi[pos] = rows.time_hi[i]
         for name in ("valid_from", "valid_to", "expires_at", "anchor_pk"):
             self._cols[name][pos] = getattr(rows, name)[i]
+        if rows.attribute:
+            self._cols["attribute_code"][pos] = self._code(self.attributes, rows.attribute[i])
         if self.ann is not None:
             pk = int(rows.pk[i])
             self.ann.remove(pk)

@@ -15,6 +15,7 @@ from engramdb.models import Hit
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
+from engramdb.retrieve.intent import attribute_scores
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.scopes import ScopeCache
 from engramdb.retrieve.signals import (
@@ -91,6 +92,8 @@ class Searcher:
             signals = self._signals(index, info, config, positions, active)
             if "graph" in active:
                 signals["graph"] = graph_scores(self.store, index, user_id, query, positions)
+            if "attribute" in active:
+                signals["attribute"] = attribute_scores(index, query, positions)
             scores = fuse(signals, weights, config)
             if config.kinds is not None:
                 scores[~_of_kinds(index, positions, config.kinds)] = -np.inf

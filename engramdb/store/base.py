@@ -147,6 +147,7 @@ class ScopeRows:
     valid_to: npt.NDArray[np.float64]
     expires_at: npt.NDArray[np.float64]
     anchor_pk: npt.NDArray[np.int64]
+    attribute: list[str] = field(default_factory=list)  # a fact's attribute ("" otherwise)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -73,12 +73,16 @@ class FactExtractor:
         size = self.config.batch_messages
         for start in range(0, len(messages), size):
             batch = messages[start : start + size]
+            ruled = [fact for m in batch for fact in rules.extract(m)]
             try:
-                found += extract_batch(self.model, batch, self.stats, self.max_tokens)
+                claims = extract_batch(self.model, batch, self.stats, self.max_tokens)
             except LLMError as exc:  # logged and counted; the rules read the batch instead
                 self.fallbacks += 1
-                logger.warning("fact extraction by %s failed (%s); used rules", self.model, exc)
-                found += [fact for m in batch for fact in rules.extract(m)]
+                logger.warning(
+                    "fact extraction by %s failed (%s); used rules", self.model.name, exc
+                )
+                claims = []
+            found += claims + _gaps(claims, ruled)
         return found
 
     def _embedded(
@@ -126,6 +130,12 @@ def fact_memory(
         importance=fact.spec.importance,
         **date_fields(ranges, when),
     )
+
+
+def _gaps(claims: list[FactDraft], ruled: list[FactDraft]) -> list[FactDraft]:
+    """Rule claims about what the model said nothing of (same message, subject, attribute)."""
+    said = {(c.sources[0], normalise_name(c.subject), c.attribute) for c in claims}
+    return [r for r in ruled if (r.sources[0], normalise_name(r.subject), r.attribute) not in said]
 
 
 def _speaker(draft: EpisodeDraft) -> str:

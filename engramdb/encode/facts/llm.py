@@ -21,6 +21,9 @@ logger = logging.getLogger("engramdb.facts")
 _VOCABULARY = [a for a in ATTRIBUTES if a != "other"] + ["favorite_food", "favorite_drink"]
 
 
+MAX_FACTS = 8
+
+
 class ExtractedFact(BaseModel):
     message: int = Field(ge=1, le=64)
     subject: str = Field(min_length=1, max_length=80)
@@ -35,27 +38,28 @@ class ExtractedFact(BaseModel):
 
 
 class ExtractedFacts(BaseModel):
-    facts: list[ExtractedFact] = Field(max_length=32)
+    facts: list[ExtractedFact] = Field(max_length=MAX_FACTS)
 
 
 SYSTEM = f"""You extract lasting personal facts from chat messages.
-For each fact give:
-- message: the number of the message it comes from
-- subject: the name of the person it is about (the speaker's name for "I"; a relative or \
-friend by name, or as "<speaker>'s brother")
+Answer with JSON: {{"facts": [{{"message": <number>, "subject": "<person>", \
+"attribute": "<attribute>", "value": "<words from the message>", "change": "set" or "end"}}]}}
+- subject: who the fact is about: the speaker's name when they say "I"; another person by \
+their name (a brother, a friend)
 - attribute: one of {", ".join(_VOCABULARY)}
-- value: a few words copied from the message
-- change: "set" if it is true from now on, "end" if it stopped (quit, moved out, broke up, \
-cancelled, no longer likes)
-Only facts stated in the messages. No greetings, questions or passing moods. \
-If there are none, answer {{"facts": []}}.
-Example: [1] Maya: I left Google and I'm a nurse at St. Mary's now. My brother Tom lives in Oslo.
-{{"facts": [{{"message": 1, "subject": "Maya", "attribute": "employer", "value": "Google", \
-"change": "end"}}, {{"message": 1, "subject": "Maya", "attribute": "job", "value": "nurse", \
-"change": "set"}}, {{"message": 1, "subject": "Maya", "attribute": "employer", "value": \
-"St. Mary's", "change": "set"}}, {{"message": 1, "subject": "Tom", "attribute": "home", \
-"value": "Oslo", "change": "set"}}]}}"""
+- value: the new value, copied from the message (a company, a city, a job title, a name)
+- change: "set" when it is true now; "end" when it stopped (quit, left, moved away, broke up, \
+cancelled, sold, no longer)
+Only facts the messages state. Nothing from questions or small talk. \
+No facts: {{"facts": []}}"""
 
+# an "end" claim needs a word that ends something; a small model says "end" too easily
+_ENDING = re.compile(
+    r"\b(?:quit|quitting|left|leaving|leave|resign\w*|notice|fired|laid off|retir\w*|moved|"
+    r"moving|broke|break|split|divorc\w*|separat\w*|cancel\w*|called off|sold|gave up|"
+    r"no longer|not anymore|anymore|stopp\w*|ended|over|ex|former|used to|passed away|died)\b",
+    re.I,
+)
 _SELF = {"i", "me", "myself", "user", "the user", "speaker", "the speaker", "we", "us"}
 
 
@@ -66,8 +70,9 @@ def extract_batch(
     fall back on (it never returns an empty list for a failed call)."""
     lines = []
     for i, message in enumerate(messages, 1):
-        day = f" ({message.said_at:%Y-%m-%d})" if message.said_at else ""
-        lines.append(f"[{i}]{day} {message.speaker}: {message.text}")
+        # no dates in the prompt: they pull a small model towards "age" facts; times are
+        # resolved from the text by the deterministic parser instead
+        lines.append(f"[{i}] {message.speaker}: {message.text}")
     prompt = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": "Messages:\n" + "\n".join(lines)},
@@ -90,6 +95,9 @@ def _grounded(fact: ExtractedFact, message: rules.Message, actor: str) -> FactDr
     words = query_terms(value)
     if fact.change == "set" and (not words or not any(w in text for w in words)):
         logger.debug("dropped an ungrounded claim %r from %s", fact, actor)
+        return None
+    if fact.change == "end" and not _ENDING.search(message.text):
+        logger.debug("dropped an end claim without an ending word %r from %s", fact, actor)
         return None
     clause = _clause_with(message.text, words)
     subject = _subject(fact.subject, message.speaker, clause)
@@ -123,10 +131,11 @@ def _subject(claimed: str, speaker: str, clause: str) -> str:
     """Small models put the speaker where a relative belongs ("my brother works at …" as the
     speaker's job): the clause's grammatical subject wins over the model's when it names
     someone else."""
-    name = claimed.strip()
+    name = re.sub(r"\s+", " ", claimed.strip())
+    relative = rules.relative_subject(clause, speaker)
     if name.lower() in _SELF or name.lower() == speaker.lower():
-        name = speaker
-    ruled, _ = rules.clause_subject(clause, speaker)
-    if ruled is not None and ruled != speaker and name == speaker:
-        return ruled
-    return re.sub(r"\s+", " ", name)
+        return relative or speaker
+    first = name.split()[0].lower()
+    if first not in clause.lower() and relative is None:
+        return speaker  # a name the message does not contain: the model made it up
+    return name

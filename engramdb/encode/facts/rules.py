@@ -311,6 +311,14 @@ def _from_match(
         yield _draft(message, subject, attribute, value, op, when)
 
 
+def relative_subject(clause: str, speaker: str) -> str | None:
+    """ "my brother Tom works…" → "Tom"; "my sister lives…" → "Maya's sister"; else None."""
+    m = _SUBJECT.match(clause)
+    if m is None or not m["kin"]:
+        return None
+    return m["kname"] or f"{speaker}'s {m['kin'].lower()}"
+
+
 def clause_subject(clause: str, speaker: str) -> tuple[str | None, str]:
     m = _SUBJECT.match(clause)
     if m is None:

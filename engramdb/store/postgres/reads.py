@@ -201,7 +201,7 @@ class PostgresReads:
                       coalesce(extract(epoch FROM valid_from)::float8, 'NaN'),
                       coalesce(extract(epoch FROM valid_to)::float8, 'NaN'),
                       coalesce(extract(epoch FROM expires_at)::float8, 'NaN'),
-                      coalesce(anchor_pk, -1)
+                      coalesce(anchor_pk, -1), coalesce(attribute, '')
                    FROM memories WHERE user_id = %s AND vec_id > %s ORDER BY vec_id""",
                 (user_id, after_vec_id),
             ).fetchall()
@@ -221,6 +221,7 @@ class PostgresReads:
             valid_to=np.array([float(r[11]) for r in rows], np.float64),
             expires_at=np.array([float(r[12]) for r in rows], np.float64),
             anchor_pk=np.array([r[13] for r in rows], np.int64),
+            attribute=[r[14] for r in rows],
         )
 
     def users(self) -> builtins.list[str]:

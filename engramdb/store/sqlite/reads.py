@@ -172,7 +172,8 @@ class SQLiteReads:
             .execute(
                 """SELECT pk, vec_id, session_key, seq, coalesce(speaker, subject, ''), kind,
                       has_time, coalesce(time_lo, 'nan'), coalesce(time_hi, 'nan'), embedding,
-                      valid_from, valid_to, expires_at, coalesce(anchor_pk, -1)
+                      valid_from, valid_to, expires_at, coalesce(anchor_pk, -1),
+                      coalesce(attribute, '')
                FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
                 (user_id, after_vec_id),
             )
@@ -196,6 +197,7 @@ class SQLiteReads:
             valid_to=epochs(r[11] for r in rows),
             expires_at=epochs(r[12] for r in rows),
             anchor_pk=np.array([r[13] for r in rows], np.int64),
+            attribute=[r[14] for r in rows],
         )
 
     def users(self) -> builtins.list[str]:
