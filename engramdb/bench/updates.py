@@ -76,10 +76,19 @@ class Answer:
     search_ms: float
 
 
-def load_scenarios(path: Path | None = None, limit: int | None = None) -> list[Scenario]:
-    """The scenarios of a JSONL file (default: the packaged one), the first ``limit`` only."""
+Split = Literal["all", "dev", "heldout"]
+
+
+def load_scenarios(
+    path: Path | None = None, limit: int | None = None, split: Split = "all"
+) -> list[Scenario]:
+    """The scenarios of a JSONL file (default: the packaged one), the first ``limit`` only.
+    ``dev`` (even lines) is the half extraction rules may be tuned on; ``heldout`` (odd
+    lines) is only measured."""
     lines = (path or DATA).read_text(encoding="utf-8").splitlines()
     scenarios = [cast(Scenario, json.loads(line)) for line in lines if line.strip()]
+    if split != "all":
+        scenarios = scenarios[(0 if split == "dev" else 1) :: 2]
     return scenarios[:limit] if limit is not None else scenarios
 
 
@@ -193,10 +202,11 @@ def run(
     work_dir: Path,
     embedder: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    split: Split = "all",
 ) -> dict[str, Any]:
     """Ingest every scenario into ``work_dir/<mode>.db`` (use a fresh folder), ask its
     questions, and return totals, shares, per-topic shares, timing and the failures."""
-    scenarios = load_scenarios(scenarios_path, limit)
+    scenarios = load_scenarios(scenarios_path, limit, split)
     work_dir.mkdir(parents=True, exist_ok=True)
     answers: list[Answer] = []
     messages, ingest_s = 0, 0.0

@@ -306,6 +306,7 @@ def bench_updates(
     llm_api_key: Annotated[Optional[str], typer.Option(help="the endpoint's API key")] = None,  # noqa: UP045
     embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
     limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N scenarios")] = None,  # noqa: UP045
+    split: Annotated[str, typer.Option(help="all, dev (tuning half) or heldout")] = "all",
     scenarios: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(help="a scenarios JSONL file (default: the packaged one)"),
@@ -338,6 +339,7 @@ def bench_updates(
                 work_dir=Path(work),
                 embedder={"provider": embedder},
                 progress=update,
+                split=split,  # type: ignore[arg-type]
             )
     for result in results.values():
         updates.print_table(result, console)

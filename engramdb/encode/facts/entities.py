@@ -9,7 +9,8 @@ from engramdb.encode.text import STOPWORDS, normalise_name
 from engramdb.encode.timeparse import MONTHS, WEEKDAYS
 
 _RUN = re.compile(
-    r"(?<![\w'’])[A-Z][\w'’&-]*(?:\.(?=\s[A-Z]))?(?:\s+(?:of|de|la|van|von)?\s*[A-Z][\w'’&-]*)*"
+    r"(?<![\w'’])[A-Z][\w'’&-]*(?:(?<=\b(?:St|Mt|Dr|Mr|Ms|Jr|Sr))\.(?=\s[A-Z]))?"
+    r"(?:\s+(?:of|de|la|van|von)?\s*[A-Z][\w'’&-]*(?:(?<=\b(?:St|Mt))\.(?=\s[A-Z]))?)*"
 )
 _COMMON = {
     *STOPWORDS,

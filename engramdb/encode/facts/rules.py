@@ -33,7 +33,9 @@ _PHRASE = r"(?P<v>[^.,;!?]{2,60}?)"
 _STOP = r"(?=\s+(?:at|for|with|in|since|because|now|and|but|so|after|before|this|next|last|right|today|yesterday|anymore|these|here|there|too|instead|over|than)\b|\s*[.,;!?)]|\s*$)"
 _SUBJECT = re.compile(
     rf"^(?:(?:so|well|oh|and|but|also|actually|now|finally|guess what|anyway|yes|yeah|btw|by the way|honestly|ok|okay|lol|hey|hi|plus)\W+)*"
-    rf"(?P<subj>I|we|(?P<pair>{_NAME})\s+and\s+I|my\s+(?P<kin>{_KIN})(?:\s*,?\s+(?P<kname>{_NAME}))?"
+    rf"(?P<subj>I|we|(?P<pair>{_NAME})\s+and\s+I"
+    rf"|my\s+(?:(?:old|new|best|former|dear|little|big|older|younger)\s+)?"
+    rf"(?:(?P<kin>{_KIN})(?:\s*,?\s+(?P<kname>{_NAME}))?|(?-i:[a-z]+)\s+(?P<rname>{_NAME}))"
     rf"|(?P<name>{_NAME}))\b",
     re.I,
 )
@@ -41,6 +43,8 @@ _NOT_NAMES = {
     *("the", "this", "that", "today", "yesterday", "it", "there", "here", "what", "when", "my"),
     *("our", "his", "her", "their", "you", "he", "she", "they", "its", "last", "next", "how"),
     *("why", "who", "where", "hey", "hi", "hello", "thanks", "thank", "wow", "great", "good"),
+    *("finally", "still", "just", "also", "actually", "honestly", "anyway", "maybe", "really"),
+    *("so", "then", "now", "first", "early", "late", "big", "quick", "okay", "ok", "yes", "no"),
 }
 
 
@@ -50,6 +54,54 @@ def _p(pattern: str) -> re.Pattern[str]:
 
 # (pattern, attribute, op); groups: v value, e employer, r relationship word, c category
 _RULES: list[tuple[re.Pattern[str], str, str]] = [
+    # "took the sous chef job at Alinea", "staying on at Caltech as a research scientist"
+    (
+        _p(
+            r"\btook\s+(?:the|a|an)\s+(?P<v>[\w\s-]{2,40}?)\s+(?:job|position|role)\s+(?:at|with)\s+(?P<e>NAME)"
+        ),
+        "job",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:staying on|starting|start|starts|started)\s+at\s+(?P<e>NAME)\s+as\s+(?:an?\s+)?"
+            + _PHRASE
+            + _STOP
+        ),
+        "job",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:day|days|week|weeks|shift|shifts|month|months|lab|office|team|job|position|role|internship|residency|career)\s+(?:at|with)\s+(?P<e>NAME)"
+        ),
+        "employer",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:starts|start|started|starting|begins|began)\s+(?:work\s+|working\s+)?(?:at|with)\s+(?P<e>NAME)"
+        ),
+        "employer",
+        "set",
+    ),
+    (
+        _p(
+            r"\b(?:run|runs|manage|manages|own|owns|open|opened|opening)\s+(?:the\s+|a\s+|my\s+|our\s+)?[\w\s-]{0,30}?\s(?:at|called|named)\s+(?P<e>NAME)"
+        ),
+        "employer",
+        "set",
+    ),
+    (_p(r"\bmoved\s+out\s+of\s+(?P<v>PLACE)"), "home", "end"),
+    (_p(r"\b(?:moved|moving)\s+(?:up|down|over|out|across)\s+to\s+(?P<v>PLACE)"), "home", "set"),
+    (_p(r"\b(?:back|staying|stay|here)\s+in\s+(?:the\s+)?(?P<v>PLACE)"), "home", "set"),
+    (
+        _p(
+            r"\b(?:renting|rent|rented|bought|buying|unpacked|unpacking)\b[^.;!?]{0,30}?\s(?:in|on)\s+(?:the\s+)?(?P<v>PLACE)"
+        ),
+        "home",
+        "set",
+    ),
     (
         _p(
             r"\b(?:quit|left|leaving|resigned from|fired from|laid off from)\s+(?:my\s+(?:job|position)\s+(?:at|with)\s+)?(?P<e>NAME)"
@@ -91,11 +143,17 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (_p(r"\bjoin(?:ed|ing)?\s+(?P<e>NAME)"), "employer", "set"),
     (_p(r"\b(?:moved|relocated|relocating)\s+(?:back\s+)?to\s+(?P<v>PLACE)"), "home", "set"),
     (
-        _p(r"\b(?:live|lives|living|based|settled|reside|resides)\s+in\s+(?P<v>PLACE)"),
+        _p(r"\b(?:live|lives|living|based|settled|reside|resides)\s+in\s+(?:the\s+)?(?P<v>PLACE)"),
         "home",
         "set",
     ),
-    (_p(r"\b(?:apartment|flat|house|home|place|condo)\s+in\s+(?P<v>PLACE)"), "home", "set"),
+    (
+        _p(
+            r"\b(?:apartment|flat|house|home|place|condo|cottage|room)\s+(?:in|on)\s+(?:the\s+)?(?P<v>PLACE)"
+        ),
+        "home",
+        "set",
+    ),
     (_p(r"\bmoving\s+(?:back\s+)?to\s+(?P<v>PLACE)"), "plan", "move"),
     (
         _p(r"\b(?:dating|seeing|going out with|in a relationship with)\s+(?P<v>NAME)"),
@@ -151,7 +209,7 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?:love|loves|like|likes|enjoy|enjoys|adore|adores|prefer|prefers|obsessed with|really into|into)\s+"
+            r"\b(?:love|loves|like|likes|enjoy|enjoys|adore|adores|prefer|prefers|obsessed with|really into|am into|is into|are into)\s+"
             + _PHRASE
             + _STOP
         ),
@@ -160,7 +218,7 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?:cancel(?:l?ed)?|called off|call off|postponed|scrapped|not going to|no longer going to)\b"
+            r"\b(?:cancel(?:l?ed)?|called off|call off|postponed|scrapped|fell through|falls through|not going to|no longer going to|not moving)\b"
         ),
         "plan",
         "end",
@@ -200,6 +258,13 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
         "hobby",
         "set",
     ),
+    (
+        _p(
+            r"\b(?:am|is)\s+(?:now\s+|officially\s+|finally\s+)?an?\s+(?P<v>(?:[\w-]+\s){0,3}[\w-]+?)(?:\s+now|\s+these days)?(?=\s*[.!,;]|\s*$)"
+        ),
+        "job",
+        "title",
+    ),
 ]
 _PARTNER_WORD = re.compile(
     r"\bmy\s+(?:new\s+)?(?P<r>boyfriend|girlfriend|partner|fianc[eé]e?|husband|wife)\s*,?\s+(?P<v>"
@@ -212,8 +277,22 @@ _CLAUSES = re.compile(
     r"(?<=[.!?;:])\s+|\s+[-–—]+\s+|,\s+(?:and|but|so)\s+|\s+(?:but|and then|so now)\s+"
 )
 _ABBREVIATION = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|Mt|Inc|Co|Corp|Ltd|vs)|\b[A-Z])\.$")
-_PAST_ONLY = re.compile(r"\b(?:used to|was going to|would|if|wish|maybe|might)\b", re.I)
+_PAST_ONLY = re.compile(
+    r"\b(?:(?<!getting )(?<!get )(?<!got )used to|was going to|would|if|wish|maybe|might)\b", re.I
+)
 _JOB_NOUNS = re.compile(r"\b(?:job|position|role)$", re.I)
+_OCCUPATION = re.compile(
+    r"(?:er|or|ist|ian|ant|ent|nurse|chef|cook|student|architect|analyst|scientist|engineer"
+    r"|teacher|doctor|lawyer|pilot|officer|intern|barista|paramedic|dentist|vet|clerk|agent"
+    r"|designer|developer|manager|consultant|coach|professor|researcher|postdoc|surgeon)$",
+    re.I,
+)
+_NOT_OCCUPATION = re.compile(r"\b(?:fan|lover|member|beginner|bit|lot|mess|wreck|person)$", re.I)
+_VERBISH = re.compile(
+    r"^\s*(?:'s\b|is|was|has|had|just|got|gets|will|would|can|never|already|also|still|now|"
+    r"finally|recently|and|\w+ed|\w{2,}s)\b",
+    re.I,
+)
 
 
 @dataclass(slots=True)
@@ -231,8 +310,14 @@ def extract(message: Message) -> list[FactDraft]:
     for pattern, repl in _CONTRACTIONS:
         text = re.sub(pattern, repl, text, flags=re.I)
     found: list[FactDraft] = []
+    other: str | None = None  # whom "he" / "she" refers to: the last person named
     for clause in clauses(text):
-        found.extend(_clause_facts(clause, message))
+        facts = list(_clause_facts(clause, message, other))
+        found.extend(facts)
+        other = next((f.subject for f in facts if f.subject != message.speaker), other)
+        named = clause_subject(clause, message.speaker, other)[0]
+        if named and named != message.speaker:
+            other = named
     return _dedupe(found)
 
 
@@ -247,10 +332,10 @@ def clauses(text: str) -> list[str]:
     return [c.strip() for c in out if c.strip()]
 
 
-def _clause_facts(clause: str, message: Message) -> Iterator[FactDraft]:
+def _clause_facts(clause: str, message: Message, other: str | None) -> Iterator[FactDraft]:
     if not clause or _PAST_ONLY.search(clause):
         return
-    subject, rest = clause_subject(clause, message.speaker)
+    subject, rest = clause_subject(clause, message.speaker, other)
     if subject is None:
         return
     when = event_time_of(clause, message.said_at)
@@ -282,6 +367,10 @@ def _from_match(
 ) -> Iterator[FactDraft]:
     groups = m.groupdict()
     value = _clean(groups.get("v") or "")
+    if op == "title":  # "I'm officially a senior architect now": only an occupation noun
+        if _OCCUPATION.search(value):
+            yield _draft(message, subject, "job", value, "set", when)
+        return
     if attribute == "plan":
         said = message.said_at  # a plan dates from when it was made, not from its target
         if op == "end":  # which plan: the words of the clause (matched by overlap)
@@ -293,7 +382,7 @@ def _from_match(
     if attribute == FAVORITE:
         attribute = FAVORITE + "_".join(groups["c"].lower().split())
     if groups.get("e"):
-        employer = _clean(groups["e"])
+        employer = re.sub(r"['’]s$", "", _clean(groups["e"]))  # "Tesla's battery team"
         yield _draft(message, subject, "employer", employer, op, when)
         if op == "end":
             yield _draft(message, subject, "job", "", "end", when)
@@ -319,21 +408,34 @@ def relative_subject(clause: str, speaker: str) -> str | None:
     return m["kname"] or f"{speaker}'s {m['kin'].lower()}"
 
 
-def clause_subject(clause: str, speaker: str) -> tuple[str | None, str]:
+_PRONOUN = re.compile(r"^(?:\W*\w+\W+){0,2}?(?:he|she|they)\b(?:'s|'ll| is| was| has)?", re.I)
+_ABOUT_YOU = re.compile(r"^\W*(?:you|your|can you|could you|would you|do you|did you)\b", re.I)
+
+
+def clause_subject(clause: str, speaker: str, other: str | None = None) -> tuple[str | None, str]:
+    """Who a clause is about, and the rest of it. No subject ("Moved to Munich", "Got a
+    place in Neukölln") is the speaker, as chat drops "I"; "he"/"she" is ``other``."""
+    pronoun = _PRONOUN.match(clause)
+    if pronoun:
+        return other, clause[pronoun.end() :]
     m = _SUBJECT.match(clause)
-    if m is None:
-        # "Today was my first day at Acme": the speaker, when they talk about "my" life
-        return (speaker, clause) if re.search(r"\bmy\b", clause, re.I) else (None, clause)
+    if m is None or (m["name"] and not _VERBISH.match(clause[m.end() :])):
+        if _ABOUT_YOU.match(clause):
+            return None, clause
+        return speaker, clause
     rest = clause[m.end() :]
     if m["pair"]:  # "Sam and I broke up": about the speaker, Sam as the other party
         return speaker, f"{rest} with {m['pair']}"
+    if m["rname"]:
+        return m["rname"], rest
     if m["kin"]:
         return (m["kname"] or f"{speaker}'s {m['kin'].lower()}"), rest
     if m["name"]:
         name = m["name"]
         first_person = re.search(r"\b(?:I|my)\b", rest)
-        if first_person or name.lower() in _NOT_NAMES or name.split()[0].lower() in _NOT_NAMES:
-            return (speaker, clause) if re.search(r"\b(?:I|my)\b", clause, re.I) else (None, clause)
+        head = re.sub(r"['’]s$", "", name.split()[0].lower())
+        if first_person or name.lower() in _NOT_NAMES or head in _NOT_NAMES:
+            return speaker, clause
         return name, rest
     return speaker, rest
 
