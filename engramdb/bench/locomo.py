@@ -155,14 +155,16 @@ def _baselines(mem: Memory, data: LocomoData, tables: dict[str, RecallTable]) ->
         by_conv[q["conv_id"]].append(q)
     for conv_id, questions in by_conv.items():
         rows = mem.store.scope_rows(conv_id, 0)
-        items = mem.store.get_many(rows.pk.tolist())
-        ids = [items[int(pk)].sources[0] for pk in rows.pk]
-        texts = [f"{items[int(pk)].speaker}: {items[int(pk)].text}" for pk in rows.pk]
+        turns = np.array([kind == "episode" for kind in rows.kind], np.bool_)  # turns only
+        pks, vectors = rows.pk[turns], rows.vectors[turns]
+        items = mem.store.get_many(pks.tolist())
+        ids = [items[int(pk)].sources[0] for pk in pks]
+        texts = [f"{items[int(pk)].speaker}: {items[int(pk)].text}" for pk in pks]
         bm25 = BM25(texts)
         query_vectors = mem.embedder.embed([q["question"] for q in questions])
         for q, qv in zip(questions, query_vectors, strict=True):
             lexical = rank(bm25.scores(q["question"]))
-            dense = rank((rows.vectors @ qv).astype(np.float64))
+            dense = rank((vectors @ qv).astype(np.float64))
             for name, order in (
                 ("bm25", lexical),
                 ("dense", dense),

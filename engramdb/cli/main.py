@@ -248,12 +248,27 @@ def bench_locomo(
         Optional[str],  # noqa: UP045
         typer.Option(help="an empty store to use, e.g. a postgresql:// DSN (default: temporary)"),
     ] = None,
+    extraction: Annotated[
+        str, typer.Option(help="facts on top of the turns: off, rules or llm")
+    ] = "rules",
+    llm_model_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="with --extraction llm: a GGUF (default: the packaged model)"),
+    ] = None,
 ) -> None:
     """Turn recall on LoCoMo (categories 1-4) beside the BM25, dense and RRF baselines."""
     from engramdb.bench import locomo
     from engramdb.bench.report import locomo_tables, write_outputs
 
-    options: dict[str, Any] = {"search_preset": preset, "embedder": {"provider": embedder}}
+    options: dict[str, Any] = {
+        "search_preset": preset,
+        "embedder": {"provider": embedder},
+        "extraction": {"mode": extraction},
+    }
+    if extraction == "llm":
+        options["llm"] = {"provider": "local"}
+        if llm_model_path:
+            options["llm"]["model_path"] = str(llm_model_path.expanduser())
     if embedder == "minilm":
         options["embedder"]["precision"] = precision
     chosen = conversations.split(",") if conversations else None
@@ -276,6 +291,15 @@ def bench_scale(
     n: Annotated[int, typer.Option("--n", min=100, help="how many memories")] = 100_000,
     store: Annotated[Optional[str], typer.Option(help="store (default: a temporary file)")] = None,  # noqa: UP045
     embedder: Annotated[str, typer.Option(help="static (fast) or minilm")] = "static",
+    bulk: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option(
+            "--bulk/--no-bulk",
+            help="ingest in a bulk load: PostgreSQL builds its HNSW index once, after the rows"
+            " (default: from 200,000 memories on)",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
 ) -> None:
     """Ingest and search latency on synthetic memories in one scope."""
@@ -284,7 +308,11 @@ def bench_scale(
 
     with progress_bar() as update:
         result = scale.run(
-            n, store=store, memory_options={"embedder": {"provider": embedder}}, progress=update
+            n,
+            store=store,
+            memory_options={"embedder": {"provider": embedder}},
+            bulk=bulk,
+            progress=update,
         )
     console.print_json(json.dumps(result))
     console.print(f"wrote {write_outputs(result, out, f'scale-{n}')}")
