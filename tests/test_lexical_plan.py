@@ -44,11 +44,15 @@ def test_large_scope_plan_keeps_rare_terms_and_drops_common_ones(tmp_path: Path)
         big = ScopeState(rows=1_000_000, segments=15_000)
         plan = lexical.plan(conn, "u", ["common", "rare", "medium"], big)
         assert plan is not None
-        turn, scoped = plan["turn"]
-        assert not scoped  # no scope token in big scopes: the join on user_id scopes
-        assert '"rare"' in turn and '"medium"' in turn and "common" not in turn
-        assert "medium" not in plan["window"][0]  # three turns per window: 1,200 expected > cap
+        turn = plan["turn"]
+        assert isinstance(turn, lexical.TableQuery)  # FTS5's ranking, then the user filter
+        assert '"rare"' in turn.match and '"medium"' in turn.match and "common" not in turn.match
+        window = plan["window"]
+        assert isinstance(window, lexical.TableQuery)
+        assert "medium" not in window.match  # three turns per window: 1,200 expected > cap
         assert lexical.plan(conn, "u", ["common"], big) is None  # only near-stopwords
         small = lexical.plan(conn, "u", ["common", "rare"], ScopeState(rows=500, segments=9))
-        assert small is not None and small["turn"][1]  # small scopes: OR of all, scope token
-        assert '"common"' in small["turn"][0]
+        assert small is not None  # small scopes: every term, scored with the user's statistics
+        query = small["turn"]
+        assert isinstance(query, lexical.UserQuery)
+        assert [t.phrase for t in query.terms] == ['"common"', '"rare"']
