@@ -42,9 +42,16 @@ def test_delete_all_leaves_no_row_of_the_user_in_any_table(pg_target: str) -> No
         before_kept = user_row_counts(pg_target, "kept")
         tables = ("memories", "history", "lex_turn", "lex_window", "session_docs", "lex_stats")
         assert set(before_gone) >= {*tables, "lex_terms", "scope_state"}
-        assert before_gone["memories"] == 20 and before_gone["history"] == 23
-        assert before_gone["lex_turn"] == before_gone["lex_window"] == 20
+        episodes = len(m.list(user_id="gone", kind="episode", limit=1000))
+        facts = len(m.list(user_id="gone", kind="fact", limit=1000))
+        assert episodes == 20 and facts > 0  # 21 messages, one deleted; facts on top
+        assert before_gone["memories"] == episodes + facts
+        assert before_gone["history"] > before_gone["memories"]  # an update and a delete too
+        assert before_gone["lex_turn"] == episodes + facts  # facts are searchable documents
+        assert before_gone["lex_window"] == episodes  # windows are made of messages only
         assert before_gone["session_docs"] == 3
+        for table in ("entities", "memory_entities", "memory_links"):
+            assert before_gone[table] > 0, table
 
         counts = m.delete_all(user_id="gone")
         for table, rows in before_gone.items():

@@ -99,6 +99,9 @@ def _grounded(fact: ExtractedFact, message: rules.Message, actor: str) -> FactDr
     if fact.change == "end" and not _ENDING.search(message.text):
         logger.debug("dropped an end claim without an ending word %r from %s", fact, actor)
         return None
+    if fact.change == "set" and not plausible(fact.attribute, value, message.text):
+        logger.debug("dropped an implausible %s value %r from %s", fact.attribute, value, actor)
+        return None
     clause = _clause_with(message.text, words)
     subject = _subject(fact.subject, message.speaker, clause)
     when = (
@@ -117,6 +120,27 @@ def _grounded(fact: ExtractedFact, message: rules.Message, actor: str) -> FactDr
         confidence=0.7,
         actor=actor,
     )
+
+
+_NAMED = ("employer", "home", "partner", "school", "car")
+_STATUSES = {"single", "married", "engaged", "divorced", "widowed", "dating", "separated"}
+
+
+def plausible(attribute: str, value: str, text: str) -> bool:
+    """A type check per attribute: an employer, home, partner, school or car is a name the
+    message capitalises; a job is an occupation noun or what follows "as a"; a status is one
+    of a few words. Small models label any noun as a job; this keeps the junk out."""
+    if attribute in _NAMED:
+        return any(word[:1].isupper() for word in value.split()) and value in text
+    if attribute == "job":
+        return bool(rules.OCCUPATION.search(value)) or bool(
+            re.search(rf"\bas\s+(?:an?\s+)?{re.escape(value)}", text, re.I)
+        )
+    if attribute == "relationship_status":
+        return value.lower() in _STATUSES
+    if attribute == "age":
+        return value.strip().isdigit()
+    return True
 
 
 def _clause_with(text: str, words: list[str]) -> str:

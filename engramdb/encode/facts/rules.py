@@ -54,6 +54,13 @@ def _p(pattern: str) -> re.Pattern[str]:
 
 # (pattern, attribute, op); groups: v value, e employer, r relationship word, c category
 _RULES: list[tuple[re.Pattern[str], str, str]] = [
+    (
+        _p(
+            r"\b(?:handed in|handing in|hand in|gave|giving|give|put in)\s+(?:my\s+|his\s+|her\s+)?notice\s+(?:at|to)\s+(?P<e>NAME)"
+        ),
+        "employer",
+        "end",
+    ),
     # "took the sous chef job at Alinea", "staying on at Caltech as a research scientist"
     (
         _p(
@@ -280,14 +287,18 @@ _ABBREVIATION = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|Mt|Inc|Co|Corp|Ltd|vs
 _PAST_ONLY = re.compile(
     r"\b(?:(?<!getting )(?<!get )(?<!got )used to|was going to|would|if|wish|maybe|might)\b", re.I
 )
+_PART_OF = re.compile(
+    r"\s+(?:[a-z]+\s+){0,2}?(?:team|office|lab|department|division|group|branch|store|shop"
+    r"|headquarters|hq|campus|factory|plant|site|unit|kitchen|studio)\b"
+)
 _JOB_NOUNS = re.compile(r"\b(?:job|position|role)$", re.I)
-_OCCUPATION = re.compile(
+OCCUPATION = re.compile(
     r"(?:er|or|ist|ian|ant|ent|nurse|chef|cook|student|architect|analyst|scientist|engineer"
     r"|teacher|doctor|lawyer|pilot|officer|intern|barista|paramedic|dentist|vet|clerk|agent"
     r"|designer|developer|manager|consultant|coach|professor|researcher|postdoc|surgeon)$",
     re.I,
 )
-_NOT_OCCUPATION = re.compile(r"\b(?:fan|lover|member|beginner|bit|lot|mess|wreck|person)$", re.I)
+_NOTOCCUPATION = re.compile(r"\b(?:fan|lover|member|beginner|bit|lot|mess|wreck|person)$", re.I)
 _VERBISH = re.compile(
     r"^\s*(?:'s\b|is|was|has|had|just|got|gets|will|would|can|never|already|also|still|now|"
     r"finally|recently|and|\w+ed|\w{2,}s)\b",
@@ -368,7 +379,7 @@ def _from_match(
     groups = m.groupdict()
     value = _clean(groups.get("v") or "")
     if op == "title":  # "I'm officially a senior architect now": only an occupation noun
-        if _OCCUPATION.search(value):
+        if OCCUPATION.search(value):
             yield _draft(message, subject, "job", value, "set", when)
         return
     if attribute == "plan":
@@ -382,7 +393,9 @@ def _from_match(
     if attribute == FAVORITE:
         attribute = FAVORITE + "_".join(groups["c"].lower().split())
     if groups.get("e"):
-        employer = re.sub(r"['’]s$", "", _clean(groups["e"]))  # "Tesla's battery team"
+        employer = _clean(groups["e"])
+        if _PART_OF.match(m.string[m.end("e") :]):  # "Tesla's battery team": Tesla
+            employer = re.sub(r"['’]s$", "", employer)
         yield _draft(message, subject, "employer", employer, op, when)
         if op == "end":
             yield _draft(message, subject, "job", "", "end", when)
