@@ -120,6 +120,12 @@ class SQLiteStore(SQLiteGraph):
             self._all.clear()
         self._closed = True
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """PostgreSQL's bulk load defers its HNSW index; SQLite has none to defer (the
+        in-process vector cache builds its own on the first search)."""
+        yield
+
     # --- metadata ----------------------------------------------------------------------
     def check_embedder(self, name: str, dim: int) -> None:
         with self._write() as conn:
