@@ -166,9 +166,10 @@ class AsyncMemory:
     ) -> dict[str, int]:
         return await self._run(self.memory.forget, user_id=user_id, now=now)
 
-    def llm(self) -> ChatModel:
-        """The configured chat model (shared with the wrapped ``Memory``)."""
-        return self.memory.llm()
+    async def llm(self) -> ChatModel:
+        """The configured chat model (shared with the wrapped ``Memory``; a local model is
+        loaded on first use, in a worker thread)."""
+        return await self._run(self.memory.llm)
 
     async def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
         return await self._run(self.memory.get, memory_id, user_id=user_id)
