@@ -34,8 +34,12 @@ def graph_scores(
     return np.fromiter((linked.get(pk, 0.0) for pk in pks), np.float64, len(pks))
 
 
-def inherit_context(index: ScopeIndex, positions: IntArray, signals: dict[str, Scores]) -> None:
-    """Give each fact the context signals of its anchor turn where they are higher."""
+def inherit_context(
+    index: ScopeIndex, positions: IntArray, signals: dict[str, Scores], share: float
+) -> None:
+    """Give each fact ``share`` of its anchor turn's context signals where that is higher."""
+    if share <= 0:
+        return
     anchors = index.anchors(positions)
     facts = np.flatnonzero(anchors >= 0)
     if len(facts) == 0:
@@ -47,4 +51,4 @@ def inherit_context(index: ScopeIndex, positions: IntArray, signals: dict[str, S
     for name in CONTEXT_SIGNALS:
         if name in signals:
             values = signals[name]
-            values[facts] = np.maximum(values[facts], values[source])
+            values[facts] = np.maximum(values[facts], share * values[source])

@@ -177,7 +177,7 @@ class Searcher:
             out["speaker"] = speaker_scores(index, info.text, positions)
         if "time" in active:
             out["time"] = time_scores(index, info, positions)
-        inherit_context(index, positions, out)
+        inherit_context(index, positions, out, config.fact_context)
         return out
 
 

@@ -274,3 +274,26 @@ def parse_cursor(cursor: str | None) -> int | None:
 
         raise InvalidInputError("cursor is not one this store handed out")
     return after
+
+
+HOP = 0.5  # a fact's source turn gets this share of the fact's entity score
+
+
+def entity_scores(
+    mentions: list[tuple[int, int, int]], total: int, hops: list[tuple[int, int]]
+) -> dict[int, float]:
+    """Graph scores from (memory, entity, memories mentioning that entity) rows: each entity
+    counts by its rarity in the scope (a name in every turn says nothing), normalised to
+    [0, 1]; then one hop from facts to their source turns (``hops``: fact, turn)."""
+    import math
+
+    scale = math.log1p(max(total, 1))
+    scores: dict[int, float] = {}
+    for memory, _, df in mentions:
+        weight = math.log1p(max(total, 1) / max(df, 1)) / scale
+        scores[memory] = scores.get(memory, 0.0) + weight
+    first = dict(scores)
+    for src, dst in hops:
+        if src in first:
+            scores[dst] = max(scores.get(dst, 0.0), HOP * first[src])
+    return scores

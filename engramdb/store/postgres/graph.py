@@ -12,12 +12,10 @@ from typing import TYPE_CHECKING, Literal
 from engramdb.encode.text import normalise_name
 from engramdb.errors import NotFoundError
 from engramdb.models import Entity, MemoryItem, Relation
+from engramdb.store.base import entity_scores
 from engramdb.store.postgres.pool import Conn
 from engramdb.store.postgres.reads import COLUMNS, PostgresReads, row_to_item, utc
 from engramdb.store.postgres.writes import bump_scope, touch
-
-# a memory in the graph signal: mentioned entity 1.0; source episode of a fact about it 0.5
-_HOP = 0.5
 
 
 class PostgresGraph(PostgresReads):
@@ -136,25 +134,26 @@ class PostgresGraph(PostgresReads):
         ]
 
     def entity_memories(self, user_id: str, norms: builtins.list[str]) -> dict[int, float]:
-        """Memories mentioning the entities (1 per entity) and, one hop on, the source
-        episodes of those memories (half the score of the best memory linking to them)."""
+        """Memories mentioning the entities, weighted by each entity's rarity, and one hop
+        on the source turns of facts about them (see ``entity_scores``)."""
         if not norms:
             return {}
         with self._read("entity_memories") as conn:
-            direct = conn.execute(
-                """SELECT me.memory_pk, count(DISTINCT me.entity_pk) FROM memory_entities me
-                   WHERE me.entity_pk IN
-                     (SELECT pk FROM entities WHERE user_id = %s AND norm = ANY(%s))
-                   GROUP BY me.memory_pk""",
+            mentions = conn.execute(
+                """WITH hit AS (SELECT pk FROM entities WHERE user_id = %s AND norm = ANY(%s)),
+                        df AS (SELECT entity_pk, count(DISTINCT memory_pk) AS n
+                               FROM memory_entities WHERE entity_pk IN (SELECT pk FROM hit)
+                               GROUP BY entity_pk)
+                   SELECT DISTINCT me.memory_pk, me.entity_pk, df.n
+                   FROM memory_entities me JOIN df ON df.entity_pk = me.entity_pk""",
                 (user_id, norms),
             ).fetchall()
-            scores = {int(pk): float(n) for pk, n in direct}
-            first = dict(scores)  # one hop from the memories that mention the entities
+            pks = list({int(m) for m, _, _ in mentions})
             hops = conn.execute(
                 "SELECT src_pk, dst_pk FROM memory_links WHERE kind = 'source'"
                 " AND src_pk = ANY(%s) ORDER BY src_pk, dst_pk",
-                (list(scores),),
+                (pks,),
             ).fetchall()
-        for src, dst in hops:
-            scores[int(dst)] = max(scores.get(int(dst), 0.0), _HOP * first[int(src)])
-        return scores
+        total = self.scope_state(user_id).rows
+        rows = [(int(m), int(e), int(n)) for m, e, n in mentions]
+        return entity_scores(rows, total, [(int(a), int(b)) for a, b in hops])

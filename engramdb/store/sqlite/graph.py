@@ -11,11 +11,9 @@ from typing import Literal
 
 from engramdb.errors import NotFoundError
 from engramdb.models import Entity, MemoryItem, Relation
+from engramdb.store.base import entity_scores
 from engramdb.store.sqlite.reads import COLUMNS, SQLiteReads, row_to_item
 from engramdb.store.sqlite.rows import bump_scope, iso, touch
-
-# a memory in the graph signal: mentioned entity 1.0; source episode of a fact about it 0.5
-_HOP = 0.5
 
 
 class SQLiteGraph(SQLiteReads):
@@ -127,25 +125,23 @@ class SQLiteGraph(SQLiteReads):
             return {}
         marks = ",".join("?" * len(norms))
         conn = self._conn()
-        direct = dict(
-            conn.execute(
-                f"""SELECT me.memory_pk, count(DISTINCT me.entity_pk) FROM memory_entities me
-                    WHERE me.entity_pk IN
-                      (SELECT pk FROM entities WHERE user_id = ? AND norm IN ({marks}))
-                    GROUP BY me.memory_pk""",
-                (user_id, *norms),
-            ).fetchall()
-        )
-        scores = {int(pk): float(n) for pk, n in direct.items()}
-        first = dict(scores)  # hops start from direct mentions only, whatever the row order
-        facts = list(first)
-        for start in range(0, len(facts), 500):
-            chunk = facts[start : start + 500]
-            rows = conn.execute(
+        mentions = conn.execute(
+            f"""WITH hit AS (SELECT pk FROM entities WHERE user_id = ? AND norm IN ({marks})),
+                     df AS (SELECT entity_pk, count(DISTINCT memory_pk) AS n
+                            FROM memory_entities WHERE entity_pk IN (SELECT pk FROM hit)
+                            GROUP BY entity_pk)
+                SELECT DISTINCT me.memory_pk, me.entity_pk, df.n
+                FROM memory_entities me JOIN df ON df.entity_pk = me.entity_pk""",
+            (user_id, *norms),
+        ).fetchall()
+        total = self.scope_state(user_id).rows
+        pks = list({m for m, _, _ in mentions})
+        hops: list[tuple[int, int]] = []
+        for start in range(0, len(pks), 500):
+            chunk = pks[start : start + 500]
+            hops += conn.execute(
                 f"""SELECT src_pk, dst_pk FROM memory_links
                     WHERE kind = 'source' AND src_pk IN ({",".join("?" * len(chunk))})""",
                 chunk,
-            )
-            for src, dst in rows:
-                scores[dst] = max(scores.get(dst, 0.0), _HOP * first[src])
-        return scores
+            ).fetchall()
+        return entity_scores(mentions, total, hops)
