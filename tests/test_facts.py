@@ -131,6 +131,20 @@ def test_a_late_arriving_older_message_is_slotted_into_the_past(mem: Memory) -> 
     assert [h.value for h in current] == ["Porto"]
 
 
+def test_an_end_that_arrives_before_what_it_ends_still_ends_it(mem: Memory) -> None:
+    user = _user()
+    _tell(
+        mem, user, [("2023-09-01T09:00:00Z", "b", "The Austin move fell through, we cancelled it.")]
+    )
+    _tell(mem, user, [("2023-05-01T09:00:00Z", "a", "We're moving to Austin in the spring.")])
+    (plan,) = [f for f in _facts(mem, user)["Maya|plan"] if f.valid_to != f.valid_from]  # type: ignore[attr-defined]
+    assert plan.value == "move to Austin"  # type: ignore[attr-defined]
+    assert plan.valid_to == datetime(2023, 9, 1, 9, tzinfo=UTC)  # type: ignore[attr-defined]
+    assert not mem.search("Where is Maya moving?", user_id=user, kinds=["fact"])
+    then = mem.search("Where is Maya moving?", user_id=user, kinds=["fact"], as_of="2023-06-01")
+    assert [h.value for h in then] == ["move to Austin"]
+
+
 def test_an_end_claim_closes_without_a_replacement(mem: Memory) -> None:
     user = _user()
     _tell(mem, user, [("2023-01-01T09:00:00Z", "a", "I'm dating Sam.")])
@@ -159,8 +173,9 @@ def test_entity_graph_and_graph_signal(mem: Memory) -> None:
     assert {"Google", "Tom", "Oslo", "Denver"} <= names
     edges = {(r.subject, r.attribute, r.object) for r in mem.relations(user, entity="Tom")}
     assert edges == {("Tom", "home", "Oslo")}
-    hits = mem.search("What about Oslo?", user_id=user)
+    hits = mem.search("What about Oslo?", user_id=user, preset="graph")
     assert hits[0].signals["graph"] > 0
+    assert "graph" not in mem.search("What about Oslo?", user_id=user)[0].signals  # hybrid
 
 
 def test_ttl_expiry_and_forgetting(mem: Memory, tmp_path: Path) -> None:

@@ -56,12 +56,13 @@ class Consolidation:
     # --- decisions -------------------------------------------------------------------------
     def _set(self, session: FactSession, claim: Claim, episode_pks: list[int]) -> None:
         draft, when = claim.draft, claim.draft.event_time
-        versions = _timeline(session.facts_for(draft.key()))
-        before = [f for f in versions if _start(f) <= _naive(when)]
-        after = [f for f in versions if _start(f) > _naive(when)]
+        value = normalise_name(draft.value)
+        versions = [f for f in session.facts_for(draft.key()) if not _is_end(f)]
+        ends = [f for f in session.facts_for(_prefix(draft)) if _is_end(f) and _ends(f, value)]
+        before = [f for f in _timeline(versions) if _start(f) <= _naive(when)]
+        after = [f for f in _timeline(versions + ends) if _start(f) > _naive(when)]
         prev = before[-1] if before else None
         nxt = after[0] if after else None
-        value = normalise_name(draft.value)
         if prev is not None and _open_at(prev, when):
             old = normalise_name(prev.value)
             if value == old or _tokens(value) <= _tokens(old):
@@ -69,7 +70,7 @@ class Consolidation:
                 return self._noop(session, prev, claim, episode_pks, why)
             if _tokens(old) < _tokens(value) and _same_day(prev.valid_from, when):
                 return self._update(session, prev, claim, episode_pks)  # detail, not a change
-        if nxt is not None and normalise_name(nxt.value) == value:
+        if nxt is not None and not _is_end(nxt) and normalise_name(nxt.value) == value:
             why = "a later version already says this"
             return self._noop(session, nxt, claim, episode_pks, why)
         memory = claim.memory
@@ -95,11 +96,11 @@ class Consolidation:
 
     def _end(self, session: FactSession, claim: Claim) -> None:
         draft, when = claim.draft, claim.draft.event_time
-        prefix = f"{normalise_name(draft.subject)}|{draft.attribute}"
+        prefix = _prefix(draft)
         words = _tokens(normalise_name(draft.value))
         closed = []
         for fact in _timeline(session.facts_for(prefix)):
-            if not _open_at(fact, when) or _start(fact) > _naive(when):
+            if _is_end(fact) or not _open_at(fact, when) or _start(fact) > _naive(when):
                 continue
             if words and not (words & _tokens(normalise_name(fact.value))):
                 continue  # "I left Google" does not end a job at Acme
@@ -107,12 +108,29 @@ class Consolidation:
                 continue
             session.close(fact.pk, when, actor=draft.actor, reason=f"ended: {draft.value or ''}")
             closed.append(fact.id)
+        marker = self._mark_end(session, claim, prefix)
         if closed:
             text = f"{draft.subject} {draft.attribute} ended"
-            self._decide("INVALIDATE", None, text, "an end claim", draft.actor, closed)
+            self._decide("INVALIDATE", marker, text, "an end claim", draft.actor, closed)
         else:
             text = f"{draft.subject} {draft.attribute} ended ({draft.value})"
-            self._decide("SKIP", None, text, "no current fact matches", draft.actor, [])
+            why = "no current fact matches; kept to end an older one that arrives later"
+            self._decide("SKIP", marker, text, why, draft.actor, [])
+
+    @staticmethod
+    def _mark_end(session: FactSession, claim: Claim, prefix: str) -> str | None:
+        """Keep the end on the timeline, valid for no time at all (never shown as true): a
+        claim dated before it that arrives later ("we're moving to Austin", imported after
+        "the Austin thing fell through") is closed at it."""
+        when = claim.draft.event_time
+        if when is None:
+            return None
+        memory = claim.memory
+        memory.fact_key = f"{prefix}|{END}"
+        memory.valid_from = memory.valid_to = when
+        memory.importance = 0.1
+        session.insert(memory, actor=claim.draft.actor, reason="an end claim")
+        return memory.id
 
     def _noop(
         self,
@@ -157,6 +175,23 @@ class Consolidation:
                 closed=closed,
             )
         )
+
+
+END = "~end"  # the fact-key suffix of end markers
+
+
+def _prefix(draft: FactDraft) -> str:
+    return f"{normalise_name(draft.subject)}|{draft.attribute}"
+
+
+def _is_end(fact: StoredFact) -> bool:
+    return fact.fact_key.endswith(f"|{END}")
+
+
+def _ends(marker: StoredFact, value: str) -> bool:
+    """Whether an end marker is about this value ("left Google" ends Google, not Acme)."""
+    words = _tokens(normalise_name(marker.value))
+    return not words or bool(words & _tokens(value))
 
 
 def _claim_order(claim: Claim) -> tuple[datetime, int]:

@@ -88,19 +88,13 @@ class FactExtractor:
     def _embedded(
         self, found: list[FactDraft], user_id: str, session_id: str | None
     ) -> list[Claim]:
-        texts = [f.statement() if f.op == "set" else "" for f in found]
-        wanted = [i for i, f in enumerate(found) if f.op == "set"]
-        vectors = self.embed([texts[i] for i in wanted]) if wanted else None
-        claims = []
-        for row, i in enumerate(wanted):
-            assert vectors is not None
-            claims.append(Claim(found[i], fact_memory(found[i], vectors[row], user_id, session_id)))
-        dim = vectors.shape[1] if vectors is not None else 1
-        for fact in found:
-            if fact.op == "end":
-                empty = np.zeros(dim, np.float32)
-                claims.append(Claim(fact, fact_memory(fact, empty, user_id, session_id)))
-        return claims
+        if not found:
+            return []
+        vectors = self.embed([f.statement() for f in found])
+        return [
+            Claim(fact, fact_memory(fact, vector, user_id, session_id))
+            for fact, vector in zip(found, vectors, strict=True)
+        ]
 
 
 def fact_memory(

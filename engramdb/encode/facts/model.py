@@ -125,4 +125,7 @@ class FactDraft:
         return base if self.spec.single else f"{base}|{normalise_name(self.value)}"
 
     def statement(self) -> str:
+        if self.op == "end":
+            what = f" ({self.value})" if self.value else ""
+            return f"{self.subject}: {self.attribute.replace('_', ' ')} ended{what}"
         return self.spec.template.format(s=self.subject, v=self.value)
