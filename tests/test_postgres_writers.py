@@ -49,6 +49,17 @@ def serve(tmp_path: Path, config: Path, name: str) -> tuple[str, subprocess.Pope
     return url, process
 
 
+def employer_timeline(dsn: str) -> list[tuple[str, Any, Any]]:
+    """The racer's employer facts (end markers left out), oldest first."""
+    with pg_connect(dsn) as conn:
+        rows = conn.execute(
+            b"SELECT value, valid_from, valid_to FROM memories WHERE user_id = 't::racer'"
+            b" AND kind = 'fact' AND attribute = 'employer' AND fact_key NOT LIKE '%|~end'"
+            b" ORDER BY valid_from, pk"
+        ).fetchall()
+    return [(str(r[0]), r[1], r[2]) for r in rows]
+
+
 def consistency(dsn: str) -> dict[str, Any]:
     """Facts about the stored rows that must hold whatever the interleaving was."""
     with pg_connect(dsn) as conn:
@@ -142,6 +153,19 @@ def test_two_serve_processes_share_one_database(tmp_path: Path, pg_target: str) 
                             updates.append(text)
                     else:
                         errors.append(response.text)
+                    # contradicting facts about one person from both processes at once
+                    step = n * 4 + round_
+                    claim = {"content": f"I work at Company{step:02d} now.", "speaker": "Sam"}
+                    response = client.post(
+                        f"{url}/v1/memories",
+                        json={
+                            "messages": [{**claim, "id": f"job{step}"}],
+                            "user_id": "racer",
+                            "timestamp": f"2024-01-01T{step // 60:02d}:{step % 60:02d}:00Z",
+                        },
+                    )
+                    if response.status_code != 200:
+                        errors.append(response.text)
 
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
         for thread in threads:
@@ -169,6 +193,16 @@ def test_two_serve_processes_share_one_database(tmp_path: Path, pg_target: str) 
             process.terminate()
         for _, process in servers:
             process.wait(timeout=30)
+
+    employers = employer_timeline(pg_target)
+    # one fact per claim, whatever process wrote it, chained in time with no overlap:
+    # each closed exactly when the next began, and only the last one current
+    assert [company for company, _, _ in employers] == [
+        f"Company{step:02d}" for step in range(THREADS * 4)
+    ]
+    for (_, _, end), (_, start, _) in itertools.pairwise(employers):
+        assert end == start
+    assert employers[-1][2] is None
 
     facts = consistency(pg_target)
     expected = 1 + len(same) + THREADS * 4 * 10  # the shared note, the race batch, own notes
