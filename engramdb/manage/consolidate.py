@@ -2,17 +2,19 @@
 transaction. Deterministic: the model (if any) only extracts; this code decides.
 
 - same value as the version current at the claim's time: NOOP (the claim's source is added);
-- a more specific value ("nurse" → "nurse at St. Mary's"): UPDATE, a new version;
+- a more specific value the same day ("nurse" → "nurse at St. Mary's"): UPDATE, a new
+  version (later, it is a change: a promotion has its own start);
 - a different value: ADD the new fact and INVALIDATE the old one at the new one's event time
   (valid_to is set, the row and its history stay); a claim older than the current version is
   slotted into the past (closed at the next version's start) instead of replacing it;
-- an "end" claim ("I quit", "we broke up"): INVALIDATE the matching current facts.
+- an "end" claim ("I quit", "we broke up"): INVALIDATE the matching current facts, and keep
+  a zero-length end marker on the timeline for claims older than it that arrive later.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from engramdb.encode.facts.model import FactDraft
 from engramdb.encode.text import normalise_name, query_terms
@@ -200,7 +202,10 @@ def _claim_order(claim: Claim) -> tuple[datetime, int]:
 
 
 def _naive(when: datetime | None) -> datetime:
-    return when.replace(tzinfo=None) if when is not None else _FAR_PAST
+    """Comparable times: UTC without a zone; no time sorts first."""
+    if when is None:
+        return _FAR_PAST
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 def _start(fact: StoredFact) -> datetime:
