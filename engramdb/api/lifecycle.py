@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from engramdb.errors import InvalidInputError
 from engramdb.models import MemoryItem
 from engramdb.store.base import ForgetPolicy, MemoryStore
 
+logger = logging.getLogger("engramdb")
 _FLUSH_EVERY = 512  # distinct memories counted before the counts are written
 
 
@@ -33,21 +35,38 @@ class UseCounter:
         self.store = store
         self._counts: Counter[int] = Counter()
         self._lock = threading.Lock()
+        self._writer: threading.Thread | None = None
 
     def saw(self, pks: Sequence[int]) -> None:
         if not pks:
             return
         with self._lock:
             self._counts.update(pks)
-            full = len(self._counts) >= _FLUSH_EVERY
-        if full:
+            full = len(self._counts) >= _FLUSH_EVERY and self._writer is None
+            if full:  # written beside the searches, so no search waits for it
+                self._writer = threading.Thread(target=self._flush_in_background, daemon=True)
+                self._writer.start()
+
+    def _flush_in_background(self) -> None:
+        try:
             self.flush()
+        except Exception:  # counts are advisory: a failed write must not surface in a search
+            logger.warning("could not record use counts", exc_info=True)
+        finally:
+            with self._lock:
+                self._writer = None
 
     def flush(self) -> None:
         with self._lock:
             counts, self._counts = dict(self._counts), Counter()
         if counts:
             self.store.record_uses(counts, datetime.now(UTC))
+
+    def join(self) -> None:
+        """Wait for a background write (before close)."""
+        writer = self._writer
+        if writer is not None:
+            writer.join()
 
 
 class Lifecycle:
@@ -92,6 +111,7 @@ class Lifecycle:
         """Delete expired memories and, if decay is configured, never-used low-importance
         unpinned ones older than ``decay_after_days``. Deletions are recorded in history."""
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
+        self._uses.join()
         self._uses.flush()
         rules = self.config.forgetting
         policy = ForgetPolicy(

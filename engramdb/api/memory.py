@@ -280,6 +280,7 @@ class Memory(Knowledge, Lifecycle):
             return
         self._closed = True
         try:
+            self._uses.join()
             self._uses.flush()
             self._scopes.save_all()
             if self._llm is not None:

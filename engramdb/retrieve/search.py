@@ -4,7 +4,9 @@ normalise per query, fuse with the preset's weights."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +31,9 @@ from engramdb.retrieve.signals import (
 )
 from engramdb.store.base import Granularity, MemoryStore
 
+# shared by every Searcher of the process; a store's connections are per thread (SQLite) or
+# pooled (PostgreSQL), so worker threads can query it
+_LEXICAL_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="engramdb-lexical")
 DENSE_SIGNALS = ("dense", "dense_context", "dense_window", "session_dense")
 LEXICAL_SIGNALS: dict[str, Granularity] = {
     "turn_bm25": "turn",
@@ -79,9 +84,7 @@ class Searcher:
             ranges=find_time_ranges(query, now) if "time" in active else [],
         )
         if info.match:
-            for signal, granularity in lexical.items():
-                size = config.session_candidates if granularity == "session" else config.candidates
-                info.lexical[signal] = self.store.lexical(user_id, info.match, granularity, size)
+            info.lexical = self._lexical(user_id, info.match, lexical, config)
         window = (now.timestamp(), (as_of or now).timestamp())
         with self.scopes.open(user_id) as index:
             if not index.position:
@@ -115,6 +118,21 @@ class Searcher:
             hits.append(Hit(**item.model_dump(), score=round(score, 6), signals=detail))
             pks.append(pk)
         return hits, pks
+
+    def _lexical(
+        self, user_id: str, plan: Any, signals: dict[str, Granularity], config: SearchConfig
+    ) -> dict[str, list[tuple[Any, float]]]:
+        """BM25 top-k per granularity, the queries side by side: on PostgreSQL each one waits
+        on the server (reading postings), so three in parallel cost about one."""
+
+        def run(granularity: Granularity) -> list[tuple[Any, float]]:
+            size = config.session_candidates if granularity == "session" else config.candidates
+            return self.store.lexical(user_id, plan, granularity, size)
+
+        if len(signals) == 1:
+            return {signal: run(g) for signal, g in signals.items()}
+        futures = {signal: _LEXICAL_POOL.submit(run, g) for signal, g in signals.items()}
+        return {signal: future.result() for signal, future in futures.items()}
 
     def _candidates(
         self,

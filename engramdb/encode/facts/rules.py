@@ -207,7 +207,7 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?:not|no longer|stopped|gave up|give up|can not stand)\s+(?:like|liking|drink|drinking|eat|eating|enjoy|enjoying|doing|playing)?\s*"
+            r"\b(?:(?:not|no longer)\s+(?:like|liking|drink|drinking|eat|eating|enjoy|enjoying|into)|stopped|gave up|give up|can not stand)\s+"
             + _PHRASE
             + _STOP
         ),

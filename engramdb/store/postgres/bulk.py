@@ -146,8 +146,9 @@ def build_index(
         workers,
     )
     conn.execute("RESET max_parallel_maintenance_workers")
-    # fresh statistics for the planner (autovacuum may not have seen the load yet)
-    conn.execute("ANALYZE memories")
+    # fresh statistics for the planner on every table the load wrote (autovacuum may not
+    # have seen it yet; stale ones made the planner scan every session segment)
+    conn.execute("ANALYZE memories, lex_turn, lex_window, session_docs, lex_terms, lex_stats")
     conn.execute("RESET maintenance_work_mem")
 
 
