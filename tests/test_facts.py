@@ -169,6 +169,9 @@ def test_profile_holds_current_facts_pinned_first(mem: Memory) -> None:
 def test_entity_graph_and_graph_signal(mem: Memory) -> None:
     user = _user()
     _tell(mem, user, JOB)
+    home = _facts(mem, user)["Maya|home"][-1]
+    related = {f.text for f in mem.related(home.id)}  # type: ignore[attr-defined]
+    assert related == {"Maya works at St. Mary's (employer)", "Maya works as nurse (job)"}
     names = {e.name for e in mem.entities(user)}
     assert {"Google", "Tom", "Oslo", "Denver"} <= names
     edges = {(r.subject, r.attribute, r.object) for r in mem.relations(user, entity="Tom")}

@@ -126,6 +126,11 @@ class AsyncMemory:
     ) -> builtins.list[MemoryItem]:
         return await self._run(self.memory.sources, memory_id, user_id=user_id)
 
+    async def related(
+        self, memory_id: str, *, user_id: str | None = None
+    ) -> builtins.list[MemoryItem]:
+        return await self._run(self.memory.related, memory_id, user_id=user_id)
+
     async def entities(self, user_id: str, *, limit: int = 100) -> builtins.list[Entity]:
         return await self._run(self.memory.entities, user_id, limit=limit)
 

@@ -69,6 +69,12 @@ class Knowledge:
         current = self.get(memory_id, user_id=user_id)
         return self.store.linked(current.id, current.user_id, "source")
 
+    def related(self, memory_id: str, *, user_id: str | None = None) -> builtins.list[MemoryItem]:
+        """Facts linked to a fact: what else was current about the same person when either
+        was learned (links are kept when a fact is later closed)."""
+        current = self.get(memory_id, user_id=user_id)
+        return self.store.linked(current.id, current.user_id, "related")
+
     def entities(self, user_id: str, *, limit: int = 100) -> builtins.list[Entity]:
         """The entities a user's memories mention, most mentioned first."""
         return self.store.entities(self._user_id(user_id), _bounded(limit))

@@ -86,6 +86,8 @@ class Consolidation:
         for episode in episode_pks:
             session.link(pk, episode, "source")
         session.mention(pk, _fact_entities(draft))
+        if added:
+            self._relate(session, pk, draft)
         closed = []
         if added and prev is not None and _open_at(prev, when) and draft.spec.single:
             assert when is not None
@@ -95,6 +97,20 @@ class Consolidation:
         self.fact_pks.append(pk)
         event: DecisionEvent = "INVALIDATE" if closed else "ADD"
         self._decide(event, memory.id, memory.text, reason, draft.actor, closed)
+
+    @staticmethod
+    def _relate(session: FactSession, pk: int, draft: FactDraft) -> None:
+        """Link a new fact to the current facts about the same subject (A-MEM's linked
+        notes): from any fact, what else is known about that person is one hop away."""
+        subject = normalise_name(draft.subject)
+        current = [
+            f
+            for f in session.facts_for(subject)
+            if f.pk != pk and f.valid_to is None and not _is_end(f)
+        ]
+        for other in current[-MAX_RELATED:]:
+            session.link(pk, other.pk, "related")
+            session.link(other.pk, pk, "related")
 
     def _end(self, session: FactSession, claim: Claim) -> None:
         draft, when = claim.draft, claim.draft.event_time
@@ -180,6 +196,7 @@ class Consolidation:
 
 
 END = "~end"  # the fact-key suffix of end markers
+MAX_RELATED = 8  # links from a new fact to the latest current facts about its subject
 
 
 def _prefix(draft: FactDraft) -> str:
