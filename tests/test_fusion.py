@@ -28,7 +28,8 @@ def test_a_lone_matching_memory_gets_a_positive_score(tmp_path: Path) -> None:
         assert mem.count(user_id="u") == 1
         hits = mem.search("What is the name of Ana's puppy?", user_id="u")
         assert len(hits) == 1 and hits[0].score > 0.5
-    # by default the message and what was extracted from it compete; the best still scores high
+    # by default the message and what was extracted from it compete; the best still scores
+    # well (a fact borrows only half of its turn's context, so neither reaches the lone 1.0)
     with Memory(tmp_path / "rules.db", embedder={"provider": "static"}) as mem:
         (said,) = mem.add(
             [{"content": "I adopted a puppy named Biscuit", "speaker": "Ana"}], user_id="u"
@@ -36,4 +37,4 @@ def test_a_lone_matching_memory_gets_a_positive_score(tmp_path: Path) -> None:
         hits = mem.search("What is the name of Ana's puppy?", user_id="u")
         assert len(hits) == mem.count(user_id="u") >= 1
         assert all(h.sources == said.sources for h in hits)
-        assert hits[0].score > 0.5
+        assert hits[0].score > 0.4

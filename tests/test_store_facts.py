@@ -6,6 +6,7 @@ counts, forgetting, full deletion, and the rollback of an add whose consolidatio
 from __future__ import annotations
 
 import hashlib
+import math
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -294,13 +295,17 @@ def test_links_mentions_entities_and_relations(store: MemoryStore) -> None:
     assert store.relations("u", None, 10) == [relation]
     assert store.relations("u", "The Ann", 10) == [relation]
     assert store.relations("u", "Bob", 10) == []
-    # mentions score 1 per entity; a fact's source episode gets half of the fact's score
-    assert store.entity_memories("u", ["lisbon"]) == {pks["e1"]: 1.0, pks["f"]: 1.0, pks["e2"]: 0.5}
-    assert store.entity_memories("u", ["lisbon", "ann"]) == {
-        pks["e1"]: 1.0,
-        pks["f"]: 2.0,
-        pks["e2"]: 1.0,
-    }
+    # each entity counts by its rarity among the user's memories (log(1 + N/df) / log(1 + N));
+    # a fact's source episode gets half of the fact's score
+    total = store.scope_state("u").rows
+    lisbon, ann = (math.log1p(total / df) / math.log1p(total) for df in (2, 1))
+    assert ann > lisbon  # named once says more than named twice
+    assert store.entity_memories("u", ["lisbon"]) == pytest.approx(
+        {pks["e1"]: lisbon, pks["f"]: lisbon, pks["e2"]: 0.5 * lisbon}
+    )
+    assert store.entity_memories("u", ["lisbon", "ann"]) == pytest.approx(
+        {pks["e1"]: lisbon, pks["f"]: lisbon + ann, pks["e2"]: 0.5 * (lisbon + ann)}
+    )
     assert store.entity_memories("u", []) == {}
     assert store.entity_memories("other", ["lisbon"]) == {}
 
