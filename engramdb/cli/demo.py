@@ -69,6 +69,9 @@ def run_demo(store: str | None) -> None:
                 table = Table(title=question, title_justify="left", show_header=False)
                 for hit in hits:
                     day = hit.event_time.date().isoformat() if hit.event_time else ""
-                    table.add_row(f"{hit.score:.2f}", day, f"{hit.speaker}: {hit.text}")
+                    said = (
+                        f"{hit.speaker}: {hit.text}" if hit.speaker else f"[{hit.kind}] {hit.text}"
+                    )
+                    table.add_row(f"{hit.score:.2f}", day, said)
                 console.print(table)
         console.print(f"done in {time.perf_counter() - start:.1f} s")

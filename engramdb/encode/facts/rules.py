@@ -27,7 +27,7 @@ _KIN = (
     r"|partner|fianc[eé]e?|friend|best friend|boss|cousin|aunt|uncle|grandma|grandmother"
     r"|grandpa|grandfather|roommate|colleague|coworker|neighbou?r"
 )
-_NAME = r"(?-i:[A-Z][\w'’&.-]*(?:\s+(?:of|de|la|the|&|on|upon|van|von)?\s*[A-Z][\w'’&.-]*)*)"
+_NAME = r"(?-i:[A-Z][\w'’&.-]*(?:\s+(?:of|de|la|the|&|van|von)?\s*[A-Z][\w'’&.-]*)*)"
 _PLACE = _NAME + r"(?:,\s*(?-i:[A-Z][\w.]*(?:\s[A-Z][\w.]*)?))?"
 _PHRASE = r"(?P<v>[^.,;!?]{2,60}?)"
 _STOP = r"(?=\s+(?:at|for|with|in|since|because|now|and|but|so|after|before|this|next|last|right|today|yesterday|anymore|these|here|there|too|instead|over|than)\b|\s*[.,;!?)]|\s*$)"
