@@ -63,15 +63,15 @@ def run_demo(store: str | None) -> None:
                     for i, (who, text) in enumerate(turns, 1)
                 ]
                 mem.add(messages, user_id="demo-user", session_id=session, timestamp=when)
-            console.print(f"remembered {mem.count(user_id='demo-user')} messages")
+            turns_kept = len(mem.list(user_id="demo-user", kind="episode", limit=1000))
+            facts = len(mem.list(user_id="demo-user", kind="fact", limit=1000))
+            console.print(f"remembered {turns_kept} messages and {facts} facts drawn from them")
             for question in QUESTIONS:
                 hits = mem.search(question, user_id="demo-user", limit=2)
                 table = Table(title=question, title_justify="left", show_header=False)
                 for hit in hits:
                     day = hit.event_time.date().isoformat() if hit.event_time else ""
-                    said = (
-                        f"{hit.speaker}: {hit.text}" if hit.speaker else f"[{hit.kind}] {hit.text}"
-                    )
+                    said = f"{hit.speaker or hit.kind}: {hit.text}"  # a fact has no speaker
                     table.add_row(f"{hit.score:.2f}", day, said)
                 console.print(table)
         console.print(f"done in {time.perf_counter() - start:.1f} s")
