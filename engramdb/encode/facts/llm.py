@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, JsonValue, field_validator
 
 from engramdb.encode.facts import rules
 from engramdb.encode.facts.model import ATTRIBUTES, FactDraft, canonical_attribute
+from engramdb.encode.facts.patterns import OCCUPATION
 from engramdb.encode.text import query_terms
 from engramdb.llm.base import ChatModel, LLMStats
 from engramdb.llm.structured import ask_json
@@ -133,7 +134,7 @@ def plausible(attribute: str, value: str, text: str) -> bool:
     if attribute in _NAMED:
         return any(word[:1].isupper() for word in value.split()) and value in text
     if attribute == "job":
-        return bool(rules.OCCUPATION.search(value)) or bool(
+        return bool(OCCUPATION.search(value)) or bool(
             re.search(rf"\bas\s+(?:an?\s+)?{re.escape(value)}", text, re.I)
         )
     if attribute == "relationship_status":
