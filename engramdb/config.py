@@ -95,6 +95,9 @@ class ExtractionConfig(BaseModel):
     )
     min_confidence: float = Field(0.5, ge=0, le=1)
     link_entities: bool = Field(True, description="record the entities each memory mentions")
+    notes: bool = Field(
+        True, description="also keep each statement a person makes as a fact in its own words"
+    )
 
 
 class ForgettingConfig(BaseModel):

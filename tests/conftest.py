@@ -178,6 +178,9 @@ def primer(minilm_models: Path) -> Callable[[Path], Path]:
 
 
 RAW = {"mode": "off", "link_entities": False}
+# rule-based slot facts as before, without notes (each statement kept as a fact, on by default):
+# for tests of storage, transfer and the service, whose counts and rankings are about messages
+NO_NOTES = {"notes": False}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

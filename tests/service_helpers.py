@@ -20,10 +20,14 @@ STATIC = {"provider": "static"}
 
 
 class LiveServer:
-    def __init__(self, store: Path | str, **settings: Any) -> None:
+    def __init__(
+        self, store: Path | str, *, extraction: dict[str, Any] | None = None, **settings: Any
+    ) -> None:
+        """``extraction``: the Memory's extraction section (default: engramdb's default)."""
         self.store = store
         self.admin = secrets.token_urlsafe(24)
-        self.memory = AsyncMemory(store, embedder=STATIC)
+        options: dict[str, Any] = {"extraction": extraction} if extraction is not None else {}
+        self.memory = AsyncMemory(store, embedder=STATIC, **options)
         # the key store that goes with the store: SQLite's own file, or the PostgreSQL database
         self.keys = open_key_store(EngramConfig.build(store=str(store)))
         self.settings = ServerSettings(**settings)

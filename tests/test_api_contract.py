@@ -8,7 +8,7 @@ import socket
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from conftest import STATIC, NetworkAccessBlocked
+from conftest import NO_NOTES, STATIC, NetworkAccessBlocked
 
 from engramdb import AsyncMemory, HistoryEntry, Hit, Memory, MemoryItem
 from engramdb.errors import NotFoundError, StoreError
@@ -386,7 +386,10 @@ def test_context_manager_closes_the_store(store_target: str) -> None:
 
 
 def test_context_manager_closes_on_error(store_target: str) -> None:
-    with pytest.raises(RuntimeError, match="boom"), Memory(store_target, embedder=STATIC) as m:
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        Memory(store_target, embedder=STATIC, extraction=NO_NOTES) as m,
+    ):
         m.add([{"content": "written before the error"}], user_id="u")
         raise RuntimeError("boom")
     with pytest.raises(StoreError):

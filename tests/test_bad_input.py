@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STATIC
+from conftest import NO_NOTES, STATIC
 from stores import BACKENDS, new_schema, row_counts, store_exists
 
 from engramdb import EngramConfig, Memory
@@ -24,7 +24,7 @@ def seeded(
         path = str(tmp_path_factory.mktemp("bad-input") / "memory.db")
     else:
         path = new_schema(request.getfixturevalue("pg_base"))
-    m = Memory(path, embedder=STATIC)
+    m = Memory(path, embedder=STATIC, extraction=NO_NOTES)
     items = m.add(
         [
             {"id": "s1", "content": "I keep my passport in the top drawer"},

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import STATIC
+from conftest import NO_NOTES, STATIC
 
 from engramdb import Memory
 
@@ -24,6 +24,7 @@ BATCH = 20
 
 # The child adds batches of BATCH messages, ids "b{batch}-{i}", and prints one line per batch
 # only after ``add`` returned (the transaction committed). It also blocks outbound network.
+# Notes are off: every stored row is one message, so rows can be counted per batch.
 CHILD = textwrap.dedent(
     """
     import socket, sys
@@ -40,7 +41,7 @@ CHILD = textwrap.dedent(
     from engramdb import Memory
     path, first = sys.argv[1], int(sys.argv[2])
     words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet".split()
-    m = Memory(path, embedder={"provider": "static"})
+    m = Memory(path, embedder={"provider": "static"}, extraction={"notes": False})
     batch = first
     while True:
         messages = [
@@ -135,7 +136,7 @@ def test_killed_writer_leaves_a_consistent_store(store_path: Path) -> None:
     check_all_or_nothing(found, acked + more)
 
     # the store opens normally and serves everything that was acknowledged
-    with Memory(store_path, embedder=STATIC) as m:
+    with Memory(store_path, embedder=STATIC, extraction=NO_NOTES) as m:
         assert m.count(user_id="crash") == BATCH * len(found)
         last = max(acked)
         hits = m.search(f"batch {last} line 7 hotel", user_id="crash", limit=3, preset="lexical")
@@ -151,7 +152,10 @@ def test_readers_run_safely_beside_a_writer(store_path: Path) -> None:
     observed: dict[str, list[int]] = defaultdict(list)
     written = [0]
 
-    with Memory(store_path, embedder=STATIC) as m, Memory(store_path, embedder=STATIC) as other:
+    with (
+        Memory(store_path, embedder=STATIC, extraction=NO_NOTES) as m,
+        Memory(store_path, embedder=STATIC, extraction=NO_NOTES) as other,
+    ):
         m.add([{"id": "seed", "content": "seed message about lighthouses"}], user_id=user)
         m.add([{"content": "someone else's note about lighthouses"}], user_id="neighbour")
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import STATIC, _target
 from stores import BACKENDS
 
-from engramdb import Memory
+from engramdb import Hit, Memory
 
 JOB = [
     ("2023-01-05T10:00:00Z", "j1", "I work as a data analyst at Google."),
@@ -35,6 +35,11 @@ def mem(
     m = Memory(_target(request, request.param, folder), embedder=STATIC)
     yield m
     m.close()
+
+
+def _slots(hits: list[Hit]) -> list[Hit]:
+    """The slot facts among ``hits`` (notes aside)."""
+    return [h for h in hits if h.attribute != "note"]
 
 
 def _user() -> str:
@@ -114,7 +119,12 @@ def test_a_restated_fact_is_a_noop_that_adds_its_source(mem: Memory) -> None:
         user_id=user,
         timestamp="2023-05-01T09:00:00Z",
     )
-    assert [d.event for d in result.decisions] == ["NOOP"]
+    # the slot fact is a NOOP; the restatement, in its own words, is a new note
+    attribute = {f.id: f.attribute for f in result.facts}
+    assert [(attribute[d.fact_id], d.event) for d in result.decisions] == [  # type: ignore[index]
+        ("home", "NOOP"),
+        ("note", "ADD"),
+    ]
     (home,) = _facts(mem, user)["Maya|home"]
     assert home.sources == ["a", "b"]  # type: ignore[attr-defined]
     assert [h.event for h in mem.history(home.id)] == ["ADD", "NOOP"]  # type: ignore[attr-defined]
@@ -128,7 +138,7 @@ def test_a_late_arriving_older_message_is_slotted_into_the_past(mem: Memory) -> 
     assert homes["Porto"].valid_to is None
     assert homes["Madrid"].valid_to == homes["Porto"].valid_from
     current = mem.search("Where does Maya live?", user_id=user, kinds=["fact"])
-    assert [h.value for h in current] == ["Porto"]
+    assert [h.value for h in _slots(current)] == ["Porto"]
 
 
 def test_an_end_that_arrives_before_what_it_ends_still_ends_it(mem: Memory) -> None:
@@ -140,9 +150,9 @@ def test_an_end_that_arrives_before_what_it_ends_still_ends_it(mem: Memory) -> N
     (plan,) = [f for f in _facts(mem, user)["Maya|plan"] if f.valid_to != f.valid_from]  # type: ignore[attr-defined]
     assert plan.value == "move to Austin"  # type: ignore[attr-defined]
     assert plan.valid_to == datetime(2023, 9, 1, 9, tzinfo=UTC)  # type: ignore[attr-defined]
-    assert not mem.search("Where is Maya moving?", user_id=user, kinds=["fact"])
+    assert not _slots(mem.search("Where is Maya moving?", user_id=user, kinds=["fact"]))
     then = mem.search("Where is Maya moving?", user_id=user, kinds=["fact"], as_of="2023-06-01")
-    assert [h.value for h in then] == ["move to Austin"]
+    assert [h.value for h in _slots(then)] == ["move to Austin"]
 
 
 def test_an_end_claim_closes_without_a_replacement(mem: Memory) -> None:
@@ -161,16 +171,22 @@ def test_profile_holds_current_facts_pinned_first(mem: Memory) -> None:
     profile = mem.profile(user)
     assert "St. Mary's" in profile.text and "Google" not in profile.text
     assert all(f.valid_to is None for f in profile.facts)
+    # notes are never closed (the one saying Maya works at Google is still there): they
+    # stay out of the profile unless pinned
+    assert all(f.attribute != "note" for f in profile.facts)
     tom = _facts(mem, user)["Tom|home"][0]
     mem.pin(tom.id)  # type: ignore[attr-defined]
     assert mem.profile(user).facts[0].id == tom.id  # type: ignore[attr-defined]
+    note = _facts(mem, user)["Maya|note"][0]
+    mem.pin(note.id)  # type: ignore[attr-defined]
+    assert note.id in [f.id for f in mem.profile(user).facts]  # type: ignore[attr-defined]
 
 
 def test_entity_graph_and_graph_signal(mem: Memory) -> None:
     user = _user()
     _tell(mem, user, JOB)
     home = _facts(mem, user)["Maya|home"][-1]
-    related = {f.text for f in mem.related(home.id)}  # type: ignore[attr-defined]
+    related = {f.text for f in mem.related(home.id) if f.attribute != "note"}  # type: ignore[attr-defined]
     assert related == {"Maya works at St. Mary's (employer)", "Maya works as nurse (job)"}
     names = {e.name for e in mem.entities(user)}
     assert {"Google", "Tom", "Oslo", "Denver"} <= names

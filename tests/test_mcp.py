@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import httpx2 as httpx
 import pytest
+from conftest import NO_NOTES
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -21,6 +22,8 @@ from service_helpers import STATIC, LiveServer, add
 from engramdb import Memory
 
 TOOLS = {"add", "search", "list", "delete", "profile"}
+# The stores here keep rule-based slot facts but no notes: a note restates a message in the third
+# person and would outrank the message itself for "dog Biscuit"; these tests check the tools.
 
 
 def payload(result: Any) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def check(outcome: dict[str, Any], user: str) -> None:
 def test_mcp_over_stdio(tmp_path: Path) -> None:
     store = tmp_path / "memory.db"
     config = tmp_path / "engram.json"
-    config.write_text(json.dumps({"store": str(store), "embedder": STATIC}))
+    config.write_text(json.dumps({"store": str(store), "embedder": STATIC, "extraction": NO_NOTES}))
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "engramdb.cli.main", "mcp", "--config", str(config)],
@@ -119,7 +122,8 @@ def test_mcp_over_stdio(tmp_path: Path) -> None:
 # --- streamable HTTP on the service ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("mcp-http") / "memory.db").start()
+    store = tmp_path_factory.mktemp("mcp-http") / "memory.db"
+    live = LiveServer(store, extraction=NO_NOTES).start()
     yield live
     live.stop()
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import STATIC, cache_of
+from conftest import NO_NOTES, STATIC, cache_of
 
 from engramdb import Memory
 from engramdb.errors import ConfigError, InvalidInputError, NotFoundError
@@ -97,7 +97,7 @@ def test_data_and_search_survive_reopen_and_cache_loss(primed_target: str) -> No
 
 def test_reopening_with_another_embedder_is_refused(primed_target: str) -> None:
     primed_path = primed_target
-    with Memory(primed_path) as m:
+    with Memory(primed_path, extraction=NO_NOTES) as m:  # one message, one row
         m.add([{"id": "x", "content": "made with MiniLM vectors"}], user_id="u")
     with pytest.raises(ConfigError, match="embedder"):
         Memory(primed_path, embedder=STATIC)
@@ -110,7 +110,8 @@ def test_reopening_with_another_embedder_is_refused(primed_target: str) -> None:
 def test_ann_index_is_used_persisted_and_rebuildable(store_path: Path) -> None:
     """Scopes at or above ``ann_threshold`` vectors search through an HNSW index that is saved
     in ``<db>.cache/ann`` and verified/rebuilt on load."""
-    options = {"embedder": STATIC, "store_options": {"ann_threshold": 50}}
+    # notes off: every message is one vector, so the scope sizes below are exact
+    options = {"embedder": STATIC, "store_options": {"ann_threshold": 50}, "extraction": NO_NOTES}
     fruits = [
         "apple",
         "banana",
@@ -390,7 +391,10 @@ def test_delete_all_removes_every_row_of_the_user_only(store_path: Path) -> None
 def test_another_handle_sees_delete_all_and_new_memories(store_target: str) -> None:
     """Two handles on one store (as two processes would be): after one of them deletes a user
     and the user adds new memories, the other must find the new memories, not stale ones."""
-    with Memory(store_target, embedder=STATIC) as a, Memory(store_target, embedder=STATIC) as b:
+    with (
+        Memory(store_target, embedder=STATIC, extraction=NO_NOTES) as a,
+        Memory(store_target, embedder=STATIC, extraction=NO_NOTES) as b,
+    ):
         old = [
             {"id": f"old{i}", "content": f"old note {i} about gardening tomatoes"} for i in range(5)
         ]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import STATIC, cache_of
+from conftest import NO_NOTES, STATIC, cache_of
 from stores import pg_connect, row_counts, user_row_counts
 from test_crash_safety import CHILD, check_all_or_nothing, run_and_kill
 from test_persistence_and_scope import conversation, top_sources
@@ -30,7 +30,7 @@ FRUITS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "melon", "oliv
 
 
 def test_delete_all_leaves_no_row_of_the_user_in_any_table(pg_target: str) -> None:
-    with Memory(pg_target, embedder=STATIC) as m:
+    with Memory(pg_target, embedder=STATIC, extraction=NO_NOTES) as m:
         for user in ("gone", "kept"):
             m.add(conversation("a"), user_id=user, session_id="s1")
             m.add(conversation("b"), user_id=user, session_id="s2")
@@ -111,7 +111,8 @@ def test_updates_and_deletes_keep_the_bm25_statistics_exact(pg_target: str) -> N
 def test_large_scopes_use_pgvector_for_nearest_neighbours(pg_target: str) -> None:
     """At or above ``ann_threshold`` the dense candidates come from the HNSW index in the
     database (no in-process index, no cache file); updates and deletes are seen at once."""
-    options = {"embedder": STATIC, "store_options": {"ann_threshold": 50}}
+    # notes off: one vector per message, so the scope sizes are what the test says
+    options = {"embedder": STATIC, "store_options": {"ann_threshold": 50}, "extraction": NO_NOTES}
     messages = [
         {"id": f"m{i}", "content": f"note {i} mentions {FRUITS[i % len(FRUITS)]} and code{i}x"}
         for i in range(300)
@@ -152,7 +153,11 @@ def test_same_results_as_sqlite(tmp_path: Path, pg_target: str) -> None:
     for threshold, exact in ((100_000, True), (50, False)):
         results = {}
         for target in (str(tmp_path / f"s{threshold}.db"), f"{pg_target}"):
-            options = {"embedder": STATIC, "store_options": {"ann_threshold": threshold}}
+            options = {
+                "embedder": STATIC,
+                "store_options": {"ann_threshold": threshold},
+                "extraction": NO_NOTES,  # messages only: the data the tolerance was set for
+            }
             with Memory(target, **options) as m:
                 if m.count(user_id="u") == 0:
                     for start in range(0, len(messages), 50):
@@ -218,7 +223,7 @@ def test_concurrent_first_opens_migrate_once(pg_target: str) -> None:
 
 
 def test_values_postgresql_cannot_hold_are_refused_and_roll_back(pg_target: str) -> None:
-    with Memory(pg_target, embedder=STATIC) as m:
+    with Memory(pg_target, embedder=STATIC, extraction=NO_NOTES) as m:
         m.add([{"id": "ok", "content": "a fine message"}], user_id="u")
         before = row_counts(pg_target)
         batch = [{"id": f"g{i}", "content": f"good message {i}"} for i in range(5)]
@@ -264,7 +269,7 @@ def test_engram_pgserver_prints_a_working_dsn(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         dsn = out.stdout.strip().splitlines()[-1]
         assert dsn.startswith("postgresql://") and "/trial?" in dsn
-        with Memory(dsn, embedder=STATIC) as m:
+        with Memory(dsn, embedder=STATIC, extraction=NO_NOTES) as m:
             m.add("hello from a fresh database", user_id="u")
             assert m.count() == 1
         assert time.monotonic() - started < 60

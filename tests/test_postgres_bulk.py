@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import STATIC
+from conftest import NO_NOTES, STATIC
 from stores import new_schema, pg_connect
 
 from engramdb import Memory
@@ -18,8 +18,9 @@ from engramdb.store.postgres.bulk import INDEX
 from engramdb.store.postgres.store import PostgresStore
 from engramdb.store.sqlite.store import SQLiteStore
 
-# every scope searches through pgvector's index (not the exact in-process scan)
-OPTIONS = {"embedder": STATIC, "store_options": {"ann_threshold": 50}}
+# every scope searches through pgvector's index (not the exact in-process scan); notes off:
+# one row per message, so the loads below hold exactly the rows they count
+OPTIONS = {"embedder": STATIC, "store_options": {"ann_threshold": 50}, "extraction": NO_NOTES}
 ROWS = 400
 
 

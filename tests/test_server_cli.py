@@ -69,8 +69,9 @@ def test_serve_process_config_logs_and_graceful_shutdown(tmp_path: Path) -> None
     port = free_port()
     store = tmp_path / "memory.db"
     config = tmp_path / "engram.yaml"
-    config.write_text(
-        f"store: {store}\nembedder:\n  provider: static\nserver:\n  port: 1\n  workers: 2\n"
+    config.write_text(  # notes off: one row per message, as counted at the end
+        f"store: {store}\nembedder:\n  provider: static\nextraction:\n  notes: false\n"
+        "server:\n  port: 1\n  workers: 2\n"
     )
     url = f"http://127.0.0.1:{port}"
     process = start(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STATIC
+from conftest import NO_NOTES, STATIC
 from stores import new_schema
 from typer.testing import CliRunner
 
@@ -34,7 +34,9 @@ QUERIES = ["what is the dog called", "where does Lena live", "which instrument",
 
 
 def fill(target: str) -> None:
-    with Memory(target, embedder=STATIC) as m:
+    """Two users' messages and the slot facts the rules extract from them. Notes are off, so
+    deleting one message per user leaves exactly one history of a deleted memory per user."""
+    with Memory(target, embedder=STATIC, extraction=NO_NOTES) as m:
         for user in ("ann", "bob"):
             items = m.add(
                 [{"id": f"{user}{i}", "speaker": user, "content": t} for i, t in enumerate(TEXTS)],
@@ -111,7 +113,7 @@ def test_export_import_round_trip(tmp_path: Path, pg_base: str, direction: str) 
 
 def test_interrupted_import_resumes_without_duplicates(tmp_path: Path, pg_base: str) -> None:
     source = str(tmp_path / "big.db")
-    with Memory(source, embedder=STATIC) as m:
+    with Memory(source, embedder=STATIC, extraction=NO_NOTES) as m:  # one row per message
         for user in ("u1", "u2", "u3"):
             m.add(
                 [

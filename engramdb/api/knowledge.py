@@ -48,7 +48,8 @@ class Knowledge:
         self, user_id: str, *, limit: int = 20, now: str | datetime | None = None
     ) -> Profile:
         """The most important facts true now (pinned first), as items and as prompt text.
-        Read from the current facts on every call, so it is never out of date."""
+        Read from the current facts on every call, so it is never out of date. Notes stay
+        out unless pinned: nothing closes an outdated note, only search ranks past it."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
             raise InvalidInputError("limit must be between 1 and 200")
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)

@@ -53,6 +53,12 @@ class SearchConfig(BaseModel):
     fact_context: float = Field(
         0.5, ge=0, le=1, description="share of its source turn's context signals a fact takes"
     )
+    # facts only (retrieve/succession.py): the newest fact on a topic first, facts about the
+    # person the question names before facts about others
+    succession: bool = Field(True, description="a newer fact on the same topic ranks first")
+    other_subject: float = Field(
+        0.5, ge=0, le=1, description="score factor of facts about someone the question skips"
+    )
     kinds: list[Literal["episode", "fact", "summary"]] | None = Field(
         None, description="only these kinds of memory (None: all)"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engramdb.encode.facts.model import FAVORITE
+from engramdb.encode.facts.notes import NOTE
 from engramdb.encode.text import words
 from engramdb.retrieve.scope_index import IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores
@@ -52,13 +53,21 @@ def asked_attributes(query: str) -> set[str]:
 
 
 def attribute_scores(index: ScopeIndex, query: str, positions: IntArray) -> Scores:
-    """1 for facts whose attribute the question asks about (favorites by prefix)."""
+    """1 for facts whose attribute the question asks about (favorites by prefix), -1 for
+    facts of another attribute ("lives in" does not answer "where does she work"), 0 for
+    episodes and for facts of no fixed attribute (notes)."""
     asked = asked_attributes(query)
     if not asked:
         return np.zeros(len(positions))
-    codes = {
-        code
-        for name, code in index.attributes.items()
-        if name and (name in asked or (FAVORITE in asked and name.startswith(FAVORITE)))
-    }
-    return np.isin(index.attribute_codes(positions), list(codes)).astype(np.float64)
+    codes = index.attribute_codes(positions)
+    matching: list[int] = []
+    other: list[int] = []
+    for name, code in index.attributes.items():
+        if name in _OPEN:
+            continue
+        fits = name in asked or (FAVORITE in asked and name.startswith(FAVORITE))
+        (matching if fits else other).append(code)
+    return np.isin(codes, matching).astype(np.float64) - np.isin(codes, other)
+
+
+_OPEN = {"", NOTE, "other"}  # no attribute (episodes), or one that says nothing of the topic

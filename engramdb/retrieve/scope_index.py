@@ -123,6 +123,12 @@ class ScopeIndex:
         column: npt.NDArray[np.bool_] = self._cols["alive"]
         return column
 
+    @property
+    def valid_from(self) -> npt.NDArray[np.float64]:
+        """When each fact became true, epoch seconds (NaN: episodes)."""
+        column: npt.NDArray[np.float64] = self._cols["valid_from"]
+        return column
+
     def visible(self, positions: IntArray, now: float, as_of: float) -> npt.NDArray[np.bool_]:
         """Which rows a search at ``now`` may return: not expired, and (facts) valid at
         ``as_of``. Episodes carry no validity, so they always pass the second test."""

@@ -224,9 +224,10 @@ class MemoryStore(Protocol):
         """Memories a memory links to (kind "source": the episodes a fact came from)."""
         ...
 
-    def current_facts(
-        self, user_id: str, at: datetime, limit: int
-    ) -> builtins.list[MemoryItem]: ...
+    def current_facts(self, user_id: str, at: datetime, limit: int) -> builtins.list[MemoryItem]:
+        """Facts valid at ``at``, pinned first, then by importance. Notes (a statement in
+        its own words, never closed by a later one) only when pinned."""
+        ...
 
     def entities(self, user_id: str, limit: int) -> builtins.list[Entity]: ...
 

@@ -17,6 +17,7 @@ from engramdb.encode.episodes import date_fields
 from engramdb.encode.facts import rules
 from engramdb.encode.facts.entities import find_entities
 from engramdb.encode.facts.model import FactDraft
+from engramdb.encode.facts.notes import notes
 from engramdb.encode.messages import EpisodeDraft
 from engramdb.encode.text import content_hash, normalise_name
 from engramdb.encode.timeparse import find_time_ranges
@@ -55,6 +56,8 @@ class FactExtractor:
             if _speaker(d).lower() not in _NOT_A_PERSON
         ]
         found = self._claims(messages) if self.config.mode != "off" else []
+        if self.config.mode != "off" and self.config.notes:
+            found += [note for m in messages for note in notes(m)]
         found = [f for f in found if f.confidence >= self.config.min_confidence]
         mentions: dict[str, list[tuple[str, str]]] = {}
         if self.config.link_entities:

@@ -19,7 +19,10 @@ from engramdb.llm.structured import ask_json
 
 logger = logging.getLogger("engramdb.facts")
 
-_VOCABULARY = [a for a in ATTRIBUTES if a != "other"] + ["favorite_food", "favorite_drink"]
+_VOCABULARY = [a for a in ATTRIBUTES if a not in ("other", "note")] + [
+    "favorite_food",
+    "favorite_drink",
+]
 
 
 MAX_FACTS = 8

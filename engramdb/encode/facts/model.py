@@ -35,6 +35,8 @@ _ATTRIBUTES = [
     Attribute("hobby", False, "{s} has a hobby: {v}", 0.5),
     Attribute("plan", False, "{s} plans to {v}", 0.6),
     Attribute("other", False, "{s}: {v}", 0.4),
+    # a statement in its own words (notes.py): the value is the whole third-person sentence
+    Attribute("note", False, "{v}", 0.4),
 ]
 ATTRIBUTES = {a.name: a for a in _ATTRIBUTES}
 # "favorite_<thing>" attributes are single-valued and built on the fly

@@ -85,6 +85,7 @@ class PostgresGraph(PostgresReads):
             rows = conn.execute(
                 f"""SELECT {COLUMNS} FROM memories
                     WHERE user_id = %(u)s AND kind = 'fact'
+                      AND (coalesce(attribute, '') <> 'note' OR pinned)
                       AND (valid_from IS NULL OR valid_from <= %(at)s)
                       AND (valid_to IS NULL OR valid_to > %(at)s)
                       AND (expires_at IS NULL OR expires_at > %(at)s)

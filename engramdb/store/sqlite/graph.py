@@ -77,6 +77,7 @@ class SQLiteGraph(SQLiteReads):
         rows = self._conn().execute(
             f"""SELECT {COLUMNS} FROM memories
                 WHERE user_id = ? AND kind = 'fact'
+                  AND (coalesce(attribute, '') <> 'note' OR pinned)
                   AND (valid_from IS NULL OR valid_from <= ?)
                   AND (valid_to IS NULL OR valid_to > ?)
                   AND (expires_at IS NULL OR expires_at > ?)

@@ -1,0 +1,160 @@
+"""Which fact answers now: the person the question is about, and the newest word on a topic.
+
+Two reorderings of the fused scores, both on facts only (episodes are the raw record):
+
+* **subject**: a question that names a person ("Where does Maya's brother Sam work?") asks
+  about the last person it names; facts about anyone else drop by ``other_subject``.
+* **succession**: a newer fact about the same subject and topic (its vector close to the older
+  one's) that answers the question nearly as well (its cosine to the question at most
+  ``SLACK`` lower, or its fused score at least ``RATIO`` of the older one's) is ranked just
+  above the older one. "Monday standup at Shopify" follows
+  "teaching at Lincoln Middle School" for "where does Daniel work now?". Under ``as_of`` only
+  facts valid then are candidates, so the newest word *as of then* wins. A question in the
+  past tense without ``as_of`` ("when did she move?") asks about an event: no succession.
+
+Thresholds were fitted on the dev half of ``engram bench updates`` and checked on its held-out
+half (docs/facts.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.encode.facts.notes import NOTE
+from engramdb.encode.text import words
+from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
+from engramdb.retrieve.signals import Scores
+
+TOPIC = 0.5  # cosine between two facts above which they are about the same thing
+SLACK = 0.2  # how much less a newer fact may match the question and still replace the older
+RATIO = 0.75  # ... or how much lower its fused score may be (a fact of the kind asked)
+HEAD = 10  # facts, best first, whose successors are looked for
+_SELF = {"i", "my", "me", "mine", "myself"}
+
+
+def reorder_facts(
+    index: ScopeIndex,
+    positions: IntArray,
+    scores: Scores,
+    query: str,
+    query_vector: FloatArray | None,
+    other_subject: float,
+    fit: Scores | None = None,
+    at_a_time: bool = False,
+) -> None:
+    """Apply both reorderings to ``scores`` in place. ``fit``: the attribute signal (1: a
+    fact of the kind asked, -1: of another kind): a fact of another kind replaces nothing.
+    ``at_a_time``: the search reads facts as of a given time (``as_of``)."""
+    facts = np.flatnonzero(~index.is_episode[positions] & np.isfinite(scores))
+    if len(facts) == 0:
+        return
+    subjects = index.speaker_code[positions[facts]]
+    asked = query_subject(index, query, subjects)
+    if asked is not None and other_subject < 1:
+        scores[facts[subjects != asked]] *= other_subject
+    if query_vector is not None and (at_a_time or not asks_about_the_past(query)):
+        fits = fit[facts] if fit is not None else np.zeros(len(facts))
+        _succeed(index, positions, scores, facts, query_vector, fits)
+
+
+def asks_about_the_past(query: str) -> bool:
+    """ "When did she go to…", "What was he reading?": an event, not what holds now; the
+    newest fact on the topic is not the answer. (With ``as_of`` the question names its time
+    and succession runs up to it.)"""
+    return _PAST.search(query) is not None
+
+
+_PAST = re.compile(r"\b(?:did|was|were|had|used to|ago)\b", re.I)
+
+
+def query_subject(
+    index: ScopeIndex, query: str, subjects: np.ndarray[tuple[int], np.dtype[np.int32]]
+) -> int | None:
+    """The code of the person a question is about: the last subject of these facts it names
+    ("Hannah's husband Mark" → Mark); "I"/"my" is whoever most facts are about."""
+    tokens = [w.removesuffix("'s") for w in words(query)]
+    present = set(subjects.tolist())
+    best: tuple[int, int, int] | None = None  # (end position, name length, code)
+    for name, code in index.speakers.items():
+        if code not in present or not name:
+            continue
+        parts = [w.removesuffix("'s") for w in words(name)]
+        for end in _ends_of(parts, tokens):
+            if best is None or (end, len(parts)) > best[:2]:
+                best = (end, len(parts), code)
+    if best is not None:
+        return best[2]
+    if _SELF & set(tokens):
+        return int(np.bincount(subjects).argmax())
+    return None
+
+
+def _ends_of(parts: list[str], tokens: list[str]) -> list[int]:
+    n = len(parts)
+    return [i + n for i in range(len(tokens) - n + 1) if tokens[i : i + n] == parts]
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """The candidate facts of one search, as arrays (one entry per fact)."""
+
+    vectors: FloatArray
+    asked: Scores  # cosine to the question
+    fused: Scores
+    since: Scores  # valid_from, epoch seconds
+    subjects: npt.NDArray[np.int32]
+    kinds: npt.NDArray[np.int32]  # attribute codes
+    note: int  # the attribute code of notes
+    fits: Scores
+
+    def successor(self, i: int) -> int | None:
+        """The earliest newer fact that replaces fact ``i`` as the answer, if any."""
+        # slot facts of different attributes are different things ("works at" is not
+        # replaced by "is married to"); a note may replace or be replaced by anything
+        kinds = self.kinds
+        same_kind = (kinds == kinds[i]) | (kinds == self.note) | (kinds[i] == self.note)
+        later = np.flatnonzero(
+            same_kind
+            & (self.subjects == self.subjects[i])
+            & (self.since > self.since[i])
+            & (self.vectors @ self.vectors[i] >= TOPIC)
+            & ((self.asked >= self.asked[i] - SLACK) | (self.fused >= self.fused[i] * RATIO))
+            & (self.fits >= min(self.fits[i], 0.0))
+        )
+        return int(later[np.argmin(self.since[later])]) if len(later) else None
+
+
+def _succeed(
+    index: ScopeIndex,
+    positions: IntArray,
+    scores: Scores,
+    facts: IntArray,
+    query_vector: FloatArray,
+    fits: Scores,
+) -> None:
+    """Lift the newest successor of each of the best ``HEAD`` facts just above it."""
+    rows = positions[facts]
+    vectors = index.vectors[rows]
+    found = _Facts(
+        vectors=vectors,
+        asked=(vectors @ query_vector).astype(np.float64),
+        fused=scores[facts].copy(),
+        since=index.valid_from[rows],
+        subjects=index.speaker_code[rows],
+        kinds=index.attribute_codes(rows),
+        note=index.attributes.get(NOTE, -1),
+        fits=fits,
+    )
+    lifts: list[tuple[int, float]] = []
+    for start in np.argsort(-found.fused, kind="stable")[:HEAD].tolist():
+        current, nxt = start, found.successor(start)
+        while nxt is not None:  # a chain of replacements, oldest to newest; times rise
+            current, nxt = nxt, found.successor(nxt)
+        if current != start:
+            lifts.append((int(facts[current]), float(found.fused[start])))
+    for i, above in lifts:
+        scores[i] = max(scores[i], np.nextafter(above, np.inf))

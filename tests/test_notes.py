@@ -1,0 +1,128 @@
+"""Notes (a person's statements kept as facts in their own words) and the fact reordering of
+search (the person the question names, the newest word on a topic), through the public API on
+both stores with the default MiniLM embedder."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engramdb import Memory
+from engramdb.encode.facts.notes import notes, sentences, third_person
+from engramdb.encode.facts.rules import Message
+
+# jobs and a seat preference in words the slot rules have no pattern for
+DANIEL = [
+    ("2022-09-01T16:00:00Z", "d1", "Teaching 7th grade science at Lincoln Middle School is fun."),
+    ("2022-09-01T16:05:00Z", "d2", "Can you suggest a podcast for the train?"),
+    ("2023-02-03T09:00:00Z", "d3", "My sister Ana just started at the Getty as a curator."),
+    ("2023-08-28T17:40:00Z", "d4", "Monday standup at Shopify instead of homeroom, ha."),
+    ("2023-09-02T08:00:00Z", "d5", "I always book an aisle seat on long flights."),
+    ("2024-03-10T08:00:00Z", "d6", "New rule: window seat only, I want to sleep on flights now."),
+]
+
+
+def _message(text: str, speaker: str = "Daniel") -> Message:
+    return Message(speaker, text, datetime(2024, 1, 1, tzinfo=UTC), "m1", -1)
+
+
+def _tell(mem: Memory, user: str) -> None:
+    for stamp, message_id, text in DANIEL:
+        mem.add(
+            [{"content": text, "speaker": "Daniel", "id": message_id}],
+            user_id=user,
+            timestamp=stamp,
+        )
+
+
+def _top_fact(mem: Memory, user: str, question: str, as_of: str | None = None) -> str:
+    hits = mem.search(question, user_id=user, limit=10, kinds=["fact"], as_of=as_of)
+    assert hits, f"no fact for {question!r}"
+    return hits[0].text
+
+
+def test_a_statement_becomes_a_third_person_note_about_its_subject() -> None:
+    found = notes(_message("Big news: I'm starting at St. Mary's in July. I love it there!"))
+    assert [(n.subject, n.attribute, n.value) for n in found] == [
+        (
+            "Daniel",
+            "note",
+            "Big news: Daniel is starting at St. Mary's in July. Daniel loves it there!",
+        )
+    ]
+    kin = notes(_message("My brother Sam got an offer from Microsoft. He starts in May."))
+    assert [(n.subject, n.value) for n in kin] == [
+        ("Sam", "Daniel's brother Sam got an offer from Microsoft. He starts in May.")
+    ]
+
+
+def test_questions_requests_and_scraps_are_not_notes() -> None:
+    for text in (
+        "Can you remind me to call the vet?",
+        "What's a good pasta recipe?",
+        "Thanks a lot!",
+        "Ok.",
+        "Please book a table for two.",
+        "Happy new year!",
+        "They do! It's a whole thing.",
+    ):
+        assert notes(_message(text)) == [], text
+    mixed = notes(_message("Where is my phone? I left it at Kai's place. Could you call Kai?"))
+    assert [n.value for n in mixed] == ["Daniel left it at Kai's place."]
+
+
+def test_sentences_and_third_person_forms() -> None:
+    assert sentences("I live on St. James Street now. Dr. Lee moved!") == [
+        "I live on St. James Street now.",
+        "Dr. Lee moved!",
+    ]
+    assert third_person("I've got my own place and I don't miss me old flat", "Ana") == (
+        "Ana has got Ana's own place and Ana doesn't miss Ana old flat"
+    )
+    assert third_person("I study law, I watch films, I go out", "Ana") == (
+        "Ana studies law, Ana watches films, Ana goes out"
+    )
+
+
+def test_the_newest_note_on_a_topic_answers_and_as_of_reads_the_past(memory: Memory) -> None:
+    user = f"daniel-{uuid.uuid4().hex[:8]}"
+    _tell(memory, user)
+    assert "Shopify" in _top_fact(memory, user, "Where does Daniel work now?")
+    then = "2023-01-01T00:00:00Z"
+    assert "Lincoln" in _top_fact(memory, user, "Where did Daniel work?", as_of=then)
+    assert "window" in _top_fact(memory, user, "Which seat does Daniel prefer on flights?")
+    past = _top_fact(memory, user, "Which seat did Daniel want?", as_of="2023-12-01T00:00:00Z")
+    assert "aisle" in past
+    # the question names the sister: her note, not Daniel's newer job
+    assert "Getty" in _top_fact(memory, user, "Where does Daniel's sister Ana work?")
+    # the older notes stay: nothing was closed, only ranked
+    texts = [m.text for m in memory.list(user_id=user, kind="fact", limit=100)]
+    assert any("aisle" in t for t in texts) and any("Lincoln" in t for t in texts)
+
+
+def test_succession_can_be_switched_off(memory: Memory) -> None:
+    user = f"daniel-{uuid.uuid4().hex[:8]}"
+    _tell(memory, user)
+    question = "Which seat does Daniel prefer on flights?"
+    off = memory.search(question, user_id=user, kinds=["fact"], options={"succession": False})
+    on = memory.search(question, user_id=user, kinds=["fact"])
+    assert "window" in on[0].text
+    # without it, ranking is by relevance alone: both seat notes are there, in some order
+    seats = [h.text for h in off if "seat" in h.text]
+    assert len(seats) == 2 and {h.id for h in off} == {h.id for h in on}
+
+
+def test_notes_can_be_switched_off(tmp_path: Path) -> None:
+    folder = tmp_path
+    with (
+        Memory(folder / "m.db", embedder={"provider": "static"}) as on,
+        Memory(
+            folder / "n.db", embedder={"provider": "static"}, extraction={"notes": False}
+        ) as off,
+    ):
+        for mem in (on, off):
+            _tell(mem, "u")
+        attributes = {m.attribute for m in on.list(user_id="u", kind="fact", limit=100)}
+        assert "note" in attributes
+        assert all(m.attribute != "note" for m in off.list(user_id="u", kind="fact", limit=100))
