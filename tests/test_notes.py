@@ -14,10 +14,10 @@ from engramdb.encode.facts.rules import Message
 
 # jobs and a seat preference in words the slot rules have no pattern for
 DANIEL = [
-    ("2022-09-01T16:00:00Z", "d1", "Teaching 7th grade science at Lincoln Middle School is fun."),
+    ("2022-09-01T16:00:00Z", "d1", "I teach 7th grade science at Lincoln Middle School."),
     ("2022-09-01T16:05:00Z", "d2", "Can you suggest a podcast for the train?"),
     ("2023-02-03T09:00:00Z", "d3", "My sister Ana just started at the Getty as a curator."),
-    ("2023-08-28T17:40:00Z", "d4", "Monday standup at Shopify instead of homeroom, ha."),
+    ("2023-08-28T17:40:00Z", "d4", "I started at Shopify: Monday standup instead of homeroom."),
     ("2023-09-02T08:00:00Z", "d5", "I always book an aisle seat on long flights."),
     ("2024-03-10T08:00:00Z", "d6", "New rule: window seat only, I want to sleep on flights now."),
 ]
@@ -55,6 +55,13 @@ def test_a_statement_becomes_a_third_person_note_about_its_subject() -> None:
     assert [(n.subject, n.value) for n in kin] == [
         ("Sam", "Daniel's brother Sam got an offer from Microsoft. He starts in May.")
     ]
+
+
+def test_a_note_dates_from_the_past_it_names() -> None:
+    (past,) = notes(_message("Back in March 2019 I lived in Rome."))
+    assert past.event_time is not None and past.event_time.year == 2019
+    (now,) = notes(_message("I live in Paris."))
+    assert now.event_time == datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def test_questions_requests_and_scraps_are_not_notes() -> None:

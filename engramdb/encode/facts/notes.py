@@ -12,10 +12,11 @@ question, and which newer note replaces an older one on the same topic, is left 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from engramdb.encode.facts.model import FactDraft
 from engramdb.encode.facts.patterns import ABBREVIATION, CONTRACTIONS
-from engramdb.encode.facts.rules import Message, clause_subject
+from engramdb.encode.facts.rules import Message, clause_subject, event_time_of
 
 NOTE = "note"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -71,11 +72,9 @@ def notes(message: Message) -> list[FactDraft]:
     for subject, group in groups:
         text = third_person(" ".join(group), message.speaker)[:_MAX_CHARS].strip()
         if len(text.split()) >= _MIN_WORDS:
-            if not _names(text, subject):  # "Monday standup at Shopify": whose?
-                if not _telling(group):
-                    continue
-                text = f"{subject}: {text}"
-            found.append(_note(message, subject, text))
+            if not (_names(text, subject) or _telling(group)):
+                continue
+            found.append(_note(message, subject, text, event_time_of(text, message.said_at)))
     return found
 
 
@@ -107,6 +106,8 @@ def _telling(group: list[str]) -> bool:
 
 
 def _names(text: str, subject: str) -> bool:
+    if not subject.split():
+        return False
     first = subject.split()[0].removesuffix("'s")
     return re.search(rf"\b{re.escape(first)}\b", text) is not None
 
@@ -132,12 +133,12 @@ def _subject(sentence: str, speaker: str, previous: str) -> str:
     return subject or speaker
 
 
-def _note(message: Message, subject: str, text: str) -> FactDraft:
+def _note(message: Message, subject: str, text: str, when: datetime | None) -> FactDraft:
     return FactDraft(
         subject=subject,
         attribute=NOTE,
         value=text,
-        event_time=message.said_at,
+        event_time=when,
         sources=[message.message_id],
         episode_pks=[message.episode_pk],
         confidence=0.7,
