@@ -57,11 +57,17 @@ def test_a_statement_becomes_a_third_person_note_about_its_subject() -> None:
     ]
 
 
-def test_a_note_dates_from_the_past_it_names() -> None:
-    (past,) = notes(_message("Back in March 2019 I lived in Rome."))
-    assert past.event_time is not None and past.event_time.year == 2019
-    (now,) = notes(_message("I live in Paris."))
-    assert now.event_time == datetime(2024, 1, 1, tzinfo=UTC)
+def test_a_capitalised_word_is_a_subject_only_with_a_verb_after_it() -> None:
+    (trip,) = notes(_message("Japan flights doubled in price. We booked Portugal instead."))
+    assert trip.subject == "Daniel"
+    (place,) = notes(_message("Lisbon and the Algarve in July. Edinburgh winters were long."))
+    assert place.subject == "Daniel"
+    (mark,) = notes(_message("Mark finally left Ford! He starts at Tesla in May."))
+    assert (mark.subject, mark.value) == (
+        "Mark",
+        "Mark finally left Ford! He starts at Tesla in May.",
+    )
+    assert notes(_message("Ruby is at Oakwood."))[0].subject == "Ruby"
 
 
 def test_questions_requests_and_scraps_are_not_notes() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from engramdb.encode.facts.model import FactDraft
+from engramdb.encode.facts.model import NOTE, FactDraft
 from engramdb.encode.text import normalise_name, query_terms
 from engramdb.models import Decision, DecisionEvent
 from engramdb.store.base import FactSession, Inserted, NewMemory, StoredFact
@@ -86,7 +86,7 @@ class Consolidation:
         for episode in episode_pks:
             session.link(pk, episode, "source")
         session.mention(pk, _fact_entities(draft))
-        if added:
+        if added and draft.attribute != NOTE:  # notes: many, and linked by their sources
             self._relate(session, pk, draft)
         closed = []
         if added and prev is not None and _open_at(prev, when) and draft.spec.single:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engramdb.encode.facts.model import FAVORITE
-from engramdb.encode.facts.notes import NOTE
+from engramdb.encode.facts.model import FAVORITE, NOTE
 from engramdb.encode.text import words
 from engramdb.retrieve.scope_index import IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores

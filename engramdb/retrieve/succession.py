@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.encode.facts.notes import NOTE
+from engramdb.encode.facts.model import NOTE
 from engramdb.encode.text import words
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores

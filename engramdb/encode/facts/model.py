@@ -18,6 +18,7 @@ class Attribute:
     importance: float
 
 
+NOTE = "note"
 _ATTRIBUTES = [
     # statements carry the attribute's plain name too, for questions that use it
     Attribute("job", True, "{s} works as {v} (job)", 0.9),
@@ -36,7 +37,7 @@ _ATTRIBUTES = [
     Attribute("plan", False, "{s} plans to {v}", 0.6),
     Attribute("other", False, "{s}: {v}", 0.4),
     # a statement in its own words (notes.py): the value is the whole third-person sentence
-    Attribute("note", False, "{v}", 0.4),
+    Attribute(NOTE, False, "{v}", 0.4),
 ]
 ATTRIBUTES = {a.name: a for a in _ATTRIBUTES}
 # "favorite_<thing>" attributes are single-valued and built on the fly
@@ -122,7 +123,11 @@ class FactDraft:
 
     def key(self) -> str:
         """Versions of one fact share a key: subject and attribute, plus the value where an
-        attribute holds several values at once (likes, pets, plans)."""
+        attribute holds several values at once (likes, pets, plans). Notes have keys of
+        their own (``#note|subject|text``; a name never holds "#"), so the subject's slot
+        facts are read without reading all its notes."""
+        if self.attribute == NOTE:  # apart from "subject|…": scans of a subject's facts
+            return f"#{NOTE}|{normalise_name(self.subject)}|{normalise_name(self.value)}"
         base = f"{normalise_name(self.subject)}|{self.attribute}"
         return base if self.spec.single else f"{base}|{normalise_name(self.value)}"
 

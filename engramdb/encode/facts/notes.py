@@ -12,13 +12,11 @@ question, and which newer note replaces an older one on the same topic, is left 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
-from engramdb.encode.facts.model import FactDraft
-from engramdb.encode.facts.patterns import ABBREVIATION, CONTRACTIONS
-from engramdb.encode.facts.rules import Message, clause_subject, event_time_of
+from engramdb.encode.facts.model import NOTE, FactDraft
+from engramdb.encode.facts.patterns import ABBREVIATION, CONTRACTIONS, SUBJECT
+from engramdb.encode.facts.rules import PRONOUN, Message, clause_subject
 
-NOTE = "note"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # questions, requests and courtesies say nothing about the speaker's life
 _NOT_A_STATEMENT = re.compile(
@@ -29,6 +27,10 @@ _NOT_A_STATEMENT = re.compile(
 )
 _FIRST_WORD = re.compile(r"\b(?:I|me|my|mine|we|us|our)\b", re.I)
 _DETAIL = re.compile(r"\b[A-Z][a-z]|\d")  # a name or a number after a sentence's first word
+_PERSON_VERB = re.compile(
+    r"\s+(?:is|was|has|had|just|got|gets|will|would|can|never|already|also|still|now|finally"
+    r"|recently|\w+ed|\w{2,}s\s+(?:at|in|for|with|as|on|to|from|the|a|an|his|her|their))\b"
+)
 _LABEL = re.compile(r"^[^:]{1,30}:\s+")  # "Big news: I …", "Quick update: …"
 _MIN_WORDS = 3
 _MAX_CHARS = 400
@@ -74,7 +76,7 @@ def notes(message: Message) -> list[FactDraft]:
         if len(text.split()) >= _MIN_WORDS:
             if not (_names(text, subject) or _telling(group)):
                 continue
-            found.append(_note(message, subject, text, event_time_of(text, message.said_at)))
+            found.append(_note(message, subject, text))
     return found
 
 
@@ -124,21 +126,30 @@ def _conjugated(verb: str) -> str:
 
 
 def _subject(sentence: str, speaker: str, previous: str) -> str:
-    """Whom a sentence is about: a person it opens with ("My brother Sam got…"), the one
-    before it for "he"/"she", else the speaker."""
+    """Whom a sentence is about: a person it introduces ("My brother Sam got…", "my sister
+    is…"), the one before it for "he"/"she", else the speaker. A capitalised word alone is
+    not enough: "Japan flights doubled", "Metal is life" and "Got tickets" start sentences
+    about the speaker as often as "Mark left Ford" starts one about Mark: a name needs a verb
+    right after it ("Mark finally left", "Ruby is", "Mark works at")."""
     text = _LABEL.sub("", sentence)
     for pattern, repl in CONTRACTIONS:
         text = re.sub(pattern, repl, text, flags=re.I)
-    subject = clause_subject(text, speaker, previous)[0]
-    return subject or speaker
+    if PRONOUN.match(text):
+        return previous
+    m = SUBJECT.match(text)
+    if m is None:
+        return speaker
+    if m["kin"] or m["rname"] or (m["name"] and _PERSON_VERB.match(text[m.end() :])):
+        return clause_subject(text, speaker, previous)[0] or speaker
+    return speaker
 
 
-def _note(message: Message, subject: str, text: str, when: datetime | None) -> FactDraft:
+def _note(message: Message, subject: str, text: str) -> FactDraft:
     return FactDraft(
         subject=subject,
         attribute=NOTE,
         value=text,
-        event_time=when,
+        event_time=message.said_at,
         sources=[message.message_id],
         episode_pks=[message.episode_pk],
         confidence=0.7,

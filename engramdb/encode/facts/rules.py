@@ -144,14 +144,14 @@ def relative_subject(clause: str, speaker: str) -> str | None:
     return m["kname"] or f"{speaker}'s {m['kin'].lower()}"
 
 
-_PRONOUN = re.compile(r"^(?:\W*\w+\W+){0,2}?(?:he|she|they)\b(?:'s|'ll| is| was| has)?", re.I)
+PRONOUN = re.compile(r"^(?:\W*\w+\W+){0,2}?(?:he|she|they)\b(?:'s|'ll| is| was| has)?", re.I)
 _ABOUT_YOU = re.compile(r"^\W*(?:you|your|can you|could you|would you|do you|did you)\b", re.I)
 
 
 def clause_subject(clause: str, speaker: str, other: str | None = None) -> tuple[str | None, str]:
     """Who a clause is about, and the rest of it. No subject ("Moved to Munich", "Got a
     place in Neukölln") is the speaker, as chat drops "I"; "he"/"she" is ``other``."""
-    pronoun = _PRONOUN.match(clause)
+    pronoun = PRONOUN.match(clause)
     if pronoun:
         return other, clause[pronoun.end() :]
     m = SUBJECT.match(clause)
