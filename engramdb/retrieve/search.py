@@ -29,7 +29,7 @@ from engramdb.retrieve.signals import (
     speaker_scores,
     time_scores,
 )
-from engramdb.retrieve.succession import reorder_facts
+from engramdb.retrieve.succession import QueryFacts, reorder_facts
 from engramdb.store.base import Granularity, MemoryStore
 
 # shared by every Searcher of the process; a store's connections are per thread (SQLite) or
@@ -99,18 +99,13 @@ class Searcher:
             if "attribute" in active:
                 signals["attribute"] = attribute_scores(index, query, positions)
             scores = fuse(signals, weights, config)
-            if config.succession:
-                fit = signals.get("attribute")
-                reorder_facts(
-                    index,
-                    positions,
-                    scores,
-                    query,
-                    info.vector,
-                    config.other_subject,
-                    fit,
-                    at_a_time=as_of is not None,
-                )
+            reorder_facts(
+                index,
+                positions,
+                scores,
+                QueryFacts(query, info.vector, signals.get("attribute"), as_of is not None),
+                config,
+            )
             if config.kinds is not None:
                 scores[~_of_kinds(index, positions, config.kinds)] = -np.inf
             top = np.argsort(-scores, kind="stable")[:limit]

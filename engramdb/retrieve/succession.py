@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from engramdb.encode.facts.model import NOTE
 from engramdb.encode.text import words
+from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores
 
@@ -36,29 +37,44 @@ HEAD = 10  # facts, best first, whose successors are looked for
 _SELF = {"i", "my", "me", "mine", "myself"}
 
 
+@dataclass(frozen=True, slots=True)
+class QueryFacts:
+    """What the reordering needs to know of the query."""
+
+    text: str
+    vector: FloatArray | None
+    fit: Scores | None  # the attribute signal: 1 a fact of the kind asked, -1 of another kind
+    at_a_time: bool  # the search reads facts as of a given time (``as_of``)
+
+
 def reorder_facts(
     index: ScopeIndex,
     positions: IntArray,
     scores: Scores,
-    query: str,
-    query_vector: FloatArray | None,
-    other_subject: float,
-    fit: Scores | None = None,
-    at_a_time: bool = False,
+    query: QueryFacts,
+    config: SearchConfig,
 ) -> None:
-    """Apply both reorderings to ``scores`` in place. ``fit``: the attribute signal (1: a
-    fact of the kind asked, -1: of another kind): a fact of another kind replaces nothing.
-    ``at_a_time``: the search reads facts as of a given time (``as_of``)."""
+    """Apply both reorderings to ``scores`` in place (``config.other_subject`` < 1 and
+    ``config.succession`` switch them on)."""
     facts = np.flatnonzero(~index.is_episode[positions] & np.isfinite(scores))
     if len(facts) == 0:
         return
     subjects = index.speaker_code[positions[facts]]
-    asked = query_subject(index, query, subjects)
-    if asked is not None and other_subject < 1:
-        scores[facts[subjects != asked]] *= other_subject
-    if query_vector is not None and (at_a_time or not asks_about_the_past(query)):
-        fits = fit[facts] if fit is not None else np.zeros(len(facts))
-        _succeed(index, positions, scores, facts, query_vector, fits)
+    if config.other_subject < 1:
+        asked = query_subject(index, query.text, subjects)
+        if asked is not None:
+            scores[facts[subjects != asked]] *= config.other_subject
+    if config.succession and query.vector is not None and succession_applies(query):
+        # a fact of another kind than the one asked replaces nothing
+        fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
+        _succeed(index, positions, scores, facts, query.vector, fits)
+
+
+def succession_applies(query: QueryFacts) -> bool:
+    """Whether the question asks for the one value that holds (now, or at ``as_of``)."""
+    if query.at_a_time:
+        return True
+    return not (asks_about_the_past(query.text) or asks_for_a_list(query.text))
 
 
 def asks_about_the_past(query: str) -> bool:
@@ -68,7 +84,22 @@ def asks_about_the_past(query: str) -> bool:
     return _PAST.search(query) is not None
 
 
-_PAST = re.compile(r"\b(?:did|was|were|had|used to|ago)\b", re.I)
+def asks_for_a_list(query: str) -> bool:
+    """ "What books has she read?", "Which causes does he support?": many values, all of
+    them answers; the newest does not replace the others."""
+    return _LIST.match(query) is not None
+
+
+# "has camped", "have done", "has been": the present perfect asks about events too
+_PAST = re.compile(
+    r"\b(?:did|was|were|had|used to|ago)\b"
+    r"|\b(?:has|have)\s+(?:\w+\s+){0,2}?(?!been\b)\w+(?:ed|en|ne|wn|ade|ught)\b",
+    re.I,
+)
+_LIST = re.compile(
+    r"^\W*(?:what|which)\s+(?:\S+\s+){0,2}?\w{2,}s\s+(?:do|does|did|has|have|is|are|was|were)\b",
+    re.I,
+)
 
 
 def query_subject(
