@@ -95,8 +95,10 @@ class ExtractionConfig(BaseModel):
     )
     min_confidence: float = Field(0.5, ge=0, le=1)
     link_entities: bool = Field(True, description="record the entities each memory mentions")
-    notes: bool = Field(
-        True, description="also keep each statement a person makes as a fact in its own words"
+    # None: on, except with the static embedder (fast mode), whose vectors cannot tell which
+    # notes share a topic: there notes would cost ingest speed (about 3x) and help no search
+    notes: bool | None = Field(
+        None, description="also keep each statement a person makes as a fact in its own words"
     )
 
 
@@ -143,6 +145,12 @@ class EngramConfig(BaseModel):
             bare = re.sub(r"://([^:@/]*):[^@/]*@", r"://\1@", self.store)
             digest = hashlib.sha1(bare.encode("utf-8", "surrogatepass")).hexdigest()[:16]
             self.cache_dir = f"~/.engramdb/cache/pg-{digest}"
+        return self
+
+    @model_validator(mode="after")
+    def _notes_where_they_help(self) -> EngramConfig:
+        if self.extraction.notes is None:
+            self.extraction.notes = self.embedder.provider != "static"
         return self
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from stores import BACKENDS
 
 from engramdb import Hit, Memory
 
+NOTES = {"notes": True}
 JOB = [
     ("2023-01-05T10:00:00Z", "j1", "I work as a data analyst at Google."),
     ("2023-02-01T10:00:00Z", "j2", "My brother Tom lives in Oslo."),
@@ -32,7 +33,8 @@ def mem(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Memory]:
     folder = tmp_path_factory.mktemp("facts")
-    m = Memory(_target(request, request.param, folder), embedder=STATIC)
+    # notes explicitly: the static embedder turns them off by default
+    m = Memory(_target(request, request.param, folder), embedder=STATIC, extraction=NOTES)
     yield m
     m.close()
 

@@ -126,16 +126,17 @@ def test_succession_can_be_switched_off(memory: Memory) -> None:
     assert len(seats) == 2 and {h.id for h in off} == {h.id for h in on}
 
 
-def test_notes_can_be_switched_off(tmp_path: Path) -> None:
-    folder = tmp_path
+def test_notes_can_be_switched_off_and_are_off_in_fast_mode(tmp_path: Path) -> None:
+    static = {"provider": "static"}
     with (
-        Memory(folder / "m.db", embedder={"provider": "static"}) as on,
-        Memory(
-            folder / "n.db", embedder={"provider": "static"}, extraction={"notes": False}
-        ) as off,
+        Memory(tmp_path / "m.db", embedder=static, extraction={"notes": True}) as on,
+        Memory(tmp_path / "n.db", embedder=static, extraction={"notes": False}) as off,
+        Memory(tmp_path / "f.db", embedder=static) as fast,
     ):
-        for mem in (on, off):
+        for mem in (on, off, fast):
             _tell(mem, "u")
         attributes = {m.attribute for m in on.list(user_id="u", kind="fact", limit=100)}
         assert "note" in attributes
-        assert all(m.attribute != "note" for m in off.list(user_id="u", kind="fact", limit=100))
+        for mem in (off, fast):  # static vectors cannot tell topics apart: no notes by default
+            assert all(m.attribute != "note" for m in mem.list(user_id="u", kind="fact", limit=100))
+        assert fast.config.extraction.notes is False

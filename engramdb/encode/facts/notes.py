@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 
 from engramdb.encode.facts.model import NOTE, FactDraft
-from engramdb.encode.facts.patterns import ABBREVIATION, CONTRACTIONS, SUBJECT
-from engramdb.encode.facts.rules import PRONOUN, Message, clause_subject
+from engramdb.encode.facts.patterns import CONTRACTIONS, SUBJECT
+from engramdb.encode.facts.rules import PRONOUN, Message, clause_subject, split_at
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # questions, requests and courtesies say nothing about the speaker's life
@@ -82,13 +82,7 @@ def notes(message: Message) -> list[FactDraft]:
 
 def sentences(text: str) -> list[str]:
     """Sentences, without breaking after "St." or "Dr."."""
-    out: list[str] = []
-    for part in _SENTENCE.split(text):
-        if out and ABBREVIATION.search(out[-1]):
-            out[-1] = f"{out[-1]} {part}"
-        else:
-            out.append(part)
-    return [s.strip() for s in out if s.strip()]
+    return split_at(_SENTENCE, text)
 
 
 def third_person(text: str, speaker: str) -> str:

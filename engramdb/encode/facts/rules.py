@@ -57,8 +57,14 @@ def extract(message: Message) -> list[FactDraft]:
 
 def clauses(text: str) -> list[str]:
     """Clauses, without breaking after "St." or "Dr."."""
+    return split_at(CLAUSES, text)
+
+
+def split_at(boundary: re.Pattern[str], text: str) -> list[str]:
+    """The non-empty pieces of ``text`` between ``boundary`` matches, a piece that ends in an
+    abbreviation ("St.", "Dr.") joined to the next."""
     out: list[str] = []
-    for part in CLAUSES.split(text):
+    for part in boundary.split(text):
         if out and ABBREVIATION.search(out[-1]):
             out[-1] = f"{out[-1]} {part}"
         else:
