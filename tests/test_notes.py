@@ -79,10 +79,14 @@ def test_questions_requests_and_scraps_are_not_notes() -> None:
         "Please book a table for two.",
         "Happy new year!",
         "They do! It's a whole thing.",
+        "You'd be great at that.",
+        "Hey Mel!",
     ):
         assert notes(_message(text)) == [], text
     mixed = notes(_message("Where is my phone? I left it at Kai's place. Could you call Kai?"))
     assert [n.value for n in mixed] == ["Daniel left it at Kai's place."]
+    greeted = notes(_message("Hey Mel! You'd love it. I painted a lake sunrise last week."))
+    assert [n.value for n in greeted] == ["Daniel painted a lake sunrise last week."]
 
 
 def test_sentences_and_third_person_forms() -> None:

@@ -22,7 +22,9 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _NOT_A_STATEMENT = re.compile(
     r"^\W*(?:can|could|would|will|should|shall)\s+(?:you|we|i)\b|^\W*(?:please|remind me|help me"
     r"|tell me|let me know|any\s+(?:good\s+)?\w+\s+(?:recommendations?|ideas?|tips|suggestions?)"
-    r"|what|how|why|when|where|who|which|do you|did you|are you|is there|thanks|thank you)\b",
+    r"|what|how|why|when|where|who|which|do you|did you|are you|is there|thanks|thank you"
+    r"|you|your)\b"  # "You'd be great at that": about the listener
+    r"|^\W*(?:hey|hi|hello|wow|oh|ha+|lol|omg|yay|aw+)\b\W*(?:\w+\W*)?$",  # "Hey Mel!"
     re.I,
 )
 _FIRST_WORD = re.compile(r"\b(?:I|me|my|mine|we|us|our)\b", re.I)
