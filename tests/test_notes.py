@@ -68,6 +68,7 @@ def test_a_capitalised_word_is_a_subject_only_with_a_verb_after_it() -> None:
         "Mark finally left Ford! He starts at Tesla in May.",
     )
     assert notes(_message("Ruby is at Oakwood."))[0].subject == "Ruby"
+    assert notes(_message("Our daughter Hana got a job."))[0].subject == "Hana"
 
 
 def test_questions_requests_and_scraps_are_not_notes() -> None:
@@ -113,6 +114,8 @@ def test_the_newest_note_on_a_topic_answers_and_as_of_reads_the_past(memory: Mem
     assert "aisle" in past
     # the question names the sister: her note, not Daniel's newer job
     assert "Getty" in _top_fact(memory, user, "Where does Daniel's sister Ana work?")
+    # ... but a name after a preposition is not whom a question is about
+    assert "window" in _top_fact(memory, user, "Which seat does Daniel prefer flying with Ana?")
     # the older notes stay: nothing was closed, only ranked
     texts = [m.text for m in memory.list(user_id=user, kind="fact", limit=100)]
     assert any("aisle" in t for t in texts) and any("Lincoln" in t for t in texts)

@@ -35,6 +35,7 @@ SLACK = 0.2  # how much less a newer fact may match the question and still repla
 RATIO = 0.75  # ... or how much lower its fused score may be (a fact of the kind asked)
 HEAD = 10  # facts, best first, whose successors are looked for
 _SELF = {"i", "my", "me", "mine", "myself"}
+_OBJECT_AFTER = {"with", "to", "for", "from", "about", "and", "by", "at", "of", "than"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,8 @@ def query_subject(
     index: ScopeIndex, query: str, subjects: np.ndarray[tuple[int], np.dtype[np.int32]]
 ) -> int | None:
     """The code of the person a question is about: the last subject of these facts it names
-    ("Hannah's husband Mark" → Mark); "I"/"my" is whoever most facts are about."""
+    ("Hannah's husband Mark" → Mark), not counting names after a preposition ("Marcus's
+    relationship with Nina" → Marcus); "I"/"my" is whoever most facts are about."""
     tokens = [w.removesuffix("'s") for w in words(query)]
     present = set(subjects.tolist())
     best: tuple[int, int, int] | None = None  # (end position, name length, code)
@@ -115,6 +117,9 @@ def query_subject(
             continue
         parts = [w.removesuffix("'s") for w in words(name)]
         for end in _ends_of(parts, tokens):
+            start = end - len(parts)
+            if start > 0 and tokens[start - 1] in _OBJECT_AFTER:
+                continue  # "Marcus's relationship with Nina": about Marcus
             if best is None or (end, len(parts)) > best[:2]:
                 best = (end, len(parts), code)
     if best is not None:

@@ -28,7 +28,7 @@ STOP = r"(?=\s+(?:at|for|with|in|since|because|now|and|but|so|after|before|this|
 SUBJECT = re.compile(
     rf"^(?:(?:so|well|oh|and|but|also|actually|now|finally|guess what|anyway|yes|yeah|btw|by the way|honestly|ok|okay|lol|hey|hi|plus)\W+)*"
     rf"(?P<subj>I|we|(?P<pair>{NAME})\s+and\s+I"
-    rf"|my\s+(?:(?:old|new|best|former|dear|little|big|older|younger)\s+)?"
+    rf"|(?:my|our)\s+(?:(?:old|new|best|former|dear|little|big|older|younger)\s+)?"
     rf"(?:(?P<kin>{KIN})(?:\s*,?\s+(?P<kname>{NAME}))?|(?-i:[a-z]+)\s+(?P<rname>{NAME}))"
     rf"|(?P<name>{NAME}))\b",
     re.I,
