@@ -98,7 +98,9 @@ class ExtractionConfig(BaseModel):
     # None: on, except with the static embedder (fast mode), whose vectors cannot tell which
     # notes share a topic: there notes would cost ingest speed (about 3x) and help no search
     notes: bool | None = Field(
-        None, description="also keep each statement a person makes as a fact in its own words"
+        None,
+        description="also keep each statement a person makes as a fact in its own words"
+        " (unset: on, except with the static embedder)",
     )
 
 
@@ -148,16 +150,16 @@ class EngramConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _notes_where_they_help(self) -> EngramConfig:
-        if self.extraction.notes is None:
-            self.extraction.notes = self.embedder.provider != "static"
-        return self
-
-    @model_validator(mode="after")
     def _llm_for_llm_extraction(self) -> EngramConfig:
         if self.extraction.mode == "llm" and self.llm is None:
             raise ValueError("extraction.mode 'llm' needs an llm section")
         return self
+
+    def notes_enabled(self) -> bool:
+        """``extraction.notes``, where unset: on, except with the static embedder."""
+        if self.extraction.notes is not None:
+            return self.extraction.notes
+        return self.embedder.provider != "static"
 
     def search_config(self) -> SearchConfig:
         return resolve_search_config(self.search_preset, self.search)

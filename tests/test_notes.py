@@ -146,4 +146,37 @@ def test_notes_can_be_switched_off_and_are_off_in_fast_mode(tmp_path: Path) -> N
         assert "note" in attributes
         for mem in (off, fast):  # static vectors cannot tell topics apart: no notes by default
             assert all(m.attribute != "note" for m in mem.list(user_id="u", kind="fact", limit=100))
-        assert fast.config.extraction.notes is False
+        assert fast.config.extraction.notes is None and not fast.config.notes_enabled()
+
+
+def test_odd_speakers_and_scraps_neither_crash_nor_make_notes() -> None:
+    # a name is no regex template; a row of dots or emoji says nothing
+    for speaker in ("C:\\Users", "a\\1b", "Bob\\g<0>", "C++ Bot"):
+        (note,) = notes(_message("I moved to Lisbon last week.", speaker))
+        assert note.value == f"{speaker} moved to Lisbon last week.", speaker
+    for text in (". . . . . . . .", "😂 😂 😂 😂 😂 😂 😂 😂", "?! ?! …", "   "):
+        assert notes(_message(text)) == [], text
+    (chat,) = notes(_message("i just moved to lisbon and i'm happy"))
+    assert chat.value == "Daniel just moved to lisbon and Daniel is happy"
+
+
+def test_statements_that_open_like_questions_or_with_another_person() -> None:
+    said = [n.value for n in notes(_message("Your advice helped, I got the job at Google."))]
+    assert said == ["Your advice helped, Daniel got the job at Google."]
+    (young,) = notes(_message("When I was young I lived in Rome for five years."))
+    assert young.value == "When Daniel was young Daniel lived in Rome for five years."
+    (sam,) = notes(_message("Sam says he got the job at Google."))
+    assert sam.subject == "Sam"
+
+
+def test_which_questions_ask_for_the_one_value_that_holds() -> None:
+    from engramdb.retrieve.succession import asks_about_the_past, asks_for_a_list
+
+    for past in ("When did she move?", "Where has Melanie camped?", "What was he reading?"):
+        assert asks_about_the_past(past), past
+    for now in ("Does Sam have children?", "Who has Maya been dating?", "Where does Ana work?"):
+        assert not asks_about_the_past(now), now
+    for many in ("What books has she read?", "Which causes does John support?"):
+        assert asks_for_a_list(many), many
+    for one in ("What bus does Sam take?", "Which campus does she study at?", "Which seat?"):
+        assert not asks_for_a_list(one), one

@@ -67,6 +67,7 @@ class Memory(Knowledge, Lifecycle):
             None,
             self.llm_stats,
             config.extraction.extract_max_tokens,
+            notes=config.notes_enabled(),
         )
         self._uses = UseCounter(self.store)
         self._queries = QueryCache(self.embedder)

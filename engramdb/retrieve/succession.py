@@ -3,7 +3,8 @@
 Two reorderings of the fused scores, both on facts only (episodes are the raw record):
 
 * **subject**: a question that names a person ("Where does Maya's brother Sam work?") asks
-  about the last person it names; facts about anyone else drop by ``other_subject``.
+  about the last person it names, not counting names after a preposition; facts about
+  anyone else drop by ``other_subject``.
 * **succession**: a newer fact about the same subject and topic (its vector close to the older
   one's) that answers the question nearly as well (its cosine to the question at most
   ``SLACK`` lower, or its fused score at least ``RATIO`` of the older one's) is ranked just
@@ -35,7 +36,10 @@ SLACK = 0.2  # how much less a newer fact may match the question and still repla
 RATIO = 0.75  # ... or how much lower its fused score may be (a fact of the kind asked)
 HEAD = 10  # facts, best first, whose successors are looked for
 _SELF = {"i", "my", "me", "mine", "myself"}
-_OBJECT_AFTER = {"with", "to", "for", "from", "about", "and", "by", "at", "of", "than"}
+_OBJECT_AFTER = {
+    *("with", "to", "for", "from", "about", "by", "at", "of", "than", "in", "on", "after"),
+    *("before", "since", "like", "without", "between", "among"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ def reorder_facts(
         if asked is not None:
             scores[facts[subjects != asked]] *= config.other_subject
     if config.succession and query.vector is not None and succession_applies(query):
-        # a fact of another kind than the one asked replaces nothing
+        # a fact of another kind than the one asked replaces no note and no fact of that kind
         fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
         _succeed(index, positions, scores, facts, query.vector, fits)
 
@@ -79,10 +83,13 @@ def succession_applies(query: QueryFacts) -> bool:
 
 
 def asks_about_the_past(query: str) -> bool:
-    """ "When did she go to…", "What was he reading?": an event, not what holds now; the
-    newest fact on the topic is not the answer. (With ``as_of`` the question names its time
-    and succession runs up to it.)"""
-    return _PAST.search(query) is not None
+    """ "When did she go to…", "What was he reading?", "Where has she camped?": an event,
+    not what holds now; the newest fact on the topic is not the answer. (With ``as_of`` the
+    question names its time and succession runs up to it.) "Does Sam have children?" has
+    "have" as its verb, not a perfect."""
+    if _PAST.search(query):
+        return True
+    return _PERFECT.search(query) is not None and not _DO.search(query)
 
 
 def asks_for_a_list(query: str) -> bool:
@@ -91,34 +98,36 @@ def asks_for_a_list(query: str) -> bool:
     return _LIST.match(query) is not None
 
 
-# "has camped", "have done", "has been": the present perfect asks about events too
-_PAST = re.compile(
-    r"\b(?:did|was|were|had|used to|ago)\b"
-    r"|\b(?:has|have)\s+(?:\w+\s+){0,2}?(?!been\b)\w+(?:ed|en|ne|wn|ade|ught)\b",
-    re.I,
+_PAST = re.compile(r"\b(?:did|was|were|had|used to|ago)\b", re.I)
+# "has camped", "have done": the present perfect asks about events too ("has been" is a state)
+_PERFECT = re.compile(
+    r"\b(?:has|have)\s+(?:\w+\s+){0,2}?(?!been\b)\w+(?:ed|en|ne|wn|ade|ught)\b", re.I
 )
+_DO = re.compile(r"\b(?:do|does)\b", re.I)
+# a plural noun right after "what"/"which" (not "bus", "class", "address", "campus")
 _LIST = re.compile(
-    r"^\W*(?:what|which)\s+(?:\S+\s+){0,2}?\w{2,}s\s+(?:do|does|did|has|have|is|are|was|were)\b",
+    r"^\W*(?:what|which)\s+(?:\S+\s+){0,2}?\w+s(?<![su]s)(?<!is)"
+    r"\s+(?:do|does|did|has|have|is|are|was|were)\b",
     re.I,
 )
 
 
-def query_subject(
-    index: ScopeIndex, query: str, subjects: np.ndarray[tuple[int], np.dtype[np.int32]]
-) -> int | None:
+def query_subject(index: ScopeIndex, query: str, subjects: npt.NDArray[np.int32]) -> int | None:
     """The code of the person a question is about: the last subject of these facts it names
     ("Hannah's husband Mark" → Mark), not counting names after a preposition ("Marcus's
     relationship with Nina" → Marcus); "I"/"my" is whoever most facts are about."""
-    tokens = [w.removesuffix("'s") for w in words(query)]
+    tokens = [w.removesuffix("'s") for w in words(query.replace("’", "'"))]
     present = set(subjects.tolist())
     best: tuple[int, int, int] | None = None  # (end position, name length, code)
     for name, code in index.speakers.items():
-        if code not in present or not name:
-            continue
         parts = [w.removesuffix("'s") for w in words(name)]
+        if code not in present or not parts:
+            continue
         for end in _ends_of(parts, tokens):
-            start = end - len(parts)
-            if start > 0 and tokens[start - 1] in _OBJECT_AFTER:
+            before = tokens[end - len(parts) - 1] if end > len(parts) else ""
+            if before == "and":
+                return None  # "Where do Maya and Sam live?": both, so neither first
+            if before in _OBJECT_AFTER:
                 continue  # "Marcus's relationship with Nina": about Marcus
             if best is None or (end, len(parts)) > best[:2]:
                 best = (end, len(parts), code)

@@ -39,8 +39,11 @@ class FactExtractor:
         model: ChatModel | None,
         stats: LLMStats,
         max_tokens: int = 512,
+        *,
+        notes: bool = True,
     ) -> None:
         self.config = config
+        self.notes = notes  # resolved by EngramConfig.notes_enabled
         self.embed = embed
         self.model = model
         self.stats = stats
@@ -56,7 +59,7 @@ class FactExtractor:
             if _speaker(d).lower() not in _NOT_A_PERSON
         ]
         found = self._claims(messages) if self.config.mode != "off" else []
-        if self.config.mode != "off" and self.config.notes:
+        if self.config.mode != "off" and self.notes:
             found += [note for m in messages for note in notes(m)]
         found = [f for f in found if f.confidence >= self.config.min_confidence]
         mentions: dict[str, list[tuple[str, str]]] = {}

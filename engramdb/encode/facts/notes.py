@@ -12,26 +12,37 @@ question, and which newer note replaces an older one on the same topic, is left 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from engramdb.encode.facts.model import NOTE, FactDraft
-from engramdb.encode.facts.patterns import CONTRACTIONS, SUBJECT
-from engramdb.encode.facts.rules import PRONOUN, Message, clause_subject, split_at
+from engramdb.encode.facts.patterns import NOT_NAMES, SUBJECT
+from engramdb.encode.facts.rules import (
+    PRONOUN,
+    Message,
+    expand_contractions,
+    split_at,
+)
+from engramdb.encode.text import words
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-# questions, requests and courtesies say nothing about the speaker's life
-_NOT_A_STATEMENT = re.compile(
-    r"^\W*(?:can|could|would|will|should|shall)\s+(?:you|we|i)\b|^\W*(?:please|remind me|help me"
+# requests, courtesies and greetings say nothing about anyone's life
+_REQUEST = re.compile(
+    r"^\W*(?:(?:can|could|would|will|should|shall)\s+(?:you|we|i)|please|remind me|help me"
     r"|tell me|let me know|any\s+(?:good\s+)?\w+\s+(?:recommendations?|ideas?|tips|suggestions?)"
-    r"|what|how|why|when|where|who|which|do you|did you|are you|is there|thanks|thank you"
-    r"|you|your)\b"  # "You'd be great at that": about the listener
-    r"|^\W*(?:hey|hi|hello|wow|oh|ha+|lol|omg|yay|aw+)\b\W*(?:\w+\W*)?$",  # "Hey Mel!"
+    r"|thanks|thank you)\b",
     re.I,
 )
-_FIRST_WORD = re.compile(r"\b(?:I|me|my|mine|we|us|our)\b", re.I)
+_GREETING = re.compile(r"^\W*(?:hey|hi|hello|wow|oh|ha+|lol|omg|yay|aw+)\b\W*(?:\w+\W*)?$", re.I)
+# about the listener ("You'd be great at that") or a question without its "?": a statement
+# only where the speaker is in it ("Your advice helped, I got the job")
+_ASKING = re.compile(
+    r"^\W*(?:you|your|what|how|why|where|who|which|do you|did you|are you|is there)\b", re.I
+)
+_FIRST_PERSON_WORD = re.compile(r"\b(?:I|me|my|mine|we|us|our)\b", re.I)
 _DETAIL = re.compile(r"\b[A-Z][a-z]|\d")  # a name or a number after a sentence's first word
 _PERSON_VERB = re.compile(
     r"\s+(?:is|was|has|had|just|got|gets|will|would|can|never|already|also|still|now|finally"
-    r"|recently|\w+ed|\w{2,}s\s+(?:at|in|for|with|as|on|to|from|the|a|an|his|her|their))\b"
+    r"|recently|says|said|\w+ed|\w{2,}s\s+(?:at|in|for|with|as|on|to|from|the|a|an|his|her|their))\b"
 )
 _LABEL = re.compile(r"^[^:]{1,30}:\s+")  # "Big news: I …", "Quick update: …"
 _MIN_WORDS = 3
@@ -41,18 +52,18 @@ _VERBS = (
     "live|work|love|like|hate|want|need|drive|run|eat|drink|play|prefer|take|think|miss|feel"
     "|study|teach|own|keep|use|know|make|get|see|watch|go|do|have|say|try|enjoy|plan|read"
     "|write|volunteer|rent|share|support|train|cook|walk|bike|swim|ride|wear|spend|mean|hope"
-    "|don't|haven't"
+    "|start|fix|teach|visit|buy|sell|move|stay|leave|don't|haven't"
 )
-_I_VERB = re.compile(rf"\bI\s+({_VERBS})\b")
+_I_VERB = re.compile(rf"\bi\s+({_VERBS})\b", re.I)
 _IRREGULAR = {"have": "has", "do": "does", "go": "goes", "don't": "doesn't", "haven't": "hasn't"}
-# first-person forms → third person, in this order (longest first)
+# first-person forms → third person, in this order (longest first); chat writes "i" too
 _FIRST_PERSON = [
-    (re.compile(r"\bI'm\b|\bI am\b"), "{n} is"),
-    (re.compile(r"\bI've\b"), "{n} has"),
-    (re.compile(r"\bI'll\b"), "{n} will"),
-    (re.compile(r"\bI'd\b"), "{n} would"),
-    (re.compile(r"\bI was\b"), "{n} was"),
-    (re.compile(r"\bI\b"), "{n}"),
+    (re.compile(r"\bi'm\b|\bi am\b", re.I), "{n} is"),
+    (re.compile(r"\bi've\b", re.I), "{n} has"),
+    (re.compile(r"\bi'll\b", re.I), "{n} will"),
+    (re.compile(r"\bi'd\b", re.I), "{n} would"),
+    (re.compile(r"\bi was\b", re.I), "{n} was"),
+    (re.compile(r"\bi\b", re.I), "{n}"),
     (re.compile(r"\b[Mm]y\b"), "{n}'s"),
     (re.compile(r"\b(?:me|myself|mine)\b"), "{n}"),
 ]
@@ -64,7 +75,7 @@ def notes(message: Message) -> list[FactDraft]:
     September"), so a statement needs no pronoun to count."""
     groups: list[tuple[str, list[str]]] = []
     for sentence in sentences(message.text.replace("’", "'")):
-        if sentence.endswith("?") or _NOT_A_STATEMENT.match(sentence):
+        if not _is_statement(sentence):
             continue
         previous = groups[-1][0] if groups else message.speaker
         subject = _subject(sentence, message.speaker, previous)
@@ -74,8 +85,8 @@ def notes(message: Message) -> list[FactDraft]:
             groups.append((subject, [sentence]))
     found = []
     for subject, group in groups:
-        text = third_person(" ".join(group), message.speaker)[:_MAX_CHARS].strip()
-        if len(text.split()) >= _MIN_WORDS:
+        text = _cut(third_person(" ".join(group), message.speaker))
+        if len(words(text)) >= _MIN_WORDS:
             if not (_names(text, subject) or _telling(group)):
                 continue
             found.append(_note(message, subject, text))
@@ -91,8 +102,26 @@ def third_person(text: str, speaker: str) -> str:
     """The speaker's "I", "my" and "me" as their name ("I live" → "Maya lives")."""
     text = _I_VERB.sub(lambda m: f"{speaker} {_conjugated(m[1])}", text)
     for pattern, replacement in _FIRST_PERSON:
-        text = pattern.sub(replacement.format(n=speaker), text)
+        text = pattern.sub(_literal(replacement.format(n=speaker)), text)
     return text
+
+
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement taken as it is: a name with a backslash is no regex template."""
+    return lambda _: text
+
+
+def _is_statement(sentence: str) -> bool:
+    if sentence.endswith("?") or _REQUEST.match(sentence) or _GREETING.match(sentence):
+        return False
+    return not _ASKING.match(sentence) or bool(_FIRST_PERSON_WORD.search(sentence))
+
+
+def _cut(text: str) -> str:
+    """At most ``_MAX_CHARS``, cut between words."""
+    if len(text) <= _MAX_CHARS:
+        return text.strip()
+    return text[:_MAX_CHARS].rsplit(" ", 1)[0].strip()
 
 
 def _telling(group: list[str]) -> bool:
@@ -100,14 +129,14 @@ def _telling(group: list[str]) -> bool:
     or a number, or some length ("Happy new year!" and "They do!" say nothing)."""
     text = " ".join(group)
     inner = " ".join(s.split(maxsplit=1)[1] if " " in s else "" for s in group)
-    return bool(_FIRST_WORD.search(text) or _DETAIL.search(inner)) or len(text.split()) >= 8
+    return bool(_FIRST_PERSON_WORD.search(text) or _DETAIL.search(inner)) or len(words(text)) >= 8
 
 
 def _names(text: str, subject: str) -> bool:
-    if not subject.split():
-        return False
-    first = subject.split()[0].removesuffix("'s")
-    return re.search(rf"\b{re.escape(first)}\b", text) is not None
+    first = words(subject)[:1]
+    return bool(first) and first[0].removesuffix("'s") in {
+        w.removesuffix("'s") for w in words(text)
+    }
 
 
 def _conjugated(verb: str) -> str:
@@ -127,17 +156,22 @@ def _subject(sentence: str, speaker: str, previous: str) -> str:
     not enough: "Japan flights doubled", "Metal is life" and "Got tickets" start sentences
     about the speaker as often as "Mark left Ford" starts one about Mark: a name needs a verb
     right after it ("Mark finally left", "Ruby is", "Mark works at")."""
-    text = _LABEL.sub("", sentence)
-    for pattern, repl in CONTRACTIONS:
-        text = re.sub(pattern, repl, text, flags=re.I)
-    if PRONOUN.match(text):
-        return previous
+    text = expand_contractions(_LABEL.sub("", sentence))
     m = SUBJECT.match(text)
-    if m is None:
-        return speaker
-    if m["kin"] or m["rname"] or (m["name"] and _PERSON_VERB.match(text[m.end() :])):
-        return clause_subject(text, speaker, previous)[0] or speaker
-    return speaker
+    if m is not None:  # a person before any "he" ("Sam says he got the job": Sam)
+        if m["kin"]:
+            return m["kname"] or f"{speaker}'s {m['kin'].lower()}"
+        if m["rname"]:
+            return str(m["rname"])
+        name = m["name"]
+        if name and _PERSON_VERB.match(text[m.end() :]) and _a_name(name):
+            return str(name)
+    return previous if PRONOUN.match(text) else speaker
+
+
+def _a_name(word: str) -> bool:
+    head = word.split()[0].lower().removesuffix("'s")
+    return word.lower() not in NOT_NAMES and head not in NOT_NAMES
 
 
 def _note(message: Message, subject: str, text: str) -> FactDraft:

@@ -21,7 +21,8 @@ KIN = (
     r"|partner|fianc[eé]e?|friend|best friend|boss|cousin|aunt|uncle|grandma|grandmother"
     r"|grandpa|grandfather|roommate|colleague|coworker|neighbou?r"
 )
-NAME = r"(?-i:[A-Z][\w'’&.-]*(?:\s+(?:of|de|la|the|&|van|von)?\s*[A-Z][\w'’&.-]*)*)"
+# one way to read each run of spaces (no "\s+X?\s*"): pasted tables backtracked for seconds
+NAME = r"(?-i:[A-Z][\w'’&.-]*(?:\s+(?:(?:of|de|la|the|&|van|von)\s+)?[A-Z][\w'’&.-]*)*)"
 PLACE = NAME + r"(?:,\s*(?-i:[A-Z][\w.]*(?:\s[A-Z][\w.]*)?))?"
 PHRASE = r"(?P<v>[^.,;!?]{2,60}?)"
 STOP = r"(?=\s+(?:at|for|with|in|since|because|now|and|but|so|after|before|this|next|last|right|today|yesterday|anymore|these|here|there|too|instead|over|than)\b|\s*[.,;!?)]|\s*$)"
@@ -39,6 +40,7 @@ NOT_NAMES = {
     *("why", "who", "where", "hey", "hi", "hello", "thanks", "thank", "wow", "great", "good"),
     *("finally", "still", "just", "also", "actually", "honestly", "anyway", "maybe", "really"),
     *("so", "then", "now", "first", "early", "late", "big", "quick", "okay", "ok", "yes", "no"),
+    *("mine", "yours", "ours", "everyone", "everything", "someone", "something", "nobody"),
 }
 
 

@@ -40,9 +40,7 @@ class Message:
 
 def extract(message: Message) -> list[FactDraft]:
     """Every claim the rules find in one message, in order."""
-    text = message.text
-    for pattern, repl in CONTRACTIONS:
-        text = re.sub(pattern, repl, text, flags=re.I)
+    text = expand_contractions(message.text)
     found: list[FactDraft] = []
     other: str | None = None  # whom "he" / "she" refers to: the last person named
     for clause in clauses(text):
@@ -53,6 +51,13 @@ def extract(message: Message) -> list[FactDraft]:
         if named and named != message.speaker:
             other = named
     return _dedupe(found)
+
+
+def expand_contractions(text: str) -> str:
+    """ "I'm" → "I am", "doesn't" → "does not": one form for the patterns to read."""
+    for pattern, repl in CONTRACTIONS:
+        text = re.sub(pattern, repl, text, flags=re.I)
+    return text
 
 
 def clauses(text: str) -> list[str]:
