@@ -167,6 +167,8 @@ def test_statements_that_open_like_questions_or_with_another_person() -> None:
     assert young.value == "When Daniel was young Daniel lived in Rome for five years."
     (sam,) = notes(_message("Sam says he got the job at Google."))
     assert sam.subject == "Sam"
+    (own,) = notes(_message("Mel is right, I should sell the car."))
+    assert own.subject == "Daniel"  # the speaker's statement, a name in passing
 
 
 def test_which_questions_ask_for_the_one_value_that_holds() -> None:

@@ -44,6 +44,7 @@ _PERSON_VERB = re.compile(
     r"\s+(?:is|was|has|had|just|got|gets|will|would|can|never|already|also|still|now|finally"
     r"|recently|says|said|\w+ed|\w{2,}s\s+(?:at|in|for|with|as|on|to|from|the|a|an|his|her|their))\b"
 )
+_SPEAKER_IN = re.compile(r"\b(?:I|my)\b")
 _LABEL = re.compile(r"^[^:]{1,30}:\s+")  # "Big news: I …", "Quick update: …"
 _MIN_WORDS = 3
 _MAX_CHARS = 400
@@ -163,8 +164,9 @@ def _subject(sentence: str, speaker: str, previous: str) -> str:
             return m["kname"] or f"{speaker}'s {m['kin'].lower()}"
         if m["rname"]:
             return str(m["rname"])
-        name = m["name"]
-        if name and _PERSON_VERB.match(text[m.end() :]) and _a_name(name):
+        name, rest = m["name"], text[m.end() :]
+        # "Mel is right, I should go": the speaker's own statement, a name in passing
+        if name and _PERSON_VERB.match(rest) and _a_name(name) and not _SPEAKER_IN.search(rest):
             return str(name)
     return previous if PRONOUN.match(text) else speaker
 
