@@ -158,6 +158,7 @@ def test_odd_speakers_and_scraps_neither_crash_nor_make_notes() -> None:
         assert notes(_message(text)) == [], text
     (chat,) = notes(_message("i just moved to lisbon and i'm happy"))
     assert chat.value == "Daniel just moved to lisbon and Daniel is happy"
+    assert third_person("I left, i.e. I quit.", "Ana") == "Ana left, i.e. Ana quit."
 
 
 def test_statements_that_open_like_questions_or_with_another_person() -> None:

@@ -64,7 +64,7 @@ _FIRST_PERSON = [
     (re.compile(r"\bi'll\b", re.I), "{n} will"),
     (re.compile(r"\bi'd\b", re.I), "{n} would"),
     (re.compile(r"\bi was\b", re.I), "{n} was"),
-    (re.compile(r"\bi\b", re.I), "{n}"),
+    (re.compile(r"\bi\b(?!\.\w)", re.I), "{n}"),  # not "i.e."
     (re.compile(r"\b[Mm]y\b"), "{n}'s"),
     (re.compile(r"\b(?:me|myself|mine)\b"), "{n}"),
 ]
