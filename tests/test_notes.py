@@ -183,3 +183,27 @@ def test_which_questions_ask_for_the_one_value_that_holds() -> None:
         assert asks_for_a_list(many), many
     for one in ("What bus does Sam take?", "Which campus does she study at?", "Which seat?"):
         assert not asks_for_a_list(one), one
+
+
+def test_two_writers_saying_the_same_thing_make_one_note(tmp_path: Path) -> None:
+    """Two handles on one store (two connections, as two processes have) add the same
+    statement at once from different messages: one note, both messages its sources."""
+    import threading
+
+    options = {"embedder": {"provider": "static"}, "extraction": {"notes": True}}
+    with Memory(tmp_path / "m.db", **options) as a, Memory(tmp_path / "m.db", **options) as b:
+        barrier = threading.Barrier(2)
+
+        def say(mem: Memory, message_id: str) -> None:
+            barrier.wait()
+            item = {"content": "I adopted a cat named Miso.", "speaker": "Ana", "id": message_id}
+            mem.add([item], user_id="ana", timestamp="2024-03-01T10:00:00Z")
+
+        threads = [threading.Thread(target=say, args=(m, i)) for m, i in ((a, "x"), (b, "y"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        found = [m for m in a.list(user_id="ana", kind="fact", limit=100) if m.attribute == "note"]
+        assert len(found) == 1
+        assert sorted(found[0].sources) == ["x", "y"]
