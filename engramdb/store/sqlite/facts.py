@@ -10,7 +10,7 @@ import numpy as np
 
 from engramdb.encode.text import normalise_name
 from engramdb.store.base import FACT_SESSION, NewMemory, StoredFact
-from engramdb.store.sqlite import lexical
+from engramdb.store.sqlite import terms
 from engramdb.store.sqlite.documents import scope_token, turn_body
 from engramdb.store.sqlite.rows import (
     existing_pk,
@@ -132,7 +132,7 @@ class SQLiteFactSession:
             "SELECT id, text, version, speaker, date_words, sources FROM memories WHERE pk = ?",
             (pk,),
         ).fetchone()
-        lexical.count_terms(self.conn, [turn_body(speaker, old_text, date_words)], sign=-1)
+        terms.count_terms(self.conn, [turn_body(speaker, old_text, date_words)], sign=-1)
         known = json.loads(sources)
         merged = known + [s for s in item.sources if s not in known]
         vec_id = reserve_vec_ids(self.conn, 1) + 1
@@ -158,7 +158,7 @@ class SQLiteFactSession:
             "INSERT INTO fts_turn (rowid, body, scope) VALUES (?, ?, ?)",
             (pk, body, scope_token(self.user_id)),
         )
-        lexical.count_terms(self.conn, [body])
+        terms.count_terms(self.conn, [body])
         self.max_vec_id = max(self.max_vec_id, vec_id)
         write_history(
             self.conn,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from engramdb.store.base import NewMemory
-from engramdb.store.sqlite import lexical
+from engramdb.store.sqlite import terms
 from engramdb.store.sqlite.documents import scope_token, turn_body
 
 
@@ -128,7 +128,7 @@ def insert_memory(
         "INSERT INTO fts_turn (rowid, body, scope) VALUES (?, ?, ?)",
         (pk, body, scope_token(user_id)),
     )
-    lexical.count_terms(conn, [body])
+    terms.count_terms(conn, [body])
     return pk
 
 

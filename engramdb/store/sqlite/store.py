@@ -27,7 +27,7 @@ from engramdb.store.base import (
     Inserted,
     NewMemory,
 )
-from engramdb.store.sqlite import lexical
+from engramdb.store.sqlite import terms
 from engramdb.store.sqlite.documents import (
     refresh_sessions,
     refresh_windows,
@@ -226,7 +226,7 @@ class SQLiteStore(SQLiteGraph):
             row = self._locate(conn, memory_id, user_id)
             pk, owner, old_text, version, key, seq, kind = row
             vec_id = reserve_vec_ids(conn, 1) + 1
-            lexical.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
+            terms.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
             conn.execute(
                 """UPDATE memories SET text = ?, embedding = ?, vec_id = ?,
                    version = version + 1, updated_at = ?, date_words = ?, time_lo = ?,
@@ -251,7 +251,7 @@ class SQLiteStore(SQLiteGraph):
                 "INSERT INTO fts_turn (rowid, body, scope) VALUES (?, ?, ?)",
                 (pk, body, scope_token(owner)),
             )
-            lexical.count_terms(conn, [body])
+            terms.count_terms(conn, [body])
             if kind == "episode":
                 self._refresh_derived(conn, owner, {key: {seq}})
             conn.execute(
@@ -327,7 +327,7 @@ class SQLiteStore(SQLiteGraph):
                 "SELECT id, text, version, session_key, seq, kind FROM memories WHERE pk = ?",
                 (pk,),
             ).fetchone()
-            lexical.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
+            terms.count_terms(conn, self._bodies(conn, "pk = ?", pk), sign=-1)
             conn.execute("DELETE FROM memories WHERE pk = ?", (pk,))
             conn.execute("DELETE FROM fts_turn WHERE rowid = ?", (pk,))
             conn.execute("DELETE FROM fts_window WHERE rowid = ?", (pk,))
@@ -349,7 +349,7 @@ class SQLiteStore(SQLiteGraph):
 
     def delete_all(self, user_id: str) -> dict[str, int]:
         with self._write() as conn:
-            lexical.count_terms(conn, self._bodies(conn, "user_id = ?", user_id), sign=-1)
+            terms.count_terms(conn, self._bodies(conn, "user_id = ?", user_id), sign=-1)
             counts = {"fts_turn": 0, "fts_window": 0, "fts_session": 0}
             pks = [
                 r[0] for r in conn.execute("SELECT pk FROM memories WHERE user_id = ?", (user_id,))
