@@ -14,7 +14,7 @@ from stores import new_schema, pg_connect
 
 from engramdb import Memory
 from engramdb.bench.scale import Corpus
-from engramdb.store.postgres.bulk import INDEX
+from engramdb.store.postgres.bulk import INDEX, index_state
 from engramdb.store.postgres.store import PostgresStore
 from engramdb.store.sqlite.store import SQLiteStore
 
@@ -38,12 +38,7 @@ def _load(m: Memory, messages: list[dict[str, str]]) -> None:
 def _index(target: str) -> bool | None:
     """None: no vector index in the store's schema; else whether it is valid."""
     with pg_connect(target) as conn:
-        row = conn.execute(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE i.indrelid = 'memories'::regclass AND c.relname = %s",
-            (INDEX,),
-        ).fetchone()
-    return None if row is None else bool(row[0])
+        return index_state(conn)
 
 
 def _store(m: Memory) -> PostgresStore:
