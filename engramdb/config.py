@@ -95,6 +95,15 @@ class ExtractionConfig(BaseModel):
     )
     min_confidence: float = Field(0.5, ge=0, le=1)
     link_entities: bool = Field(True, description="record the entities each memory mentions")
+    # which reading wins where the model and the rules both read one message's subject and
+    # attribute: the rules are exact patterns, and a small local model (0.5B) misreads more
+    # often than they do ("Hana has a new boyfriend" as the speaker's partner); a large one
+    # may be trusted over them
+    model_first: bool = Field(
+        False,
+        description="in llm mode, a model claim replaces the rules' claim on the same message,"
+        " subject and attribute (default: the model fills what the rules leave out)",
+    )
     # None: on, except with the static embedder (fast mode), whose vectors cannot tell which
     # notes share a topic: there notes would cost ingest speed (about 3x) and help no search
     notes: bool | None = Field(

@@ -21,6 +21,9 @@ MESSAGE = {
     "id": "m1",
 }
 
+# the rules read this message too; by default their claims win, so the model's are asked first
+MODEL_FIRST = {"mode": "llm", "model_first": True}
+
 
 @pytest.fixture(scope="module")
 def model_path() -> Path:
@@ -44,7 +47,7 @@ def _check_extraction(mem: Memory, actor: str) -> None:
 def local_memory(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[Memory]:
     llm = {"provider": "local", "model_path": str(model_path), "context_size": 2048}
     folder = tmp_path_factory.mktemp("llm-local")
-    mem = Memory(folder / "m.db", embedder=STATIC, llm=llm, extraction={"mode": "llm"})
+    mem = Memory(folder / "m.db", embedder=STATIC, llm=llm, extraction=MODEL_FIRST)
     yield mem
     mem.close()
 
@@ -66,5 +69,5 @@ def test_http_model_extracts_facts(
 ) -> None:
     url, key = served
     llm = {"provider": "openai", "base_url": url, "model": "local", "api_key": key}
-    with Memory(tmp_path / "m.db", embedder=STATIC, llm=llm, extraction={"mode": "llm"}) as mem:
+    with Memory(tmp_path / "m.db", embedder=STATIC, llm=llm, extraction=MODEL_FIRST) as mem:
         _check_extraction(mem, "openai:local")

@@ -69,6 +69,10 @@ def test_a_capitalised_word_is_a_subject_only_with_a_verb_after_it() -> None:
     )
     assert notes(_message("Ruby is at Oakwood."))[0].subject == "Ruby"
     assert notes(_message("Our daughter Hana got a job."))[0].subject == "Hana"
+    # two names and an irregular past: about the first; an abstract noun is nobody
+    assert notes(_message("Hana and Lorenzo split up before the holidays."))[0].subject == "Hana"
+    (retired,) = notes(_message("Retirement is great. Golf every Tuesday and I'm reading."))
+    assert retired.subject == "Daniel" and retired.value.startswith("Retirement is great.")
 
 
 def test_questions_requests_and_scraps_are_not_notes() -> None:

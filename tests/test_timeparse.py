@@ -105,6 +105,13 @@ def test_parse_timestamp_out_of_range_is_invalid_input(value: object) -> None:
         ("I quit last year", d(2022, 1, 1), d(2023, 1, 1)),
         ("we spoke last Monday", d(2023, 5, 15), d(2023, 5, 16)),
         ("dinner next Friday", d(2023, 5, 26), d(2023, 5, 27)),
+        # the last stretch of the current unit: a week's weekend, a month's last seven days
+        ("moving at the end of the month", d(2023, 5, 25), d(2023, 6, 1)),
+        ("done by the end of this week", d(2023, 5, 20), d(2023, 5, 22)),
+        ("before the end of the year", d(2023, 12, 1), d(2024, 1, 1)),
+        # "in N units" ahead, as fuzzy as "N units ago"
+        ("we fly in two weeks", d(2023, 6, 1), d(2023, 6, 6)),
+        ("back in a month", d(2023, 6, 15), d(2023, 6, 24)),
     ],
 )
 def test_find_time_ranges_single_expression(text: str, start: datetime, end: datetime) -> None:

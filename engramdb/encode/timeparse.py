@@ -125,6 +125,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("yesterday", re.compile(r"\b(yesterday|last night)\b", re.I)),
     ("today", re.compile(r"\b(today|tonight|this morning|this afternoon|this evening)\b", re.I)),
     ("tomorrow", re.compile(r"\btomorrow\b", re.I)),
+    ("end_of", re.compile(r"\bend\s+of\s+(?:the|this)\s+(week|month|year)\b", re.I)),
+    ("in_units", re.compile(rf"\bin\s+({_NUM_RE}|a|an)\s+(day|week|month|year)s?\b", re.I)),
     ("rel_unit", re.compile(r"\b(last|this|next|past)\s+(week|weekend|month|year)\b", re.I)),
     ("rel_weekday", re.compile(r"\b(last|this|next|on)\s+(" + "|".join(WEEKDAYS) + r")\b", re.I)),
     ("rel_month", re.compile(rf"\b(last|this|next|in)\s+({_MONTH_RE})\b(?!\s+\d)", re.I)),
@@ -181,6 +183,14 @@ def _resolve(kind: str, m: re.Match[str], ref: datetime) -> tuple[datetime, date
         return day, day + timedelta(days=1)
     if kind == "tomorrow":
         return day + timedelta(days=1), day + timedelta(days=2)
+    if kind == "end_of":  # the last stretch of the current week (its weekend), month, year
+        start, end = _relative_unit("this", m[1].lower(), day)
+        return max(start, end - timedelta(days={"week": 2, "month": 7}.get(m[1].lower(), 31))), end
+    if kind == "in_units":  # "in two weeks": from now on, as loosely as "two weeks ago"
+        days = _number(m[1]) * UNIT_DAYS[m[2].lower()]
+        start = day + timedelta(days=days)
+        slack = timedelta(days=max(1, days // 7))
+        return start - slack, start + slack + timedelta(days=1)
     if kind == "rel_unit":
         return _relative_unit(m[1].lower(), m[2].lower(), day)
     if kind == "rel_weekday":

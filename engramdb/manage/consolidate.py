@@ -126,6 +126,7 @@ class Consolidation:
                 continue
             session.close(fact.pk, when, actor=draft.actor, reason=f"ended: {draft.value or ''}")
             closed.append(fact.id)
+            closed += self._call_off(session, draft, fact, when)
         marker = self._mark_end(session, claim, prefix)
         if closed:
             text = f"{draft.subject} {draft.attribute} ended"
@@ -134,6 +135,31 @@ class Consolidation:
             text = f"{draft.subject} {draft.attribute} ended ({draft.value})"
             why = "no current fact matches; kept to end an older one that arrives later"
             self._decide("SKIP", marker, text, why, draft.actor, [])
+
+    @staticmethod
+    def _call_off(
+        session: FactSession, draft: FactDraft, plan: StoredFact, when: datetime
+    ) -> list[str]:
+        """A plan called off before its day takes what it announced with it: the home of a
+        move ("moving to Austin next month", then "the move fell through") never becomes
+        true. It is closed where it would have begun (never shown as current, kept in
+        history), and the home it was to replace is current again."""
+        if draft.attribute != "plan":
+            return []
+        homes = session.facts_for(f"{normalise_name(draft.subject)}|home")
+        called_off = []
+        for fact in homes:
+            announced = set(fact.sources) & set(plan.sources)
+            if not announced or fact.valid_to is not None or _start(fact) <= _naive(when):
+                continue
+            assert fact.valid_from is not None
+            session.close(fact.pk, fact.valid_from, actor=draft.actor, reason="called off")
+            called_off.append(fact.id)
+            for before in homes:  # the home it closed on its first day
+                if before.valid_to is not None and _naive(before.valid_to) == _start(fact):
+                    why = "the move that was to end it was called off"
+                    session.close(before.pk, None, actor=draft.actor, reason=why)
+        return called_off
 
     @staticmethod
     def _mark_end(session: FactSession, claim: Claim, prefix: str) -> str | None:

@@ -60,6 +60,13 @@ class SearchConfig(BaseModel):
     other_subject: float = Field(
         0.5, ge=0, le=1, description="score factor of facts about someone the question skips"
     )
+    unanswered: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="score factor of facts that only repeat the question or lack the name or "
+        "number it asks for (retrieve/answers.py)",
+    )
     kinds: list[Literal["episode", "fact", "summary"]] | None = Field(
         None, description="only these kinds of memory (None: all)"
     )

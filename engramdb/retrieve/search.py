@@ -103,7 +103,13 @@ class Searcher:
                 index,
                 positions,
                 scores,
-                QueryFacts(query, info.vector, signals.get("attribute"), as_of is not None),
+                QueryFacts(
+                    query,
+                    info.vector,
+                    signals.get("attribute"),
+                    as_of is not None,
+                    texts=self._texts,
+                ),
                 config,
             )
             if config.kinds is not None:
@@ -112,6 +118,9 @@ class Searcher:
             top = top[np.isfinite(scores[top])]
             chosen = [(int(index.pks[positions[i]]), float(scores[i]), i) for i in top]
         return self._hits(chosen, signals)
+
+    def _texts(self, pks: list[int]) -> dict[int, str]:
+        return {pk: item.text for pk, item in self.store.get_many(pks).items()}
 
     def _hits(
         self, chosen: list[tuple[int, float, int]], signals: dict[str, Scores]

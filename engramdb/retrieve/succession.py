@@ -1,10 +1,14 @@
-"""Which fact answers now: the person the question is about, and the newest word on a topic.
+"""Which fact answers now: the person the question is about, a fact that answers at all, and
+the newest word on a topic.
 
-Two reorderings of the fused scores, both on facts only (episodes are the raw record):
+Three reorderings of the fused scores, all on facts only (episodes are the raw record):
 
 * **subject**: a question that names a person ("Where does Maya's brother Sam work?") asks
   about the last person it names, not counting names after a preposition; facts about
   anyone else drop by ``other_subject``.
+* **an answer at all** (answers.py): the best facts that cannot answer ("Yuki is married" for
+  "who is Yuki married to?") drop by ``unanswered``; such a fact may link two that answer in
+  a succession chain, never replace one.
 * **succession**: a newer fact about the same subject and topic (its vector close to the older
   one's) that answers the question nearly as well (its cosine to the question at most
   ``SLACK`` lower, or its fused score at least ``RATIO`` of the older one's) is ranked just
@@ -20,6 +24,7 @@ half (docs/facts.md).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +32,7 @@ import numpy.typing as npt
 
 from engramdb.encode.facts.model import NOTE
 from engramdb.encode.text import words
+from engramdb.retrieve.answers import answers, read_question
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores
@@ -35,6 +41,7 @@ TOPIC = 0.5  # cosine between two facts above which they are about the same thin
 SLACK = 0.2  # how much less a newer fact may match the question and still replace the older
 RATIO = 0.75  # ... or how much lower its fused score may be (a fact of the kind asked)
 HEAD = 10  # facts, best first, whose successors are looked for
+CHECKED = 20  # facts, best first, checked for whether they answer the question at all
 _SELF = {"i", "my", "me", "mine", "myself"}
 _OBJECT_AFTER = {
     *("with", "to", "for", "from", "about", "by", "at", "of", "than", "in", "on", "after"),
@@ -50,6 +57,7 @@ class QueryFacts:
     vector: FloatArray | None
     fit: Scores | None  # the attribute signal: 1 a fact of the kind asked, -1 of another kind
     at_a_time: bool  # the search reads facts as of a given time (``as_of``)
+    texts: Callable[[list[int]], dict[int, str]] | None = None  # store keys → fact texts
 
 
 def reorder_facts(
@@ -69,10 +77,37 @@ def reorder_facts(
         asked = query_subject(index, query.text, subjects)
         if asked is not None:
             scores[facts[subjects != asked]] *= config.other_subject
+    fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
+    answering = np.ones(len(facts), np.bool_)
+    if config.unanswered < 1 and query.texts is not None:
+        answering = _answering(index, positions, scores, facts, query, fits)
+        scores[facts[~answering]] *= config.unanswered
     if config.succession and query.vector is not None and succession_applies(query):
-        # a fact of another kind than the one asked replaces no note and no fact of that kind
-        fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
-        _succeed(index, positions, scores, facts, query.vector, fits)
+        _succeed(index, positions, scores, facts, query.vector, fits, answering)
+
+
+def _answering(
+    index: ScopeIndex,
+    positions: IntArray,
+    scores: Scores,
+    facts: IntArray,
+    query: QueryFacts,
+    fits: Scores,
+) -> npt.NDArray[np.bool_]:
+    """Per fact, whether it can answer the question (answers.py); only the best ``CHECKED``
+    are read, the rest count as answering. A slot fact of another kind than the one asked
+    ("is married" for "where does he work?") does not answer."""
+    assert query.texts is not None
+    answering = fits >= 0
+    head = np.argsort(-scores[facts], kind="stable")[:CHECKED]
+    keys = index.pks[positions[facts[head]]].tolist()
+    texts = query.texts(keys)
+    question = read_question(query.text)
+    names = {n.casefold() for name in index.speakers for n in words(name)}
+    for i, key in zip(head.tolist(), keys, strict=True):
+        if answering[i] and key in texts:
+            answering[i] = answers(question, texts[key], names)
+    return answering
 
 
 def succession_applies(query: QueryFacts) -> bool:
@@ -155,6 +190,7 @@ class _Facts:
     kinds: npt.NDArray[np.int32]  # attribute codes
     note: int  # the attribute code of notes
     fits: Scores
+    answering: npt.NDArray[np.bool_]  # answers.py
 
     def successor(self, i: int) -> int | None:
         """The earliest newer fact that replaces fact ``i`` as the answer, if any."""
@@ -170,7 +206,30 @@ class _Facts:
             & ((self.asked >= self.asked[i] - SLACK) | (self.fused >= self.fused[i] * RATIO))
             & (self.fits >= min(self.fits[i], 0.0))
         )
-        return int(later[np.argmin(self.since[later])]) if len(later) else None
+        if not len(later):
+            return None
+        # the earliest that answers (answers.py), else the earliest: a fact that does not
+        # answer ("Lily has a pet: dog") may still link two that do
+        return int(later[np.lexsort((self.since[later], ~self.answering[later]))[0]])
+
+    def said_with(self, i: int) -> IntArray:
+        """Facts about the same subject said at the same moment as fact ``i`` that answer:
+        the note of the message a slot fact came from ("three cats" beside "has a pet: cat")."""
+        return np.flatnonzero(
+            self.answering & (self.since == self.since[i]) & (self.subjects == self.subjects[i])
+        )
+
+
+def _answering_link(found: _Facts, links: list[int]) -> int | None:
+    """The newest of ``links`` that answers the question, or that was said with a fact that
+    does; None if none: a fact that does not answer replaces none that does."""
+    for link in reversed(links):
+        if found.answering[link]:
+            return link
+        beside = found.said_with(link)
+        if len(beside):
+            return int(beside[np.argmax(found.fused[beside])])
+    return None
 
 
 def _succeed(
@@ -180,6 +239,7 @@ def _succeed(
     facts: IntArray,
     query_vector: FloatArray,
     fits: Scores,
+    answering: npt.NDArray[np.bool_],
 ) -> None:
     """Lift the newest successor of each of the best ``HEAD`` facts just above it."""
     rows = positions[facts]
@@ -193,13 +253,16 @@ def _succeed(
         kinds=index.attribute_codes(rows),
         note=index.attributes.get(NOTE, -1),
         fits=fits,
+        answering=answering,
     )
     lifts: list[tuple[int, float]] = []
     for start in np.argsort(-found.fused, kind="stable")[:HEAD].tolist():
-        current, nxt = start, found.successor(start)
+        chain, nxt = [start], found.successor(start)
         while nxt is not None:  # a chain of replacements, oldest to newest; times rise
-            current, nxt = nxt, found.successor(nxt)
-        if current != start:
-            lifts.append((int(facts[current]), float(found.fused[start])))
+            chain.append(nxt)
+            nxt = found.successor(nxt)
+        newest = _answering_link(found, chain[1:]) if found.answering[start] else chain[-1]
+        if newest is not None and newest != start:
+            lifts.append((int(facts[newest]), float(found.fused[start])))
     for i, above in lifts:
         scores[i] = max(scores[i], np.nextafter(above, np.inf))

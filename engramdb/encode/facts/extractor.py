@@ -88,7 +88,10 @@ class FactExtractor:
                     "fact extraction by %s failed (%s); used rules", self.model.name, exc
                 )
                 claims = []
-            found += claims + _gaps(claims, ruled)
+            if self.config.model_first:
+                found += claims + _gaps(claims, ruled)
+            else:
+                found += ruled + _gaps(ruled, claims)
         return found
 
     def _embedded(
@@ -132,10 +135,11 @@ def fact_memory(
     )
 
 
-def _gaps(claims: list[FactDraft], ruled: list[FactDraft]) -> list[FactDraft]:
-    """Rule claims about what the model said nothing of (same message, subject, attribute)."""
-    said = {(c.sources[0], normalise_name(c.subject), c.attribute) for c in claims}
-    return [r for r in ruled if (r.sources[0], normalise_name(r.subject), r.attribute) not in said]
+def _gaps(first: list[FactDraft], second: list[FactDraft]) -> list[FactDraft]:
+    """Claims of ``second`` about what ``first`` said nothing of (same message, subject and
+    attribute)."""
+    said = {(c.sources[0], normalise_name(c.subject), c.attribute) for c in first}
+    return [c for c in second if (c.sources[0], normalise_name(c.subject), c.attribute) not in said]
 
 
 def _speaker(draft: EpisodeDraft) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, JsonValue, field_validator
 
 from engramdb.encode.facts import rules
 from engramdb.encode.facts.model import ATTRIBUTES, FactDraft, canonical_attribute
+from engramdb.encode.facts.notes import is_statement, sentences
 from engramdb.encode.facts.patterns import OCCUPATION
 from engramdb.encode.text import query_terms
 from engramdb.llm.base import ChatModel, LLMStats
@@ -106,6 +107,9 @@ def _grounded(fact: ExtractedFact, message: rules.Message, actor: str) -> FactDr
     if fact.change == "set" and not plausible(fact.attribute, value, message.text):
         logger.debug("dropped an implausible %s value %r from %s", fact.attribute, value, actor)
         return None
+    if not _stated(message.text, words):  # "Can you build me a plan for…" plans nothing
+        logger.debug("dropped a claim read from a question or request %r from %s", fact, actor)
+        return None
     clause = _clause_with(message.text, words)
     subject = _subject(fact.subject, message.speaker, clause)
     when = (
@@ -147,6 +151,13 @@ def plausible(attribute: str, value: str, text: str) -> bool:
     return True
 
 
+def _stated(text: str, words: list[str]) -> bool:
+    """Whether the sentence holding the claim's words (else any sentence) states something."""
+    found = sentences(text) or [text]
+    holding = [s for s in found if words and all(w in s.lower() for w in words)]
+    return any(is_statement(s) for s in holding or found)
+
+
 def _clause_with(text: str, words: list[str]) -> str:
     clauses = rules.clauses(text) or [text]
     for clause in clauses:
@@ -162,7 +173,8 @@ def _subject(claimed: str, speaker: str, clause: str) -> str:
     name = re.sub(r"\s+", " ", claimed.strip())
     relative = rules.relative_subject(clause, speaker)
     if name.lower() in _SELF or name.lower() == speaker.lower():
-        return relative or speaker
+        # "Hana has a new boyfriend now, Mateo": about Hana, not the speaker
+        return relative or rules.clause_subject(clause, speaker)[0] or speaker
     first = name.split()[0].lower()
     if first not in clause.lower() and relative is None:
         return speaker  # a name the message does not contain: the model made it up

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 
 from engramdb.encode.facts.model import NOTE, FactDraft
-from engramdb.encode.facts.patterns import NOT_NAMES, SUBJECT
+from engramdb.encode.facts.patterns import NAME, NOT_NAMES, SUBJECT
 from engramdb.encode.facts.rules import (
     PRONOUN,
     Message,
@@ -42,8 +42,10 @@ _FIRST_PERSON_WORD = re.compile(r"\b(?:I|me|my|mine|we|us|our)\b", re.I)
 _DETAIL = re.compile(r"\b[A-Z][a-z]|\d")  # a name or a number after a sentence's first word
 _PERSON_VERB = re.compile(
     r"\s+(?:is|was|has|had|just|got|gets|will|would|can|never|already|also|still|now|finally"
-    r"|recently|says|said|\w+ed|\w{2,}s\s+(?:at|in|for|with|as|on|to|from|the|a|an|his|her|their))\b"
+    r"|recently|says|said|left|met|split|broke|went|came|became|took|made|bought|sold|won"
+    r"|began|found|told|gave|ran|quit|\w+ed|\w{2,}s\s+(?:at|in|for|with|as|on|to|from|the|a|an|his|her|their))\b"
 )
+_AND_NAME = re.compile(r"\s+and\s+" + NAME)
 _SPEAKER_IN = re.compile(r"\b(?:I|my)\b")
 _LABEL = re.compile(r"^[^:]{1,30}:\s+")  # "Big news: I …", "Quick update: …"
 _MIN_WORDS = 3
@@ -76,7 +78,7 @@ def notes(message: Message) -> list[FactDraft]:
     September"), so a statement needs no pronoun to count."""
     groups: list[tuple[str, list[str]]] = []
     for sentence in sentences(message.text.replace("’", "'")):
-        if not _is_statement(sentence):
+        if not is_statement(sentence):
             continue
         previous = groups[-1][0] if groups else message.speaker
         subject = _subject(sentence, message.speaker, previous)
@@ -112,7 +114,8 @@ def _literal(text: str) -> Callable[[re.Match[str]], str]:
     return lambda _: text
 
 
-def _is_statement(sentence: str) -> bool:
+def is_statement(sentence: str) -> bool:
+    """Not a question, a request or a greeting: a sentence that tells something."""
     if sentence.endswith("?") or _REQUEST.match(sentence) or _GREETING.match(sentence):
         return False
     return not _ASKING.match(sentence) or bool(_FIRST_PERSON_WORD.search(sentence))
@@ -165,6 +168,9 @@ def _subject(sentence: str, speaker: str, previous: str) -> str:
         if m["rname"]:
             return str(m["rname"])
         name, rest = m["name"], text[m.end() :]
+        pair = _AND_NAME.match(rest)  # "Hana and Lorenzo split up": about Hana (and Lorenzo)
+        if name and pair:
+            rest = rest[pair.end() :]
         # "Mel is right, I should go": the speaker's own statement, a name in passing
         if name and _PERSON_VERB.match(rest) and _a_name(name) and not _SPEAKER_IN.search(rest):
             return str(name)
@@ -172,8 +178,15 @@ def _subject(sentence: str, speaker: str, previous: str) -> str:
 
 
 def _a_name(word: str) -> bool:
+    """Not a word that cannot be a name: a stop word, or an abstract noun ("Retirement is
+    great", "Graduation was long")."""
     head = word.split()[0].lower().removesuffix("'s")
+    if _ABSTRACT.search(head):
+        return False
     return word.lower() not in NOT_NAMES and head not in NOT_NAMES
+
+
+_ABSTRACT = re.compile(r"..(?:ment|tion|sion|ness|ism|ship|hood)$")
 
 
 def _note(message: Message, subject: str, text: str) -> FactDraft:

@@ -157,6 +157,14 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
         "home",
         "set",
     ),
+    # "first night in the Maple Street house", "taking over the Elm Street apartment"
+    (
+        _p(
+            r"\b(?:the|our|my|his|her|their)\s+(?P<v>(?-i:[A-Z][\w'’-]*\s+){1,3}(?:Street|St\.?|Road|Rd|Avenue|Ave|Lane|Drive|Boulevard|Court|Way|Terrace|Square))\s+(?:house|apartment|flat|place|condo|home|cottage)\b"
+        ),
+        "home",
+        "set",
+    ),
     (_p(r"\bmoving\s+(?:back\s+)?to\s+(?P<v>PLACE)"), "plan", "move"),
     (
         _p(r"\b(?:dating|seeing|going out with|in a relationship with)\s+(?P<v>NAME)"),
@@ -234,9 +242,17 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
         "set",
     ),
     (_p(r"\b(?:plan|plans|intend|intends)\s+to\s+(?P<v>[^.;!?]{3,60}?)" + STOP), "plan", "set"),
+    # "I sold the Golf", "I'm car-free now" (a trade-in is read as the new car)
     (
         _p(
-            r"\b(?:bought|got|drive|drives|driving|leased|own)\s+(?:a|an|my)\s+(?:new\s+|used\s+)?(?P<v>(?-i:[A-Z][\w-]*)(?:\s+[\w-]+)?)"
+            r"\b(?:sold|selling|got rid of|totaled|totalled|wrecked|scrapped)\s+(?:my|the|our|his|her)\s+(?:old\s+)?(?:car|(?-i:[A-Z][\w-]*))|\bcar-free\b|\bno longer (?:have|has|own|owns) a car\b"
+        ),
+        "car",
+        "end",
+    ),
+    (
+        _p(
+            r"\b(?:bought|got|drive|drives|driving|leased|own|picked up)\s+(?:a|an|my)\s+(?:new\s+|used\s+)?(?:(?:19|20)\d\d\s+)?(?P<v>(?-i:[A-Z][\w-]*)(?:\s+[\w-]+)?)"
         ),
         "car",
         "set",
@@ -279,6 +295,10 @@ CLAUSES = re.compile(
     r"(?<=[.!?;:])\s+|\s+[-–—]+\s+|,\s+(?:and|but|so)\s+|\s+(?:but|and then|so now)\s+"
 )
 ABBREVIATION = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|Mt|Inc|Co|Corp|Ltd|vs)|\b[A-Z])\.$")
+# a move that may not happen: "thinking about moving to Denver" is no new home
+HEDGED = re.compile(
+    r"\b(?:thinking|considering|hoping|want|wants|wanted|might|may|could|should)\b", re.I
+)
 PAST_ONLY = re.compile(
     r"\b(?:(?<!getting )(?<!get )(?<!got )used to|was going to|would|if|wish|maybe|might)\b", re.I
 )

@@ -4,6 +4,7 @@ life facts; anything it does not recognise stays a raw episode, which remains se
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from engramdb.encode.facts.patterns import (
     ABBREVIATION,
     CLAUSES,
     CONTRACTIONS,
+    HEDGED,
     JOB_NOUNS,
     NOT_NAMES,
     OCCUPATION,
@@ -50,7 +52,7 @@ def extract(message: Message) -> list[FactDraft]:
         named = clause_subject(clause, message.speaker, other)[0]
         if named and named != message.speaker:
             other = named
-    return _dedupe(found)
+    return _merge_homes(_dedupe(found))
 
 
 def expand_contractions(text: str) -> str:
@@ -120,8 +122,12 @@ def _from_match(
         said = message.said_at  # a plan dates from when it was made, not from its target
         if op == "end":  # which plan: the words of the clause (matched by overlap)
             yield _draft(message, subject, "plan", clause, "end", said)
+        elif op == "move":  # "we're moving to Portland at the end of the month"
+            yield _draft(message, subject, "plan", f"move to {value}", "set", said)
+            moves_on = _move_time(clause, said)
+            if moves_on is not None and not HEDGED.search(clause):
+                yield _draft(message, subject, "home", value, "set", moves_on)
         else:
-            value = f"move to {value}" if op == "move" else value
             yield _draft(message, subject, "plan", value, "set", said)
         return
     if attribute == FAVORITE:
@@ -145,6 +151,35 @@ def _from_match(
         return
     if op == "end" or query_terms(value):  # "love it", "like that": no fact in a pronoun
         yield _draft(message, subject, attribute, value, op, when)
+
+
+def _move_time(clause: str, said_at: datetime | None) -> datetime | None:
+    """When a planned move makes a new home: the first time ahead the clause names ("at the
+    end of the month", "next week"); None without one ("in the spring", "one day"), as the
+    home would then date from before the move."""
+    if said_at is None:
+        return None
+    ahead = [r.start for r in find_time_ranges(clause, said_at) if r.start >= said_at]
+    return ahead[0] if ahead else None
+
+
+def _merge_homes(found: list[FactDraft]) -> list[FactDraft]:
+    """One home per subject and time in a message: "here in Toronto. I live in the Annex" is
+    one home at two scales ("Toronto, Annex"), not a move from Toronto to the Annex."""
+    homes: dict[tuple[str, datetime | None], FactDraft] = {}
+    out: list[FactDraft] = []
+    for fact in found:
+        key = (fact.subject, fact.event_time)
+        first = homes.get(key)
+        if fact.attribute != "home" or fact.op != "set":
+            out.append(fact)
+        elif first is None:
+            homes[key] = fact
+            out.append(fact)
+        elif fact.value.lower() not in first.value.lower():
+            merged = dataclasses.replace(first, value=f"{first.value}, {fact.value}")
+            out[out.index(first)] = homes[key] = merged
+    return out
 
 
 def relative_subject(clause: str, speaker: str) -> str | None:

@@ -96,7 +96,7 @@ class PostgresFactSession:
             (memory_id, self.user_id, version, event, text, previous_text, actor, reason, self.now),
         )
 
-    def close(self, pk: int, valid_to: datetime, *, actor: str, reason: str) -> None:
+    def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
         row = self.conn.execute(
             "UPDATE memories SET valid_to = %s, updated_at = %s WHERE pk = %s AND user_id = %s"
             " RETURNING id, text, version",
@@ -105,7 +105,8 @@ class PostgresFactSession:
         if row is None:
             raise NotFoundError(f"no memory with pk {pk} for this user")
         self.max_vec_id = max(self.max_vec_id, touch(self.conn, pk))
-        self._history(row[0], row[2], "INVALIDATE", row[1], actor, reason)
+        event = "INVALIDATE" if valid_to is not None else "UPDATE"
+        self._history(row[0], row[2], event, row[1], actor, reason)
 
     def add_sources(self, pk: int, sources: list[str], *, actor: str, reason: str) -> None:
         memory_id, text, version, current = self._row(pk, "id, text, version, sources")

@@ -86,11 +86,11 @@ class SQLiteFactSession:
         )
         return pk, True
 
-    def close(self, pk: int, valid_to: datetime, *, actor: str, reason: str) -> None:
+    def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
         memory_id, text, version = self.conn.execute(
             "UPDATE memories SET valid_to = ?, updated_at = ? WHERE pk = ?"
             " RETURNING id, text, version",
-            (iso(valid_to), self.now, pk),
+            (iso(valid_to) if valid_to is not None else None, self.now, pk),
         ).fetchone()
         self.max_vec_id = max(self.max_vec_id, touch(self.conn, pk))
         write_history(
@@ -98,7 +98,7 @@ class SQLiteFactSession:
             memory_id,
             self.user_id,
             version=version,
-            event="INVALIDATE",
+            event="INVALIDATE" if valid_to is not None else "UPDATE",
             text=text,
             actor=actor,
             reason=reason,
