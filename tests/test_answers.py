@@ -204,3 +204,23 @@ def test_a_move_counts_from_its_day_and_a_called_off_move_never(memory: Memory) 
     assert _homes(memory, other, "2022-09-15") == ["Seattle"]
     closed = [f for f in memory.list(user_id=other, kind="fact") if f.value == "Austin"]
     assert closed and all(f.valid_to == f.valid_from for f in closed)  # kept, never true
+
+
+def test_notes_that_name_the_same_place_are_on_one_topic(memory: Memory) -> None:
+    user = f"ana-{uuid.uuid4().hex[:8]}"
+    _tell(
+        memory,
+        user,
+        [
+            ("2024-01-15T10:00:00Z", "We're planning two weeks in Peru this summer! Lima, Cusco."),
+            (
+                "2024-03-22T10:00:00Z",
+                "Bad news: Peru flights doubled in price. We cancelled and booked Greece instead."
+                " Athens and Crete in July.",
+            ),
+        ],
+        "Ana",
+    )
+    # the two notes are far apart as vectors; "Peru" in both ties them
+    assert "Greece" in _top_fact(memory, user, "Where is Ana going on vacation this summer?")
+    assert "Lima" in _top_fact(memory, user, "Where was Ana going?", "2024-02-01")

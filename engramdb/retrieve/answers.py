@@ -25,6 +25,7 @@ from typing import Literal
 
 from engramdb.encode.facts.model import ATTRIBUTES, FAVORITE
 from engramdb.encode.text import query_terms, words
+from engramdb.encode.timeparse import MONTHS, WEEKDAYS
 
 AnswerKind = Literal["name", "count", "place"]
 
@@ -56,6 +57,7 @@ _NUMBER = re.compile(
     r"|both|a couple|a few|several|first|second|third|fourth|fifth|twins?|triplets)\b",
     re.I,
 )
+_NOT_NAMES = frozenset({"i", *MONTHS, *WEEKDAYS})
 _CAPITALISED = re.compile(r"(?<![\w'’])[A-Z][\w'’-]*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"“(]\s*)$")
 
@@ -97,17 +99,19 @@ def answers(question: Question, fact: str, known_names: Collection[str]) -> bool
     if question.kind == "place" and (_LOCATIVE.search(fact) or _NO_PLACE.search(fact)):
         return True
     if question.kind in ("name", "place"):
-        return any(n not in question.folded for n in _names(fact, known_names))
+        return any(n not in question.folded for n in names(fact, known_names))
     return True
 
 
-def _names(text: str, known_names: Collection[str]) -> list[str]:
-    found = []
+def names(text: str, known_names: Collection[str]) -> set[str]:
+    """The capitalised words of ``text`` (lower case) that are names: not "I", not a month or
+    a weekday, and at the start of a sentence only if ``known_names`` holds them."""
+    found = set()
     for m in _CAPITALISED.finditer(text):
         name = _fold(m.group())
         starts = _SENTENCE_START.search(text[: m.start()]) is not None
-        if name != "i" and (not starts or name in known_names):
-            found.append(name)
+        if name not in _NOT_NAMES and (not starts or name in known_names):
+            found.add(name)
     return found
 
 

@@ -10,9 +10,9 @@ Three reorderings of the fused scores, all on facts only (episodes are the raw r
   "who is Yuki married to?") drop by ``unanswered``; such a fact may link two that answer in
   a succession chain, never replace one.
 * **succession**: a newer fact about the same subject and topic (its vector close to the older
-  one's) that answers the question nearly as well (its cosine to the question at most
-  ``SLACK`` lower, or its fused score at least ``RATIO`` of the older one's) is ranked just
-  above the older one. "Monday standup at Shopify" follows
+  one's, or naming the same place, firm or event) that answers the question nearly as well
+  (its cosine to the question at most ``SLACK`` lower, or its fused score at least ``RATIO``
+  of the older one's) is ranked just above the older one. "Monday standup at Shopify" follows
   "teaching at Lincoln Middle School" for "where does Daniel work now?". Under ``as_of`` only
   facts valid then are candidates, so the newest word *as of then* wins. A question in the
   past tense without ``as_of`` ("when did she move?") asks about an event: no succession.
@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from engramdb.encode.facts.model import NOTE
 from engramdb.encode.text import words
-from engramdb.retrieve.answers import answers, read_question
+from engramdb.retrieve.answers import answers, names, read_question
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores
@@ -78,36 +78,44 @@ def reorder_facts(
         if asked is not None:
             scores[facts[subjects != asked]] *= config.other_subject
     fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
+    people = {n.casefold() for name in index.speakers for n in words(name)}
+    read = _read_best(index, positions, scores, facts, query)
     answering = np.ones(len(facts), np.bool_)
     if config.unanswered < 1 and query.texts is not None:
-        answering = _answering(index, positions, scores, facts, query, fits)
+        # a slot fact of another kind than the one asked ("is married" for "where does he
+        # work?") does not answer either
+        answering = fits >= 0
+        question = read_question(query.text)
+        for i, text in read.items():
+            answering[i] = answering[i] and answers(question, text, people)
         scores[facts[~answering]] *= config.unanswered
     if config.succession and query.vector is not None and succession_applies(query):
-        _succeed(index, positions, scores, facts, query.vector, fits, answering)
+        named = _place_names(read, people, len(facts))
+        _succeed(index, positions, scores, facts, query.vector, fits, answering, named)
 
 
-def _answering(
-    index: ScopeIndex,
-    positions: IntArray,
-    scores: Scores,
-    facts: IntArray,
-    query: QueryFacts,
-    fits: Scores,
-) -> npt.NDArray[np.bool_]:
-    """Per fact, whether it can answer the question (answers.py); only the best ``CHECKED``
-    are read, the rest count as answering. A slot fact of another kind than the one asked
-    ("is married" for "where does he work?") does not answer."""
-    assert query.texts is not None
-    answering = fits >= 0
-    head = np.argsort(-scores[facts], kind="stable")[:CHECKED]
+_NONE: frozenset[str] = frozenset()
+
+
+def _place_names(read: dict[int, str], people: set[str], n: int) -> list[frozenset[str]]:
+    """Per fact, the names in it that are not people's (places, firms, events: what ties
+    facts to one topic). A capitalised word opening a sentence counts where another fact
+    capitalises it mid-sentence ("Japan flights doubled" beside "two weeks in Japan")."""
+    seen = people.union(*(names(text, people) for text in read.values()))
+    return [frozenset(names(read[i], seen) - people) if i in read else _NONE for i in range(n)]
+
+
+def _read_best(
+    index: ScopeIndex, positions: IntArray, scores: Scores, facts: IntArray, query: QueryFacts
+) -> dict[int, str]:
+    """The texts of the best ``CHECKED`` facts, by their place in ``facts`` (none without a
+    way to read them)."""
+    if query.texts is None:
+        return {}
+    head = np.argsort(-scores[facts], kind="stable")[:CHECKED].tolist()
     keys = index.pks[positions[facts[head]]].tolist()
     texts = query.texts(keys)
-    question = read_question(query.text)
-    names = {n.casefold() for name in index.speakers for n in words(name)}
-    for i, key in zip(head.tolist(), keys, strict=True):
-        if answering[i] and key in texts:
-            answering[i] = answers(question, texts[key], names)
-    return answering
+    return {i: texts[key] for i, key in zip(head, keys, strict=True) if key in texts}
 
 
 def succession_applies(query: QueryFacts) -> bool:
@@ -191,6 +199,7 @@ class _Facts:
     note: int  # the attribute code of notes
     fits: Scores
     answering: npt.NDArray[np.bool_]  # answers.py
+    named: list[frozenset[str]]  # names (not of people) in each fact read, else empty
 
     def successor(self, i: int) -> int | None:
         """The earliest newer fact that replaces fact ``i`` as the answer, if any."""
@@ -202,7 +211,7 @@ class _Facts:
             same_kind
             & (self.subjects == self.subjects[i])
             & (self.since > self.since[i])
-            & (self.vectors @ self.vectors[i] >= TOPIC)
+            & ((self.vectors @ self.vectors[i] >= TOPIC) | self._sharing_a_name(i))
             & ((self.asked >= self.asked[i] - SLACK) | (self.fused >= self.fused[i] * RATIO))
             & (self.fits >= min(self.fits[i], 0.0))
         )
@@ -211,6 +220,12 @@ class _Facts:
         # the earliest that answers (answers.py), else the earliest: a fact that does not
         # answer ("Lily has a pet: dog") may still link two that do
         return int(later[np.lexsort((self.since[later], ~self.answering[later]))[0]])
+
+    def _sharing_a_name(self, i: int) -> npt.NDArray[np.bool_]:
+        """Facts that name a place, firm or event fact ``i`` names: "booked Portugal instead"
+        after "flights to Japan doubled" follows "two weeks in Japan" at a cosine of 0.35."""
+        mine = self.named[i]
+        return np.array([bool(mine & theirs) for theirs in self.named], np.bool_)
 
     def said_with(self, i: int) -> IntArray:
         """Facts about the same subject said at the same moment as fact ``i`` that answer:
@@ -240,6 +255,7 @@ def _succeed(
     query_vector: FloatArray,
     fits: Scores,
     answering: npt.NDArray[np.bool_],
+    named: list[frozenset[str]],
 ) -> None:
     """Lift the newest successor of each of the best ``HEAD`` facts just above it."""
     rows = positions[facts]
@@ -254,6 +270,7 @@ def _succeed(
         note=index.attributes.get(NOTE, -1),
         fits=fits,
         answering=answering,
+        named=named,
     )
     lifts: list[tuple[int, float]] = []
     for start in np.argsort(-found.fused, kind="stable")[:HEAD].tolist():
