@@ -224,3 +224,20 @@ def test_notes_that_name_the_same_place_are_on_one_topic(memory: Memory) -> None
     # the two notes are far apart as vectors; "Peru" in both ties them
     assert "Greece" in _top_fact(memory, user, "Where is Ana going on vacation this summer?")
     assert "Lima" in _top_fact(memory, user, "Where was Ana going?", "2024-02-01")
+
+
+def test_spouses_divorces_and_leaving_a_desk() -> None:
+    assert [s[1:3] for s in _slots("From a sunbed in Crete. The husband is asleep.")] == [
+        ("relationship_status", "married")
+    ]
+    assert ("relationship_status", "divorced") in [
+        s[1:3] for s in _slots("Signed the divorce papers today. Relief and grief.")
+    ]
+    found = extract(Message("Emma", "Cleared out my desk at Brightwell today.", None, "m", -1))
+    assert [(f.attribute, f.value, f.op) for f in found] == [
+        ("employer", "Brightwell", "end"),
+        ("job", "", "end"),
+    ]
+    assert [s[1:3] for s in _slots("Onboarding at Pennant is sooo corporate.")] == [
+        ("employer", "Pennant")
+    ]

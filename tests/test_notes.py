@@ -73,6 +73,11 @@ def test_a_capitalised_word_is_a_subject_only_with_a_verb_after_it() -> None:
     assert notes(_message("Hana and Lorenzo split up before the holidays."))[0].subject == "Hana"
     (retired,) = notes(_message("Retirement is great. Golf every Tuesday and I'm reading."))
     assert retired.subject == "Daniel" and retired.value.startswith("Retirement is great.")
+    # "he"/"she" after someone is introduced is that person; openers do not hide a subject
+    joel = notes(_message("Bumped into Joel, my old flatmate. He's still in the Hackney flat."))
+    assert [n.subject for n in joel] == ["Daniel", "Joel"]
+    dad = notes(_message("Meanwhile my dad is off to Tokyo in May. The universe mocks me."))
+    assert [n.subject for n in dad] == ["Daniel's dad", "Daniel"]
 
 
 def test_questions_requests_and_scraps_are_not_notes() -> None:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 
 from engramdb.encode.facts.model import NOTE, FactDraft
-from engramdb.encode.facts.patterns import NAME, NOT_NAMES, SUBJECT
+from engramdb.encode.facts.patterns import INTRODUCES, NAME, NOT_NAMES, SUBJECT
 from engramdb.encode.facts.rules import (
     PRONOUN,
     Message,
@@ -77,11 +77,14 @@ def notes(message: Message) -> list[FactDraft]:
     ("Moving in next month") and changes come impersonal ("the wedding is now in
     September"), so a statement needs no pronoun to count."""
     groups: list[tuple[str, list[str]]] = []
+    introduced: str | None = None  # "Bumped into Joel, my old flatmate. He's still…": Joel
     for sentence in sentences(message.text.replace("’", "'")):
         if not is_statement(sentence):
             continue
-        previous = groups[-1][0] if groups else message.speaker
+        previous = introduced or (groups[-1][0] if groups else message.speaker)
         subject = _subject(sentence, message.speaker, previous)
+        named = INTRODUCES.search(sentence)
+        introduced = (named["n1"] or named["n2"]) if named else None
         if groups and groups[-1][0] == subject:
             groups[-1][1].append(sentence)
         else:

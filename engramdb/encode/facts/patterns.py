@@ -16,10 +16,16 @@ CONTRACTIONS = [
     (r"\bcan't\b", "can not"),
     (r"\b(do|does|did|is|are|was|were|have|has|won)n't\b", r"\1 not"),
 ]
+# "Joel, my old flatmate" / "my flatmate Joel": a person the next "he"/"she" may be
+INTRODUCED = (
+    r"(?-i:(?P<n1>[A-Z][\w'-]+)),\s+(?:my|our)\s+(?:(?:old|new|best|former)\s+)?(?:KIN)\b"
+    r"|\b(?:my|our)\s+(?:(?:old|new|best|former)\s+)?(?:KIN)\s+(?-i:(?P<n2>[A-Z][\w'-]+))"
+)
 KIN = (
     r"brother|sister|mom|mum|mother|dad|father|son|daughter|wife|husband|boyfriend|girlfriend"
     r"|partner|fianc[eé]e?|friend|best friend|boss|cousin|aunt|uncle|grandma|grandmother"
-    r"|grandpa|grandfather|roommate|colleague|coworker|neighbou?r"
+    r"|grandpa|grandfather|roommate|flatmate|housemate|classmate|labmate|teammate|buddy"
+    r"|niece|nephew|ex|colleague|coworker|neighbou?r"
 )
 # one way to read each run of spaces (no "\s+X?\s*"): pasted tables backtracked for seconds
 NAME = r"(?-i:[A-Z][\w'’&.-]*(?:\s+(?:(?:of|de|la|the|&|van|von)\s+)?[A-Z][\w'’&.-]*)*)"
@@ -27,7 +33,7 @@ PLACE = NAME + r"(?:,\s*(?-i:[A-Z][\w.]*(?:\s[A-Z][\w.]*)?))?"
 PHRASE = r"(?P<v>[^.,;!?]{2,60}?)"
 STOP = r"(?=\s+(?:at|for|with|in|since|because|now|and|but|so|after|before|this|next|last|right|today|yesterday|anymore|these|here|there|too|instead|over|than)\b|\s*[.,;!?)]|\s*$)"
 SUBJECT = re.compile(
-    rf"^(?:(?:so|well|oh|and|but|also|actually|now|finally|guess what|anyway|yes|yeah|btw|by the way|honestly|ok|okay|lol|hey|hi|plus)\W+)*"
+    rf"^(?:(?:so|well|oh|and|but|also|actually|now|finally|guess what|anyway|yes|yeah|btw|by the way|honestly|ok|okay|lol|hey|hi|plus|meanwhile|in other news|on the bright side|speaking of which|fun fact|update)\W+)*"
     rf"(?P<subj>I|we|(?P<pair>{NAME})\s+and\s+I"
     rf"|(?:my|our)\s+(?:(?:old|new|best|former|dear|little|big|older|younger)\s+)?"
     rf"(?:(?P<kin>{KIN})(?:\s*,?\s+(?P<kname>{NAME}))?|(?-i:[a-z]+)\s+(?P<rname>{NAME}))"
@@ -42,6 +48,9 @@ NOT_NAMES = {
     *("so", "then", "now", "first", "early", "late", "big", "quick", "okay", "ok", "yes", "no"),
     *("mine", "yours", "ours", "everyone", "everything", "someone", "something", "nobody"),
 }
+
+
+INTRODUCES = re.compile(INTRODUCED.replace("KIN", KIN), re.I)
 
 
 def _p(pattern: str) -> re.Pattern[str]:
@@ -76,7 +85,7 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?:day|days|week|weeks|shift|shifts|month|months|lab|office|team|job|position|role|internship|residency|career)\s+(?:at|with)\s+(?P<e>NAME)"
+            r"\b(?<!last )(?:day|days|week|weeks|shift|shifts|month|months|lab|office|team|job|position|role|internship|residency|career|onboarding|orientation|induction)\s+(?:at|with)\s+(?P<e>NAME)"
         ),
         "employer",
         "set",
@@ -107,7 +116,7 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?:quit|left|leaving|resigned from|fired from|laid off from)\s+(?:my\s+(?:job|position)\s+(?:at|with)\s+)?(?P<e>NAME)"
+            r"\b(?:quit|left|leaving|resigned from|fired from|laid off from|(?:cleared|clearing) out (?:my|his|her) desk at|last day at)\s+(?:my\s+(?:job|position)\s+(?:at|with)\s+)?(?P<e>NAME)"
         ),
         "employer",
         "end",
@@ -174,7 +183,7 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
     (_p(r"\b(?:engaged to|married to|marrying|married)\s+(?P<v>NAME)"), "partner", "set"),
     (
         _p(
-            r"\b(?:broke up|split up|separated|break up|breaking up|divorced)\b(?:\s+(?:with|from)\s+(?P<v>NAME))?"
+            r"\b(?:broke up|split up|separated|break up|breaking up|divorced|signed the divorce papers|divorce (?:is|was) (?:final|finali[sz]ed|through))\b(?:\s+(?:with|from)\s+(?P<v>NAME))?"
         ),
         "partner",
         "end",
@@ -290,7 +299,18 @@ PARTNER_WORD = re.compile(
     + ")",
     re.I,
 )
-STATUS = {"husband": "married", "wife": "married", "fiance": "engaged", "fiancee": "engaged"}
+STATUS = {
+    "husband": "married",
+    "wife": "married",
+    "hubby": "married",
+    "fiance": "engaged",
+    "fiancee": "engaged",
+}
+# "my husband", "the wife" with no name after it: the speaker's status all the same
+SPOUSE_WORD = re.compile(
+    r"\b(?:my|the)\s+(?P<r>husband|wife|hubby|fianc[eé]e?)\b(?!\s*,?\s+(?-i:[A-Z])|\s+of\b|'s)",
+    re.I,
+)
 CLAUSES = re.compile(
     r"(?<=[.!?;:])\s+|\s+[-–—]+\s+|,\s+(?:and|but|so)\s+|\s+(?:but|and then|so now)\s+"
 )

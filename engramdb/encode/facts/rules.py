@@ -23,6 +23,7 @@ from engramdb.encode.facts.patterns import (
     PARTNER_WORD,
     PAST_ONLY,
     RULES,
+    SPOUSE_WORD,
     STATUS,
     SUBJECT,
     VERBISH,
@@ -92,6 +93,9 @@ def _clause_facts(clause: str, message: Message, other: str | None) -> Iterator[
         status = STATUS.get(m["r"].lower().replace("é", "e"))
         if status:
             yield _draft(message, speaker, "relationship_status", status, "set", when)
+    for m in SPOUSE_WORD.finditer(clause):  # "the husband is asleep by the pool": married
+        status = STATUS[m["r"].lower().replace("é", "e")]
+        yield _draft(message, message.speaker, "relationship_status", status, "set", when)
     claimed: dict[str, list[tuple[int, int]]] = {}
     for pattern, attribute, op in RULES:
         spans = claimed.setdefault(attribute, [])
@@ -147,7 +151,8 @@ def _from_match(
         return
     if attribute == "partner" and op == "end":
         yield _draft(message, subject, "partner", value, "end", when)
-        yield _draft(message, subject, "relationship_status", "single", "set", when)
+        status = "divorced" if "divorc" in m.group(0).lower() else "single"
+        yield _draft(message, subject, "relationship_status", status, "set", when)
         return
     if op == "end" or query_terms(value):  # "love it", "like that": no fact in a pronoun
         yield _draft(message, subject, attribute, value, op, when)
