@@ -43,7 +43,7 @@ _LOCATIVE = re.compile(
     r"\b(?:at|in|on|to|near|from|above|below|behind|outside|inside|into)\s+(?:the|a|an|my|his|her"
     r"|their|our)?\s*(?!(?:the|a|an|it|them|night|morning|evening|afternoon|noon|midnight|time"
     r"|first|end|weekends?|moment|least|all|once|last|least|fact|general|love|charge|touch)\b)"
-    r"[a-z]{3,}",
+    r"(?-i:[a-z]{3,})",
     re.I,
 )
 # "Where does he work?" "He retired." has no place and answers all the same
@@ -110,7 +110,8 @@ def names(text: str, known_names: Collection[str]) -> set[str]:
     for m in _CAPITALISED.finditer(text):
         name = _fold(m.group())
         starts = _SENTENCE_START.search(text[: m.start()]) is not None
-        if name not in _NOT_NAMES and (not starts or name in known_names):
+        shouted = m.group().isupper() and len(m.group()) > 1  # "BOOKED." is no name
+        if name not in _NOT_NAMES and not shouted and (not starts or name in known_names):
             found.add(name)
     return found
 

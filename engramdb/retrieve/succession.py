@@ -80,6 +80,8 @@ def reorder_facts(
     fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
     people = {n.casefold() for name in index.speakers for n in words(name)}
     read = _read_best(index, positions, scores, facts, query)
+    # a word opening a sentence is a name where another fact capitalises it mid-sentence
+    known = people.union(*(names(text, people) for text in read.values()))
     answering = np.ones(len(facts), np.bool_)
     if config.unanswered < 1 and query.texts is not None:
         # a slot fact of another kind than the one asked ("is married" for "where does he
@@ -87,22 +89,17 @@ def reorder_facts(
         answering = fits >= 0
         question = read_question(query.text)
         for i, text in read.items():
-            answering[i] = answering[i] and answers(question, text, people)
+            answering[i] = answering[i] and answers(question, text, known)
         scores[facts[~answering]] *= config.unanswered
     if config.succession and query.vector is not None and succession_applies(query):
-        named = _place_names(read, people, len(facts))
+        named = [
+            frozenset(names(read[i], known) - people) if i in read else _NONE
+            for i in range(len(facts))
+        ]
         _succeed(index, positions, scores, facts, query.vector, fits, answering, named)
 
 
 _NONE: frozenset[str] = frozenset()
-
-
-def _place_names(read: dict[int, str], people: set[str], n: int) -> list[frozenset[str]]:
-    """Per fact, the names in it that are not people's (places, firms, events: what ties
-    facts to one topic). A capitalised word opening a sentence counts where another fact
-    capitalises it mid-sentence ("Japan flights doubled" beside "two weeks in Japan")."""
-    seen = people.union(*(names(text, people) for text in read.values()))
-    return [frozenset(names(read[i], seen) - people) if i in read else _NONE for i in range(n)]
 
 
 def _read_best(
