@@ -38,10 +38,10 @@ _WHERE = re.compile(
     r"|firm|place|street))\b",
     re.I,
 )
-# "at the bakery", "in a tiny flat", "near the park": a place in lower case
+# "at the bakery", "in a tiny flat", "to Amara's parents' backyard": a place in lower case
 _LOCATIVE = re.compile(
-    r"\b(?:at|in|on|to|near|from|above|below|behind|outside|inside|into)\s+(?:the|a|an|my|his|her"
-    r"|their|our)?\s*(?!(?:the|a|an|it|them|night|morning|evening|afternoon|noon|midnight|time"
+    r"\b(?:at|in|on|to|near|from|above|below|behind|outside|inside|into)\s+(?:(?:the|a|an|my|his"
+    r"|her|their|our|[\w-]+['’]s)\s+)?(?!(?:the|a|an|it|them|night|morning|evening|afternoon|noon|midnight|time"
     r"|first|end|weekends?|moment|least|all|once|last|least|fact|general|love|charge|touch)\b)"
     r"(?-i:[a-z]{3,})",
     re.I,
