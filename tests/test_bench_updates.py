@@ -10,6 +10,8 @@ import pytest
 from engramdb.bench import updates
 
 SCENARIOS = updates.load_scenarios()
+# written later, by someone who had not read the extraction code (a check on generality)
+FRESH = updates.load_scenarios(updates.FRESH)
 
 
 def _parse(stamp: str) -> datetime:
@@ -27,7 +29,13 @@ def test_enough_scenarios_and_topics() -> None:
     assert len(users) == len(set(users))
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["id"] for s in SCENARIOS])
+def test_the_fresh_set_is_apart_from_the_first() -> None:
+    assert len(FRESH) >= 24
+    assert not {s["user"] for s in FRESH} & {s["user"] for s in SCENARIOS}
+    assert not {s["id"] for s in FRESH} & {s["id"] for s in SCENARIOS}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS + FRESH, ids=[s["id"] for s in SCENARIOS + FRESH])
 def test_scenario_is_well_formed(scenario: updates.Scenario) -> None:
     assert len(scenario["messages"]) >= 2
     assert len({m["session"] for m in scenario["messages"]}) >= 2
@@ -51,7 +59,7 @@ def test_scenario_is_well_formed(scenario: updates.Scenario) -> None:
 
 def test_every_answer_was_said() -> None:
     """A current answer must occur in the conversation, or no memory could hold it."""
-    for scenario in SCENARIOS:
+    for scenario in SCENARIOS + FRESH:
         said = " ".join(m["content"] for m in scenario["messages"]).casefold()
         for question in scenario["questions"]:
             assert any(c.casefold() in said for c in question["current"]), question

@@ -337,7 +337,10 @@ def bench_updates(
     split: Annotated[str, typer.Option(help="all, dev (tuning half) or heldout")] = "all",
     scenarios: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option(help="a scenarios JSONL file (default: the packaged one)"),
+        typer.Option(
+            help="a scenarios JSONL file, or 'fresh' for the packaged second set"
+            " (default: the packaged first one)"
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
 ) -> None:
@@ -361,7 +364,7 @@ def bench_updates(
         for each in modes:
             results[each] = updates.run(
                 each,
-                scenarios_path=scenarios,
+                scenarios_path=updates.FRESH if str(scenarios) == "fresh" else scenarios,
                 llm=llm if each == "llm" else None,
                 limit=limit,
                 work_dir=Path(work),
