@@ -243,3 +243,20 @@ def make_messages() -> MessageFactory:
         return out
 
     return build
+
+
+def tell(mem: Memory, user: str, lines: list[tuple[str, str]], speaker: str) -> None:
+    """Add (timestamp, text) messages by ``speaker`` one by one, ids ``{user}-{i}``."""
+    for i, (stamp, text) in enumerate(lines):
+        mem.add(
+            [{"content": text, "speaker": speaker, "id": f"{user}-{i}"}],
+            user_id=user,
+            timestamp=stamp,
+        )
+
+
+def top_fact(mem: Memory, user: str, question: str, as_of: str | None = None) -> str:
+    """The text of the best fact for ``question``."""
+    hits = mem.search(question, user_id=user, limit=10, kinds=["fact"], as_of=as_of)
+    assert hits, f"no fact for {question!r}"
+    return hits[0].text

@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from conftest import tell, top_fact
+
 from engramdb import Memory
 from engramdb.encode.facts.rules import Message, extract
 from engramdb.retrieve.answers import answers, read_question
@@ -57,24 +59,9 @@ def test_how_many_wants_a_number_and_where_a_place_or_its_absence() -> None:
     assert read_question("How does Anna feel about running?").kind is None
 
 
-def _tell(mem: Memory, user: str, lines: list[tuple[str, str]], speaker: str) -> None:
-    for i, (stamp, text) in enumerate(lines):
-        mem.add(
-            [{"content": text, "speaker": speaker, "id": f"{user}-{i}"}],
-            user_id=user,
-            timestamp=stamp,
-        )
-
-
-def _top_fact(mem: Memory, user: str, question: str, as_of: str | None = None) -> str:
-    hits = mem.search(question, user_id=user, limit=10, kinds=["fact"], as_of=as_of)
-    assert hits, f"no fact for {question!r}"
-    return hits[0].text
-
-
 def test_search_prefers_facts_that_answer(memory: Memory) -> None:
     user = f"yuki-{uuid.uuid4().hex[:8]}"
-    _tell(
+    tell(
         memory,
         user,
         [
@@ -84,7 +71,7 @@ def test_search_prefers_facts_that_answer(memory: Memory) -> None:
         ],
         "Yuki",
     )
-    assert "Taro" in _top_fact(memory, user, "Who is Yuki married to?")
+    assert "Taro" in top_fact(memory, user, "Who is Yuki married to?")
     # lowered, not removed: a slot fact far closer to the question than the note that names
     # the dog still ranks first ("Yuki has a pet: dog" for "What is Yuki's dog called?")
     dog = memory.search("What is Yuki's dog called?", user_id=user, kinds=["fact"])
@@ -94,7 +81,7 @@ def test_search_prefers_facts_that_answer(memory: Memory) -> None:
     lowered = {h.text: h.score for h in dog}["Yuki has a pet: dog"]
     assert lowered < {h.text: h.score for h in plain}["Yuki has a pet: dog"] * 0.51
     # the lowered facts are still there, and still rank for a question they do answer
-    assert "married" in _top_fact(memory, user, "Is Yuki married or single?")
+    assert "married" in top_fact(memory, user, "Is Yuki married or single?")
     off = memory.search(
         "Who is Yuki married to?", user_id=user, kinds=["fact"], options={"unanswered": 1.0}
     )
@@ -105,7 +92,7 @@ def test_a_newer_fact_that_answers_replaces_an_older_one_through_one_that_does_n
     memory: Memory,
 ) -> None:
     user = f"carlos-{uuid.uuid4().hex[:8]}"
-    _tell(
+    tell(
         memory,
         user,
         [
@@ -115,8 +102,8 @@ def test_a_newer_fact_that_answers_replaces_an_older_one_through_one_that_does_n
         "Carlos",
     )
     # the slot fact "Carlos has a pet: cat" links the two but names no number
-    assert "three" in _top_fact(memory, user, "How many cats does Carlos have?")
-    assert "two" in _top_fact(memory, user, "How many cats did Carlos have?", "2022-12-01")
+    assert "three" in top_fact(memory, user, "How many cats does Carlos have?")
+    assert "two" in top_fact(memory, user, "How many cats did Carlos have?", "2022-12-01")
 
 
 def _slots(text: str, said: datetime = datetime(2022, 8, 1, tzinfo=UTC)) -> list[object]:
@@ -179,7 +166,7 @@ def _homes(mem: Memory, user: str, as_of: str | None = None) -> list[str | None]
 
 def test_a_move_counts_from_its_day_and_a_called_off_move_never(memory: Memory) -> None:
     user = f"emma-{uuid.uuid4().hex[:8]}"
-    _tell(
+    tell(
         memory,
         user,
         [
@@ -190,9 +177,9 @@ def test_a_move_counts_from_its_day_and_a_called_off_move_never(memory: Memory) 
     )
     assert _homes(memory, user, "2022-08-10") == ["Seattle"]
     assert _homes(memory, user) == ["Portland"]
-    assert "Portland" in _top_fact(memory, user, "Where does Emma live now?")
+    assert "Portland" in top_fact(memory, user, "Where does Emma live now?")
     other = f"emma-{uuid.uuid4().hex[:8]}"
-    _tell(
+    tell(
         memory,
         other,
         [
@@ -210,7 +197,7 @@ def test_a_move_counts_from_its_day_and_a_called_off_move_never(memory: Memory) 
 
 def test_notes_that_name_the_same_place_are_on_one_topic(memory: Memory) -> None:
     user = f"ana-{uuid.uuid4().hex[:8]}"
-    _tell(
+    tell(
         memory,
         user,
         [
@@ -224,8 +211,8 @@ def test_notes_that_name_the_same_place_are_on_one_topic(memory: Memory) -> None
         "Ana",
     )
     # the two notes are far apart as vectors; "Peru" in both ties them
-    assert "Greece" in _top_fact(memory, user, "Where is Ana going on vacation this summer?")
-    assert "Lima" in _top_fact(memory, user, "Where was Ana going?", "2024-02-01")
+    assert "Greece" in top_fact(memory, user, "Where is Ana going on vacation this summer?")
+    assert "Lima" in top_fact(memory, user, "Where was Ana going?", "2024-02-01")
 
 
 def test_spouses_divorces_and_leaving_a_desk() -> None:

@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from conftest import top_fact
+
 from engramdb import Memory
 from engramdb.encode.facts.notes import notes, sentences, third_person
 from engramdb.encode.facts.rules import Message
@@ -34,12 +36,6 @@ def _tell(mem: Memory, user: str) -> None:
             user_id=user,
             timestamp=stamp,
         )
-
-
-def _top_fact(mem: Memory, user: str, question: str, as_of: str | None = None) -> str:
-    hits = mem.search(question, user_id=user, limit=10, kinds=["fact"], as_of=as_of)
-    assert hits, f"no fact for {question!r}"
-    return hits[0].text
 
 
 def test_a_statement_becomes_a_third_person_note_about_its_subject() -> None:
@@ -115,16 +111,16 @@ def test_sentences_and_third_person_forms() -> None:
 def test_the_newest_note_on_a_topic_answers_and_as_of_reads_the_past(memory: Memory) -> None:
     user = f"daniel-{uuid.uuid4().hex[:8]}"
     _tell(memory, user)
-    assert "Shopify" in _top_fact(memory, user, "Where does Daniel work now?")
+    assert "Shopify" in top_fact(memory, user, "Where does Daniel work now?")
     then = "2023-01-01T00:00:00Z"
-    assert "Lincoln" in _top_fact(memory, user, "Where did Daniel work?", as_of=then)
-    assert "window" in _top_fact(memory, user, "Which seat does Daniel prefer on flights?")
-    past = _top_fact(memory, user, "Which seat did Daniel want?", as_of="2023-12-01T00:00:00Z")
+    assert "Lincoln" in top_fact(memory, user, "Where did Daniel work?", as_of=then)
+    assert "window" in top_fact(memory, user, "Which seat does Daniel prefer on flights?")
+    past = top_fact(memory, user, "Which seat did Daniel want?", as_of="2023-12-01T00:00:00Z")
     assert "aisle" in past
     # the question names the sister: her note, not Daniel's newer job
-    assert "Getty" in _top_fact(memory, user, "Where does Daniel's sister Ana work?")
+    assert "Getty" in top_fact(memory, user, "Where does Daniel's sister Ana work?")
     # ... but a name after a preposition is not whom a question is about
-    assert "window" in _top_fact(memory, user, "Which seat does Daniel prefer flying with Ana?")
+    assert "window" in top_fact(memory, user, "Which seat does Daniel prefer flying with Ana?")
     # the older notes stay: nothing was closed, only ranked
     texts = [m.text for m in memory.list(user_id=user, kind="fact", limit=100)]
     assert any("aisle" in t for t in texts) and any("Lincoln" in t for t in texts)

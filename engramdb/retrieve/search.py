@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from engramdb.encode.text import query_terms
 from engramdb.encode.timeparse import asks_for_time, find_time_ranges
-from engramdb.models import Hit
+from engramdb.models import Hit, MemoryItem
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
@@ -87,6 +87,7 @@ class Searcher:
         if info.match:
             info.lexical = self._lexical(user_id, info.match, lexical, config)
         window = (now.timestamp(), (as_of or now).timestamp())
+        read: dict[int, MemoryItem] = {}  # rows read while ranking, not read again for hits
         with self.scopes.open(user_id) as index:
             if not index.position:
                 return [], []
@@ -108,7 +109,7 @@ class Searcher:
                     info.vector,
                     signals.get("attribute"),
                     as_of is not None,
-                    texts=self._texts,
+                    texts=lambda pks: self._read(pks, read),
                 ),
                 config,
             )
@@ -117,15 +118,20 @@ class Searcher:
             top = np.argsort(-scores, kind="stable")[:limit]
             top = top[np.isfinite(scores[top])]
             chosen = [(int(index.pks[positions[i]]), float(scores[i]), i) for i in top]
-        return self._hits(chosen, signals)
+        return self._hits(chosen, signals, read)
 
-    def _texts(self, pks: list[int]) -> dict[int, str]:
-        return {pk: item.text for pk, item in self.store.get_many(pks).items()}
+    def _read(self, pks: list[int], read: dict[int, MemoryItem]) -> dict[int, str]:
+        read.update(self.store.get_many([pk for pk in pks if pk not in read]))
+        return {pk: read[pk].text for pk in pks if pk in read}
 
     def _hits(
-        self, chosen: list[tuple[int, float, int]], signals: dict[str, Scores]
+        self,
+        chosen: list[tuple[int, float, int]],
+        signals: dict[str, Scores],
+        read: dict[int, MemoryItem],
     ) -> tuple[list[Hit], list[int]]:
-        items = self.store.get_many([pk for pk, _, _ in chosen])
+        missing = [pk for pk, _, _ in chosen if pk not in read]
+        items = {**read, **(self.store.get_many(missing) if missing else {})}
         hits, pks = [], []
         for pk, score, i in chosen:
             item = items.get(pk)

@@ -98,7 +98,9 @@ def _grounded(fact: ExtractedFact, message: rules.Message, actor: str) -> FactDr
     text = message.text.lower()
     value = fact.value.strip().strip(".")
     words = query_terms(value)
-    if fact.change == "set" and (not words or not any(w in text for w in words)):
+    # whole words: "cook" is not in "he cooked risotto"
+    said = set(query_terms(text, limit=10_000))
+    if fact.change == "set" and (not words or not any(w in said for w in words)):
         logger.debug("dropped an ungrounded claim %r from %s", fact, actor)
         return None
     if fact.change == "end" and not _ENDING.search(message.text):
