@@ -230,3 +230,52 @@ def test_spouses_divorces_and_leaving_a_desk() -> None:
     assert [s[1:3] for s in _slots("Onboarding at Pennant is sooo corporate.")] == [
         ("employer", "Pennant")
     ]
+
+
+def test_names_in_any_script_acronyms_and_places_that_are_not() -> None:
+    where = "Where does Daniel live?"
+    assert _answers(where, "Daniel lives in Łódź (home)")
+    assert _answers("Where does Daniel work?", "Daniel works at IBM")
+    assert _answers("Who is Daniel dating?", "Daniel is dating Élodie")
+    assert not _answers("Where does Daniel work?", "Daniel loves to cook. OMG.")
+    assert read_question("And where does he work?").kind == "place"
+    assert read_question("What city does she live in?").kind == "place"
+
+
+def test_readings_that_are_not_what_they_seem() -> None:
+    said = datetime(2022, 5, 3, tzinfo=UTC)
+    # a film's husband, someone else's house, a ride, a laptop: no status, home, car or end
+    assert _slots("The husband in that movie was awful.", said) == []
+    assert _slots("We stayed at their Elm Street house for the weekend.", said) == []
+    assert [s[1] for s in _slots("I picked up my Uber at the airport.", said)] == []
+    laptop = extract(Message("Emma", "I sold my MacBook.", said, "m", -1))
+    assert [(f.attribute, f.value, f.op) for f in laptop] == [("car", "MacBook", "end")]
+    final = extract(Message("Emma", "Final day at Google today.", said, "m", -1))
+    assert ("employer", "Google", "end") in [(f.attribute, f.value, f.op) for f in final]
+    # the month May is no hedge; a move in May is a home from then
+    assert ("home", "Denver") in [s[1:3] for s in _slots("We're moving to Denver in May.", said)]
+
+
+def test_a_plan_called_off_and_absurd_times_do_not_break_an_add(memory: Memory) -> None:
+    user = f"far-{uuid.uuid4().hex[:8]}"
+    tell(memory, user, [("2022-05-03T10:00:00Z", "See you in 9000 years, lol.")], "Emma")
+    assert memory.search("what happens in 9000 years?", user_id=user)
+
+
+def test_model_claims_name_whole_words_and_wait_for_the_rules() -> None:
+    from engramdb.encode.facts.extractor import _gaps
+    from engramdb.encode.facts.model import FactDraft
+
+    assert _grounded("Yuki", "job", "cook", "Ben cooked risotto from scratch.") is None
+    assert _grounded("Yuki", "pet", "cat", "We have two cats now.") == ("Yuki", "pet", "cat")
+
+    def claim(attribute: str, value: str, actor: str) -> FactDraft:
+        return FactDraft("Maya", attribute, value, None, ["m1"], actor=actor)
+
+    ruled = [claim("job", "nurse", "rules")]
+    modelled = [claim("job", "email", "model"), claim("home", "Leeds", "model")]
+    # by default the model only fills what the rules did not read
+    assert [(c.attribute, c.value) for c in ruled + _gaps(ruled, modelled)] == [
+        ("job", "nurse"),
+        ("home", "Leeds"),
+    ]

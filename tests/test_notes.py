@@ -72,6 +72,8 @@ def test_a_capitalised_word_is_a_subject_only_with_a_verb_after_it() -> None:
     # "he"/"she" after someone is introduced is that person; openers do not hide a subject
     joel = notes(_message("Bumped into Joel, my old flatmate. He's still in the Hackney flat."))
     assert [n.subject for n in joel] == ["Daniel", "Joel"]
+    anyway = notes(_message("Anyway, my brother got a job. He starts at Google on Monday."))
+    assert [n.subject for n in anyway] == ["Daniel's brother"]
     dad = notes(_message("Meanwhile my dad is off to Tokyo in May. The universe mocks me."))
     assert [n.subject for n in dad] == ["Daniel's dad", "Daniel"]
 

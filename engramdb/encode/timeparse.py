@@ -126,7 +126,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("today", re.compile(r"\b(today|tonight|this morning|this afternoon|this evening)\b", re.I)),
     ("tomorrow", re.compile(r"\btomorrow\b", re.I)),
     ("end_of", re.compile(r"\bend\s+of\s+(?:the|this)\s+(week|month|year)\b", re.I)),
-    ("in_units", re.compile(rf"\bin\s+({_NUM_RE}|a|an)\s+(day|week|month|year)s?\b", re.I)),
+    ("in_units", re.compile(rf"\bin\s+({_NUM_RE})\s+(day|week|month|year)s?\b", re.I)),
     ("rel_unit", re.compile(r"\b(last|this|next|past)\s+(week|weekend|month|year)\b", re.I)),
     ("rel_weekday", re.compile(r"\b(last|this|next|on)\s+(" + "|".join(WEEKDAYS) + r")\b", re.I)),
     ("rel_month", re.compile(rf"\b(last|this|next|in)\s+({_MONTH_RE})\b(?!\s+\d)", re.I)),
@@ -172,6 +172,15 @@ def _resolve(kind: str, m: re.Match[str], ref: datetime) -> tuple[datetime, date
             return _month_range(int(m[2]), MONTHS[m[1].lower()])
     except ValueError:
         return None  # "31 February 2023": not a date
+    try:
+        return _resolve_relative(kind, m, day)
+    except (OverflowError, ValueError):
+        return None  # "in 9000 years": past the calendar
+
+
+def _resolve_relative(
+    kind: str, m: re.Match[str], day: datetime
+) -> tuple[datetime, datetime] | None:
     if kind == "ago":
         days = _number(m[1]) * UNIT_DAYS[m[2].lower()]
         start = day - timedelta(days=days)

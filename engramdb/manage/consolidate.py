@@ -156,7 +156,9 @@ class Consolidation:
             session.close(fact.pk, fact.valid_from, actor=draft.actor, reason="called off")
             called_off.append(fact.id)
             for before in homes:  # the home it closed on its first day
-                if before.valid_to is not None and _naive(before.valid_to) == _start(fact):
+                if _is_end(before) or before.valid_to is None:
+                    continue
+                if _naive(before.valid_to) == _start(fact):
                     why = "the move that was to end it was called off"
                     session.close(before.pk, None, actor=draft.actor, reason=why)
         return called_off

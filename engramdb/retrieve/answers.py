@@ -29,21 +29,23 @@ from engramdb.encode.timeparse import MONTHS, WEEKDAYS
 
 AnswerKind = Literal["name", "count", "place"]
 
-_WHO = re.compile(r"^\W*(?:who|whom|whose)\b", re.I)
-_NAMED = re.compile(r"^\W*what\b.*\b(?:called|named|name)\b", re.I)
-_OPEN = re.compile(r"^\W*(?:what|who|whom|whose|where|which|how|when|why)\b", re.I)
-_COUNT = re.compile(r"^\W*how\s+many\b", re.I)
+_LEAD = r"^\W*(?:(?:and|so|but|ok|okay|also|then|now)\W+)?"  # "And where does he work?"
+_WHO = re.compile(_LEAD + r"(?:who|whom|whose)\b", re.I)
+_NAMED = re.compile(_LEAD + r"what\b.*\b(?:called|named|name)\b", re.I)
+_OPEN = re.compile(_LEAD + r"(?:what|who|whom|whose|where|which|how|when|why)\b", re.I)
+_COUNT = re.compile(_LEAD + r"how\s+many\b", re.I)
 _WHERE = re.compile(
-    r"^\W*(?:where|(?:in\s+)?which\s+(?:city|town|country|state|neighbou?rhood|area|company"
-    r"|firm|place|street))\b",
+    _LEAD + r"(?:where|(?:in\s+)?(?:which|what)\s+(?:city|cities|town|towns|country|countries"
+    r"|state|neighbou?rhoods?|area|company|companies|firm|place|street))\b",
     re.I,
 )
 # "at the bakery", "in a tiny flat", "to Amara's parents' backyard": a place in lower case
 _LOCATIVE = re.compile(
-    r"\b(?:at|in|on|to|near|from|above|below|behind|outside|inside|into)\s+(?:(?:the|a|an|my|his"
-    r"|her|their|our|[\w-]+['’]s)\s+)?(?!(?:the|a|an|it|them|night|morning|evening|afternoon|noon|midnight|time"
-    r"|first|end|weekends?|moment|least|all|once|last|least|fact|general|love|charge|touch)\b)"
-    r"(?-i:[a-z]{3,})",
+    r"\b(?:(?:at|in|on|near|from|above|below|behind|outside|inside|into)\s+(?:(?:the|a|an|my|his"
+    r"|her|their|our|[\w-]+['’]s)\s+)?|to\s+(?:the|a|an|my|his|her|their|our|[\w-]+['’]s)\s+)"
+    r"(?!(?:the|a|an|it|its|him|her|them|you|this|that|which|night|morning|evening|afternoon"
+    r"|noon|midnight|time|first|end|weekends?|moment|least|all|once|last|fact|general|love"
+    r"|charge|touch)\b)(?-i:[a-z]{3,})",
     re.I,
 )
 # "Where does he work?" "He retired." has no place and answers all the same
@@ -58,7 +60,8 @@ _NUMBER = re.compile(
     re.I,
 )
 _NOT_NAMES = frozenset({"i", *MONTHS, *WEEKDAYS})
-_CAPITALISED = re.compile(r"(?<![\w'’])[A-Z][\w'’-]*")
+_CAPITALISED = re.compile(r"(?<![\w'’])[^\W\d_][\w'’-]*")  # kept where it opens in upper case
+_SHOUTED = frozenset({"ok", "okay", "lol", "omg", "no", "yes", "btw", "wtf", "asap", "fyi"})
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"“(]\s*)$")
 
 
@@ -80,7 +83,7 @@ def read_question(text: str) -> Question:
         kind = "count"
     elif _WHERE.match(text):
         kind = "place"
-    folded = frozenset(_fold(w) for w in words(text))
+    folded = frozenset(fold(w) for w in words(text))
     roots = frozenset(_root(t) for t in query_terms(text))
     return Question(roots, folded, kind, _OPEN.match(text) is not None)
 
@@ -108,15 +111,19 @@ def names(text: str, known_names: Collection[str]) -> set[str]:
     a weekday, and at the start of a sentence only if ``known_names`` holds them."""
     found = set()
     for m in _CAPITALISED.finditer(text):
-        name = _fold(m.group())
+        if not m.group()[0].isupper():
+            continue
+        name = fold(m.group())
         starts = _SENTENCE_START.search(text[: m.start()]) is not None
-        shouted = m.group().isupper() and len(m.group()) > 1  # "BOOKED." is no name
+        # "BOOKED.", "OMG" are no names; "IBM", "NYC" are
+        shouted = m.group().isupper() and (len(m.group()) > 4 or name in _SHOUTED)
         if name not in _NOT_NAMES and not shouted and (not starts or name in known_names):
             found.add(name)
     return found
 
 
-def _fold(word: str) -> str:
+def fold(word: str) -> str:
+    """Lower case, without a possessive "'s": how names are compared."""
     return re.sub(r"['’]s$", "", word.casefold())
 
 

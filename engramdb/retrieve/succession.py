@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from engramdb.encode.facts.model import NOTE
 from engramdb.encode.text import words
-from engramdb.retrieve.answers import answers, names, read_question
+from engramdb.retrieve.answers import answers, fold, names, read_question
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores
@@ -78,7 +78,7 @@ def reorder_facts(
         if asked is not None:
             scores[facts[subjects != asked]] *= config.other_subject
     fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
-    people = {n.casefold() for name in index.speakers for n in words(name)}
+    people = {fold(n) for name in index.speakers for n in words(name)}
     read = _read_best(index, positions, scores, facts, query)
     # a word opening a sentence is a name where another fact capitalises it mid-sentence
     known = people.union(*(names(text, people) for text in read.values()))
@@ -96,7 +96,8 @@ def reorder_facts(
             frozenset(names(read[i], known) - people) if i in read else _NONE
             for i in range(len(facts))
         ]
-        _succeed(index, positions, scores, facts, query.vector, fits, answering, named)
+        was_read = np.isin(np.arange(len(facts)), list(read))
+        _succeed(index, positions, scores, facts, query.vector, fits, answering, named, was_read)
 
 
 _NONE: frozenset[str] = frozenset()
@@ -197,6 +198,8 @@ class _Facts:
     fits: Scores
     answering: npt.NDArray[np.bool_]  # answers.py
     named: list[frozenset[str]]  # names (not of people) in each fact read, else empty
+    read: npt.NDArray[np.bool_]  # whose text was read (answering is known only for those)
+    sources: IntArray  # the position of the message each fact came from (-1: none)
 
     def successor(self, i: int) -> int | None:
         """The earliest newer fact that replaces fact ``i`` as the answer, if any."""
@@ -222,13 +225,21 @@ class _Facts:
         """Facts that name a place, firm or event fact ``i`` names: "booked Portugal instead"
         after "flights to Japan doubled" follows "two weeks in Japan" at a cosine of 0.35."""
         mine = self.named[i]
+        if not mine:
+            return np.zeros(len(self.named), np.bool_)
         return np.array([bool(mine & theirs) for theirs in self.named], np.bool_)
 
     def said_with(self, i: int) -> IntArray:
-        """Facts about the same subject said at the same moment as fact ``i`` that answer:
-        the note of the message a slot fact came from ("three cats" beside "has a pet: cat")."""
+        """Facts read and found to answer that came from the message fact ``i`` came from,
+        about the same subject: the note beside a slot fact ("three cats" beside "has a pet:
+        cat")."""
+        if self.sources[i] < 0:
+            return np.empty(0, np.int64)
         return np.flatnonzero(
-            self.answering & (self.since == self.since[i]) & (self.subjects == self.subjects[i])
+            self.answering
+            & self.read
+            & (self.sources == self.sources[i])
+            & (self.subjects == self.subjects[i])
         )
 
 
@@ -253,6 +264,7 @@ def _succeed(
     fits: Scores,
     answering: npt.NDArray[np.bool_],
     named: list[frozenset[str]],
+    was_read: npt.NDArray[np.bool_],
 ) -> None:
     """Lift the newest successor of each of the best ``HEAD`` facts just above it."""
     rows = positions[facts]
@@ -268,6 +280,8 @@ def _succeed(
         fits=fits,
         answering=answering,
         named=named,
+        read=was_read,
+        sources=index.anchors(rows),
     )
     lifts: list[tuple[int, float]] = []
     for start in np.argsort(-found.fused, kind="stable")[:HEAD].tolist():

@@ -98,9 +98,9 @@ def _grounded(fact: ExtractedFact, message: rules.Message, actor: str) -> FactDr
     text = message.text.lower()
     value = fact.value.strip().strip(".")
     words = query_terms(value)
-    # whole words: "cook" is not in "he cooked risotto"
+    # whole words, or their plurals: "cook" is not in "he cooked risotto", "cat" is in "cats"
     said = set(query_terms(text, limit=10_000))
-    if fact.change == "set" and (not words or not any(w in said for w in words)):
+    if fact.change == "set" and (not words or not any(_said(w, said) for w in words)):
         logger.debug("dropped an ungrounded claim %r from %s", fact, actor)
         return None
     if fact.change == "end" and not _ENDING.search(message.text):
@@ -151,6 +151,10 @@ def plausible(attribute: str, value: str, text: str) -> bool:
     if attribute == "age":
         return value.strip().isdigit()
     return True
+
+
+def _said(word: str, said: set[str]) -> bool:
+    return word in said or f"{word}s" in said or f"{word}es" in said
 
 
 def _stated(text: str, words: list[str]) -> bool:

@@ -84,7 +84,7 @@ def notes(message: Message) -> list[FactDraft]:
         previous = introduced or (groups[-1][0] if groups else message.speaker)
         subject = _subject(sentence, message.speaker, previous)
         named = INTRODUCES.search(sentence)
-        introduced = (named["n1"] or named["n2"]) if named else None
+        introduced = _introduced(named) if named else None
         if groups and groups[-1][0] == subject:
             groups[-1][1].append(sentence)
         else:
@@ -180,6 +180,15 @@ def _subject(sentence: str, speaker: str, previous: str) -> str:
     return previous if PRONOUN.match(text) else speaker
 
 
+def _introduced(m: re.Match[str]) -> str | None:
+    """The person "Joel, my old flatmate" or "my flatmate Joel" introduces; "Anyway, my
+    brother" and "Sadly, my grandma" introduce nobody by name."""
+    name = m["n1"] or m["n2"]
+    if not _a_name(name) or name.lower().endswith("ly"):
+        return None
+    return str(name)
+
+
 def _a_name(word: str) -> bool:
     """Not a word that cannot be a name: a stop word, or an abstract noun ("Retirement is
     great", "Graduation was long")."""
@@ -189,7 +198,7 @@ def _a_name(word: str) -> bool:
     return word.lower() not in NOT_NAMES and head not in NOT_NAMES
 
 
-_ABSTRACT = re.compile(r"..(?:ment|tion|sion|ness|ism|ship|hood)$")
+_ABSTRACT = re.compile(r".{4,}(?:ment|tion|sion|ness|ism|ship|hood)$")  # not "Clement"
 
 
 def _note(message: Message, subject: str, text: str) -> FactDraft:

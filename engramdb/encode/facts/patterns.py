@@ -18,7 +18,7 @@ CONTRACTIONS = [
 ]
 # "Joel, my old flatmate" / "my flatmate Joel": a person the next "he"/"she" may be
 INTRODUCED = (
-    r"(?-i:(?P<n1>[A-Z][\w'-]+)),\s+(?:my|our)\s+(?:(?:old|new|best|former)\s+)?(?:KIN)\b"
+    r"(?<![\w'-])(?-i:(?P<n1>[A-Z][\w'-]+)),\s+(?:my|our)\s+(?:(?:old|new|best|former)\s+)?(?:KIN)\b"
     r"|\b(?:my|our)\s+(?:(?:old|new|best|former)\s+)?(?:KIN)\s+(?-i:(?P<n2>[A-Z][\w'-]+))"
 )
 KIN = (
@@ -85,7 +85,7 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?<!last )(?:day|days|week|weeks|shift|shifts|month|months|lab|office|team|job|position|role|internship|residency|career|onboarding|orientation|induction)\s+(?:at|with)\s+(?P<e>NAME)"
+            r"\b(?<!last )(?<!final )(?:day|days|week|weeks|shift|shifts|month|months|lab|office|team|job|position|role|internship|residency|career|onboarding|induction)\s+(?:at|with)\s+(?P<e>NAME)"
         ),
         "employer",
         "set",
@@ -116,7 +116,7 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
     ),
     (
         _p(
-            r"\b(?:quit|left|leaving|resigned from|fired from|laid off from|(?:cleared|clearing) out (?:my|his|her) desk at|last day at)\s+(?:my\s+(?:job|position)\s+(?:at|with)\s+)?(?P<e>NAME)"
+            r"\b(?:quit|left|leaving|resigned from|fired from|laid off from|(?:cleared|clearing) out (?:my|his|her) desk at|(?:last|final) day at)\s+(?:my\s+(?:job|position)\s+(?:at|with)\s+)?(?P<e>NAME)"
         ),
         "employer",
         "end",
@@ -169,7 +169,7 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
     # "first night in the Maple Street house", "taking over the Elm Street apartment"
     (
         _p(
-            r"\b(?:the|our|my|his|her|their)\s+(?P<v>(?-i:[A-Z][\w'’-]*\s+){1,3}(?:Street|St\.?|Road|Rd|Avenue|Ave|Lane|Drive|Boulevard|Court|Way|Terrace|Square))\s+(?:house|apartment|flat|place|condo|home|cottage)\b"
+            r"\b(?:the|our|my)\s+(?P<v>(?-i:[A-Z][\w'’-]*\s+){1,3}(?:Street|St\.?|Road|Rd|Avenue|Ave|Lane|Drive|Boulevard|Court|Way|Terrace|Square))\s+(?:house|apartment|flat|place|condo|home|cottage)\b"
         ),
         "home",
         "set",
@@ -254,14 +254,14 @@ RULES: list[tuple[re.Pattern[str], str, str]] = [
     # "I sold the Golf", "I'm car-free now" (a trade-in is read as the new car)
     (
         _p(
-            r"\b(?:sold|selling|got rid of|totaled|totalled|wrecked|scrapped)\s+(?:my|the|our|his|her)\s+(?:old\s+)?(?:car|(?-i:[A-Z][\w-]*))|\bcar-free\b|\bno longer (?:have|has|own|owns) a car\b"
+            r"\b(?:sold|selling|got rid of|totaled|totalled|wrecked|scrapped)\s+(?:my|the|our)\s+(?:old\s+)?(?:car|(?P<v>(?-i:[A-Z][\w-]*)))|\bcar-free\b|\bno longer (?:have|has|own|owns) a car\b"
         ),
         "car",
         "end",
     ),
     (
         _p(
-            r"\b(?:bought|got|drive|drives|driving|leased|own|picked up)\s+(?:a|an|my)\s+(?:new\s+|used\s+)?(?:(?:19|20)\d\d\s+)?(?P<v>(?-i:[A-Z][\w-]*)(?:\s+[\w-]+)?)"
+            r"\b(?:(?:bought|got|drive|drives|driving|leased|own)\s+(?:a|an|my)|picked up\s+(?:a|an))\s+(?:new\s+|used\s+)?(?:(?:19|20)\d\d\s+)?(?P<v>(?-i:[A-Z][\w-]*)(?:\s+[\w-]+)?)"
         ),
         "car",
         "set",
@@ -308,7 +308,7 @@ STATUS = {
 }
 # "my husband", "the wife" with no name after it: the speaker's status all the same
 SPOUSE_WORD = re.compile(
-    r"\b(?:my|the)\s+(?P<r>husband|wife|hubby|fianc[eé]e?)\b(?!\s*,?\s+(?-i:[A-Z])|\s+of\b|'s)",
+    r"\b(?:my|the)\s+(?P<r>husband|wife|hubby|fianc[eé]e?)\b(?!\s*,?\s+(?-i:[A-Z])|'s|\s+(?:of|in|on|at|from|who|that|which|with)\b)",
     re.I,
 )
 CLAUSES = re.compile(
@@ -317,7 +317,7 @@ CLAUSES = re.compile(
 ABBREVIATION = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|Mt|Inc|Co|Corp|Ltd|vs)|\b[A-Z])\.$")
 # a move that may not happen: "thinking about moving to Denver" is no new home
 HEDGED = re.compile(
-    r"\b(?:thinking|considering|hoping|want|wants|wanted|might|may|could|should)\b", re.I
+    r"\b(?:thinking|considering|hoping|want|wants|wanted|might|(?-i:may)|could|should)\b", re.I
 )
 PAST_ONLY = re.compile(
     r"\b(?:(?<!getting )(?<!get )(?<!got )used to|was going to|would|if|wish|maybe|might)\b", re.I

@@ -164,7 +164,8 @@ def _move_time(clause: str, said_at: datetime | None) -> datetime | None:
     home would then date from before the move."""
     if said_at is None:
         return None
-    ahead = [r.start for r in find_time_ranges(clause, said_at) if r.start >= said_at]
+    # "at the end of the month" said on the 27th: from now
+    ahead = [max(r.start, said_at) for r in find_time_ranges(clause, said_at) if r.end > said_at]
     return ahead[0] if ahead else None
 
 
