@@ -90,8 +90,8 @@ def read_question(text: str) -> Question:
 
 def answers(question: Question, fact: str, known_names: Collection[str]) -> bool:
     """Whether ``fact`` says something the question does not and, where the question asks
-    for a name or a number, holds one. ``known_names`` (lower case): names that count as
-    names even at the start of a sentence, where any word is capitalised."""
+    for a name, a number or a place, holds one. ``known_names`` (lower case): names that
+    count as names even at the start of a sentence, where any word is capitalised."""
     if not question.open:  # "Is Yuki married?": "Yuki is married" answers by repeating it
         return True
     new = {_root(t) for t in query_terms(fact)} - question.roots - _TEMPLATE_ROOTS
