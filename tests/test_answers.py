@@ -279,3 +279,9 @@ def test_model_claims_name_whole_words_and_wait_for_the_rules() -> None:
         ("job", "nurse"),
         ("home", "Leeds"),
     ]
+
+
+def test_marital_status_asks_for_a_relationship() -> None:
+    from engramdb.retrieve.intent import asked_attributes
+
+    assert "relationship_status" in asked_attributes("What is Keiko's marital status now?")

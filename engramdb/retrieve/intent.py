@@ -25,7 +25,7 @@ for _words, _attributes in [
     ),
     (
         "dating date dates partner girlfriend boyfriend married marry wife husband spouse engaged"
-        " fiance fiancee relationship single divorced together seeing",
+        " fiance fiancee relationship single divorced together seeing marital",
         ("partner", "relationship_status"),
     ),
     ("pet pets dog dogs cat cats puppy kitten animal", ("pet",)),
