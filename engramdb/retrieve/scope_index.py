@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engramdb.encode.text import words
 from engramdb.retrieve.columns import Columns
 from engramdb.retrieve.sessions import SessionLayout
 from engramdb.store.base import SESSION_SEGMENT, MemoryStore, ScopeRows, ScopeState
@@ -69,8 +70,18 @@ class ScopeIndex:
         self.position: dict[int, int] = {}
         self.sessions: dict[tuple[str, int], int] = {}
         self.speakers: dict[str, int] = {}
+        self._speaker_words: tuple[int, frozenset[str]] = (0, frozenset())
         self.attributes: dict[str, int] = {"": 0}
         self.ann: Any = None
+
+    def speaker_words(self) -> frozenset[str]:
+        """Every word of the names of the scope's speakers and subjects, lower case, without
+        a possessive ("maya's brother" → maya, brother); rebuilt only when a name is added
+        (names are only ever added)."""
+        if self._speaker_words[0] != len(self.speakers):
+            found = frozenset(w.removesuffix("'s") for name in self.speakers for w in words(name))
+            self._speaker_words = (len(self.speakers), found)
+        return self._speaker_words[1]
 
     # the scope's rows as live array views (a position is a row index); writes go through
     @property

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from engramdb.encode.facts.model import NOTE
 from engramdb.encode.text import words
-from engramdb.retrieve.answers import answers, fold, names, read_question
+from engramdb.retrieve.answers import answers, names, read_question
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores
@@ -67,8 +67,8 @@ def reorder_facts(
     query: QueryFacts,
     config: SearchConfig,
 ) -> None:
-    """Apply both reorderings to ``scores`` in place (``config.other_subject`` < 1 and
-    ``config.succession`` switch them on)."""
+    """Apply the three reorderings to ``scores`` in place (``config.other_subject`` < 1,
+    ``config.unanswered`` < 1 and ``config.succession`` switch them on)."""
     facts = np.flatnonzero(~index.is_episode[positions] & np.isfinite(scores))
     if len(facts) == 0:
         return
@@ -77,13 +77,17 @@ def reorder_facts(
         asked = query_subject(index, query.text, subjects)
         if asked is not None:
             scores[facts[subjects != asked]] *= config.other_subject
+    checking = config.unanswered < 1 and query.texts is not None
+    succeeding = config.succession and query.vector is not None and succession_applies(query)
+    if not (checking or succeeding):
+        return
     fits = query.fit[facts] if query.fit is not None else np.zeros(len(facts))
-    people = {fold(n) for name in index.speakers for n in words(name)}
+    people = index.speaker_words()
     read = _read_best(index, positions, scores, facts, query)
     # a word opening a sentence is a name where another fact capitalises it mid-sentence
     known = people.union(*(names(text, people) for text in read.values()))
     answering = np.ones(len(facts), np.bool_)
-    if config.unanswered < 1 and query.texts is not None:
+    if checking:
         # a slot fact of another kind than the one asked ("is married" for "where does he
         # work?") does not answer either
         answering = fits >= 0
@@ -91,7 +95,8 @@ def reorder_facts(
         for i, text in read.items():
             answering[i] = answering[i] and answers(question, text, known)
         scores[facts[~answering]] *= config.unanswered
-    if config.succession and query.vector is not None and succession_applies(query):
+    if succeeding:
+        assert query.vector is not None
         named = [
             frozenset(names(read[i], known) - people) if i in read else _NONE
             for i in range(len(facts))
