@@ -1,5 +1,5 @@
 """Lexical scores with per-user statistics: a user's BM25 scores depend on that user's documents
-only (on SQLite as on PostgreSQL), and SQLite's are exactly the formula of postgres/lexical.py:
+only (on SQLite as on PostgreSQL), and SQLite's are exactly the formula of store/lexical.py:
 idf·tf·(k1+1)/(tf + k1·(1 − b + b·|D|/avgdl)) with the user's N, df and mean length."""
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import pytest
 
 from engramdb import Memory
 from engramdb.encode.text import query_terms
+from engramdb.store import lexical
 from engramdb.store.base import Granularity
-from engramdb.store.sqlite import lexical
-from engramdb.store.sqlite.documents import scope_token
+from engramdb.store.sqlite import fts
+from engramdb.store.sqlite.dialect import SQLiteTx
+from engramdb.store.sqlite.fts import scope_token
 
 STATIC = {"provider": "static"}
 GRANULARITIES: tuple[Granularity, ...] = ("turn", "window", "session")
@@ -71,7 +73,7 @@ def _reference(
 ) -> dict[int, float]:
     """BM25 with the user's statistics, counted in Python from the stored document texts (ASCII
     words, none changed by the stemmer); |D| counts the scope token, as FTS5 does."""
-    table = lexical.TABLES[granularity]
+    table = fts.TABLES[granularity]
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
             f"SELECT rowid, body FROM {table} WHERE scope = ?", (scope_token(user),)
@@ -172,18 +174,19 @@ def test_docsize_sizes_match_fts5_token_counts(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     with Memory(path, embedder=STATIC) as mem:
         mem.add(_messages(TALK * 12, "a"), user_id="alice", session_id="s1")  # > 127 tokens
-        conn = mem.store._conn()  # type: ignore[attr-defined]
-        for table in lexical.TABLES.values():
+        conn = mem.store.d._conn()  # type: ignore[attr-defined]
+        for table in fts.TABLES.values():
             conn.execute(
                 f"CREATE VIRTUAL TABLE temp.{table}_i USING fts5vocab (main, {table}, 'instance')"
             )
             counted = dict(conn.execute(f"SELECT doc, count(*) FROM temp.{table}_i GROUP BY doc"))
             sizes = dict(
                 conn.execute(
-                    f"SELECT d.id, {lexical._SIZE} FROM {table}_docsize d",
-                    {"bytes": lexical._BYTES},
+                    f"SELECT d.id, {fts._SIZE} FROM {table}_docsize d",
+                    {"bytes": fts._BYTES},
                 )
             )
             assert sizes == counted and max(sizes.values()) > 0
-            assert lexical.table_average(conn, table) == sum(counted.values()) / len(counted)
+            average = fts._table_average(SQLiteTx(conn), table)
+            assert average == sum(counted.values()) / len(counted)
         assert max(sizes.values()) > 127

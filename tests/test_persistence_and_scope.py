@@ -11,7 +11,7 @@ from conftest import NO_NOTES, STATIC, cache_of
 
 from engramdb import Memory
 from engramdb.errors import ConfigError, InvalidInputError, NotFoundError
-from engramdb.store.sqlite.documents import scope_token
+from engramdb.store.sqlite.fts import scope_token
 
 CONVERSATION = [
     ("Ann", "I just started working as a pastry chef at a bakery downtown"),

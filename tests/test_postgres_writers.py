@@ -73,7 +73,7 @@ def consistency(dsn: str) -> dict[str, Any]:
             """SELECT g, lexeme, count(*) FROM (
                  SELECT 1 AS g, tsv, user_id FROM lex_turn UNION ALL
                  SELECT 2, tsv, user_id FROM lex_window UNION ALL
-                 SELECT 3, tsv, user_id FROM session_docs) d,
+                 SELECT 3, tsv, user_id FROM lex_session) d,
                unnest(tsvector_to_array(d.tsv)) AS lexeme
                WHERE d.user_id = %s GROUP BY g, lexeme""",
             (USER,),

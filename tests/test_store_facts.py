@@ -20,14 +20,14 @@ from engramdb.config import StoreConfig
 from engramdb.encode.text import query_terms
 from engramdb.errors import NotFoundError
 from engramdb.models import Entity, Relation
-from engramdb.store import open_store
+from engramdb.retrieve.graph import entity_scores
+from engramdb.store import MemoryStore, open_store
 from engramdb.store.base import (
     FACT_SESSION,
     FactSession,
     ForgetPolicy,
     Granularity,
     Inserted,
-    MemoryStore,
     NewMemory,
     ScopeState,
 )
@@ -300,14 +300,14 @@ def test_links_mentions_entities_and_relations(store: MemoryStore) -> None:
     total = store.scope_state("u").rows
     lisbon, ann = (math.log1p(total / df) / math.log1p(total) for df in (2, 1))
     assert ann > lisbon  # named once says more than named twice
-    assert store.entity_memories("u", ["lisbon"]) == pytest.approx(
+    assert entity_scores(store.entity_memories("u", ["lisbon"])) == pytest.approx(
         {pks["e1"]: lisbon, pks["f"]: lisbon, pks["e2"]: 0.5 * lisbon}
     )
-    assert store.entity_memories("u", ["lisbon", "ann"]) == pytest.approx(
+    assert entity_scores(store.entity_memories("u", ["lisbon", "ann"])) == pytest.approx(
         {pks["e1"]: lisbon, pks["f"]: lisbon + ann, pks["e2"]: 0.5 * (lisbon + ann)}
     )
-    assert store.entity_memories("u", []) == {}
-    assert store.entity_memories("other", ["lisbon"]) == {}
+    assert entity_scores(store.entity_memories("u", [])) == {}
+    assert entity_scores(store.entity_memories("other", ["lisbon"])) == {}
 
 
 def test_current_facts_at_a_time(store: MemoryStore) -> None:

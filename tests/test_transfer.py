@@ -133,9 +133,7 @@ def test_interrupted_import_resumes_without_duplicates(tmp_path: Path, pg_base: 
     store = open_store(target, StoreConfig())
     try:
         # the process "dies" after the third batch: a batch writer that raises
-        from engramdb.manage import transfer_rows
-
-        real = transfer_rows.rows_of(store)
+        real = store.transfer_rows()
         calls = {"n": 0}
 
         def failing_write(user_id: str, records: list) -> None:  # type: ignore[type-arg]
@@ -145,13 +143,10 @@ def test_interrupted_import_resumes_without_duplicates(tmp_path: Path, pg_base: 
             type(real).write(real, user_id, records)
 
         real.write = failing_write  # type: ignore[method-assign]
-        original = transfer.rows_of
-        transfer.rows_of = lambda _store: real  # type: ignore[assignment]
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                transfer.import_file(store, dump, checkpoint=checkpoint, batch=25)
-        finally:
-            transfer.rows_of = original
+        store.transfer_rows = lambda: real  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            transfer.import_file(store, dump, checkpoint=checkpoint, batch=25)
+        del store.transfer_rows  # type: ignore[method-assign]
         assert checkpoint.exists()
         done = store.count()
         assert 0 < done < 120

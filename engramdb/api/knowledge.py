@@ -12,7 +12,7 @@ from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import InvalidInputError
 from engramdb.llm.base import ChatModel
 from engramdb.models import Answer, Entity, Hit, Kind, MemoryItem, Profile, Relation
-from engramdb.store.base import MemoryStore
+from engramdb.store.engine import MemoryStore
 
 PROFILE_CHARS = 2000  # a profile sits in every prompt: keep it small
 ANSWER_PROMPT = (

@@ -12,7 +12,8 @@ from engramdb.config import EngramConfig
 from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import InvalidInputError
 from engramdb.models import MemoryItem
-from engramdb.store.base import ForgetPolicy, MemoryStore
+from engramdb.store.base import ForgetPolicy
+from engramdb.store.engine import MemoryStore
 
 logger = logging.getLogger("engramdb")
 _FLUSH_EVERY = 512  # distinct memories counted before the counts are written

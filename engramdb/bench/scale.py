@@ -99,9 +99,9 @@ def run(
         with Memory(target, **options) as mem:
             user = f"scale-{n}"
             probes: list[tuple[str, str]] = []
-            bulk_load = getattr(mem.store, "bulk_load", None)
-            use_bulk = bulk_load is not None and (n >= BULK_FROM if bulk is None else bulk)
-            loading = bulk_load() if bulk_load is not None and use_bulk else nullcontext()
+            can_bulk = mem.store.capabilities.bulk_load
+            use_bulk = can_bulk and (n >= BULK_FROM if bulk is None else bulk)
+            loading = mem.store.bulk_load() if use_bulk else nullcontext()
             start = time.perf_counter()
             with loading as loaded:
                 for first in range(0, n, batch):

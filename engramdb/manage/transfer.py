@@ -34,8 +34,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from engramdb.errors import InvalidInputError, StoreError
-from engramdb.manage.transfer_rows import Record, Rows, rows_of
-from engramdb.store.base import MemoryStore
+from engramdb.store.engine import MemoryStore
+from engramdb.store.transfer import Record, TransferRows
 
 FORMAT = "engramdb-export"
 VERSION = 1
@@ -96,7 +96,7 @@ class Digest:
         return f"{self.value:064x}"
 
 
-def _lines(rows: Rows, batch: int) -> Iterator[tuple[str, str]]:
+def _lines(rows: TransferRows, batch: int) -> Iterator[tuple[str, str]]:
     """(type, line) of every memory and history record of a store, streamed page by page."""
     after = 0
     while page := rows.memories(after, batch):
@@ -113,7 +113,7 @@ def _lines(rows: Rows, batch: int) -> Iterator[tuple[str, str]]:
 def export(
     store: MemoryStore, out: TextIO, *, batch: int = BATCH, progress: Progress | None = None
 ) -> Summary:
-    rows = rows_of(store)
+    rows = store.transfer_rows()
     header = {
         "type": "header",
         "format": FORMAT,
@@ -146,7 +146,7 @@ def import_file(
     batch: int = BATCH,
     progress: Progress | None = None,
 ) -> Summary:
-    rows = rows_of(store)
+    rows = store.transfer_rows()
     checkpoint = checkpoint or path.with_name(path.name + ".checkpoint")
     _check_file(path)  # a damaged or truncated file writes nothing
     with path.open(encoding="utf-8") as handle:
@@ -231,7 +231,9 @@ def _check_file(path: Path) -> None:
         raise InvalidInputError(f"{path} does not match its own trailer: the file is damaged")
 
 
-def _flush(rows: Rows, pending: list[Record], orphans: list[Record], summary: Summary) -> None:
+def _flush(
+    rows: TransferRows, pending: list[Record], orphans: list[Record], summary: Summary
+) -> None:
     if pending:
         present = rows.present(pending)
         summary.present += len(present)
@@ -248,7 +250,7 @@ def _flush(rows: Rows, pending: list[Record], orphans: list[Record], summary: Su
     orphans.clear()
 
 
-def _target_digest(rows: Rows, ids: set[str], batch: int) -> str:
+def _target_digest(rows: TransferRows, ids: set[str], batch: int) -> str:
     """The digest of the imported records as the target store now holds them."""
     digest = Digest()
     for kind, line in _lines(rows, batch):

@@ -3,12 +3,15 @@ table), and the context a fact borrows from the turn it was extracted from."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from engramdb.encode.text import normalise_name, words
 from engramdb.retrieve.scope_index import IntArray, ScopeIndex
 from engramdb.retrieve.signals import Scores
-from engramdb.store.base import MemoryStore
+from engramdb.store.base import EntityMentions
+from engramdb.store.engine import MemoryStore
 
 # signals that describe a turn's surroundings; a fact has none of its own
 CONTEXT_SIGNALS = ("window_bm25", "session_bm25", "session_dense", "time")
@@ -26,10 +29,29 @@ def query_entities(query: str) -> list[str]:
     return sorted(g for g in grams if len(g) >= 2)
 
 
+HOP = 0.5  # a fact's source turn gets this share of the fact's entity score
+
+
+def entity_scores(found: EntityMentions) -> dict[int, float]:
+    """Graph scores of memories: each entity they mention counts by its rarity in the scope
+    (a name in every turn says nothing), normalised to [0, 1]; then one hop from facts to their
+    source turns."""
+    total = max(found.total, 1)
+    scale = math.log1p(total)
+    scores: dict[int, float] = {}
+    for memory, _, df in found.mentions:
+        scores[memory] = scores.get(memory, 0.0) + math.log1p(total / max(df, 1)) / scale
+    first = dict(scores)
+    for src, dst in found.hops:
+        if src in first:
+            scores[dst] = max(scores.get(dst, 0.0), HOP * first[src])
+    return scores
+
+
 def graph_scores(
     store: MemoryStore, index: ScopeIndex, user_id: str, query: str, positions: IntArray
 ) -> Scores:
-    linked = store.entity_memories(user_id, query_entities(query))
+    linked = entity_scores(store.entity_memories(user_id, query_entities(query)))
     pks = index.pks[positions].tolist()
     return np.fromiter((linked.get(pk, 0.0) for pk in pks), np.float64, len(pks))
 

@@ -20,7 +20,8 @@ import numpy.typing as npt
 from engramdb.encode.text import words
 from engramdb.retrieve.columns import Columns
 from engramdb.retrieve.sessions import SessionLayout
-from engramdb.store.base import SESSION_SEGMENT, MemoryStore, ScopeRows, ScopeState
+from engramdb.store.base import SESSION_SEGMENT, ScopeRows, ScopeState
+from engramdb.store.engine import MemoryStore
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -165,7 +166,7 @@ class ScopeIndex:
 
     # --- keeping current -----------------------------------------------------------------
     def sync(self, store: MemoryStore) -> None:
-        self._remote = getattr(store, "nearest", None)
+        self._remote = store.nearest if store.capabilities.nearest else None
         state = store.scope_state(self.user_id)
         if state == self.state:
             return

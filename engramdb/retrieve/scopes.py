@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from engramdb.retrieve.scope_index import AnnSettings, ScopeIndex
-from engramdb.store.base import MemoryStore
+from engramdb.store.engine import MemoryStore
 
 
 class ScopeCache:

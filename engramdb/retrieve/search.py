@@ -30,7 +30,8 @@ from engramdb.retrieve.signals import (
     time_scores,
 )
 from engramdb.retrieve.succession import QueryFacts, reorder_facts
-from engramdb.store.base import Granularity, MemoryStore
+from engramdb.store.base import Granularity
+from engramdb.store.engine import MemoryStore
 
 # shared by every Searcher of the process; a store's connections are per thread (SQLite) or
 # pooled (PostgreSQL), so worker threads can query it

@@ -1,16 +1,12 @@
-"""Store registry: a backend is chosen by the store string, imported only when used."""
+"""Store registry: the store string picks a dialect (a path is SQLite, ``postgresql://…`` is
+PostgreSQL), imported only when used; the engine is the same for every dialect."""
 
 from __future__ import annotations
 
-import importlib
-
 from engramdb.config import StoreConfig
-from engramdb.store.base import MemoryStore, NewMemory, ScopeRows, ScopeState
-
-BACKENDS: dict[str, str] = {
-    "sqlite": "engramdb.store.sqlite.store:SQLiteStore",
-    "postgresql": "engramdb.store.postgres.store:PostgresStore",
-}
+from engramdb.store.base import NewMemory, ScopeRows, ScopeState
+from engramdb.store.dialect import Dialect
+from engramdb.store.engine import MemoryStore
 
 
 def backend_name(target: str) -> str:
@@ -19,16 +15,24 @@ def backend_name(target: str) -> str:
     return "sqlite"
 
 
+def dialect_for(target: str, options: StoreConfig) -> Dialect:
+    if backend_name(target) == "postgresql":
+        from engramdb.store.postgres.dialect import PostgresDialect
+
+        return PostgresDialect(target, options)
+    from engramdb.store.sqlite.dialect import SQLiteDialect
+
+    return SQLiteDialect(target, options)
+
+
 def open_store(target: str, options: StoreConfig) -> MemoryStore:
-    from engramdb.errors import ConfigError
+    if backend_name(target) == "postgresql":
+        from engramdb.store.postgres.store import PostgresStore
 
-    name = backend_name(target)
-    if name not in BACKENDS:
-        raise ConfigError(f"the {name} store is not available in this version of engramdb")
-    module_name, class_name = BACKENDS[name].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    store: MemoryStore = cls(target, options)
-    return store
+        return PostgresStore(target, options)
+    from engramdb.store.sqlite.store import SQLiteStore
+
+    return SQLiteStore(target, options)
 
 
-__all__ = ["BACKENDS", "MemoryStore", "NewMemory", "ScopeRows", "ScopeState", "open_store"]
+__all__ = ["MemoryStore", "NewMemory", "ScopeRows", "ScopeState", "dialect_for", "open_store"]

@@ -1,11 +1,8 @@
-"""The store protocol: every backend (SQLite now, PostgreSQL next) implements these operations.
-
-Records crossing this boundary are plain dataclasses and numpy arrays, never SQL rows.
-"""
+"""Records that cross the store's boundary (plain dataclasses and numpy arrays, never SQL
+rows), and the view consolidation has of the store (``FactSession``)."""
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +11,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.models import Entity, HistoryEntry, Kind, MemoryItem, Relation
+from engramdb.errors import InvalidInputError
+from engramdb.models import Kind
 
 Granularity = Literal["turn", "window", "session"]
 SESSION_SEGMENT = 64  # turns per session-level document: bounds the cost of each rewrite
@@ -114,6 +112,16 @@ Consolidator = Callable[[FactSession, list[Inserted]], None]
 
 
 @dataclass(slots=True)
+class EntityMentions:
+    """What the graph holds about some entities in one scope: (memory, entity, memories that
+    mention the entity) rows, the scope's size, and (fact, source turn) links of those memories."""
+
+    mentions: list[tuple[int, int, int]]
+    total: int
+    hops: list[tuple[int, int]]
+
+
+@dataclass(slots=True)
 class ForgetPolicy:
     now: datetime
     decay_before: datetime | None = None  # unused memories created before this may decay
@@ -154,117 +162,6 @@ class ScopeRows:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class MemoryStore(Protocol):
-    """One implementation per backend. Every read and write is scoped in the query itself."""
-
-    def check_embedder(self, name: str, dim: int) -> None: ...
-
-    def add(
-        self,
-        user_id: str,
-        agent_id: str | None,
-        items: list[NewMemory],
-        consolidate: Consolidator | None = None,
-    ) -> list[MemoryItem]:
-        """Write a batch in one transaction; an item whose content hash exists is skipped and
-        the stored memory returned instead (idempotent re-adds). ``consolidate`` runs inside
-        the same transaction with the episodes that were new."""
-        ...
-
-    def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem: ...
-
-    def get_many(self, pks: list[int]) -> dict[int, MemoryItem]: ...
-
-    def list(
-        self,
-        user_id: str,
-        *,
-        kind: Kind | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[builtins.list[MemoryItem], str | None]: ...
-
-    def update(
-        self,
-        memory_id: str,
-        item: NewMemory,
-        *,
-        actor: str,
-        reason: str | None,
-        user_id: str | None = None,
-    ) -> MemoryItem: ...
-
-    def delete(self, memory_id: str, *, actor: str, user_id: str | None = None) -> int:
-        """Delete one memory; returns its internal key."""
-        ...
-
-    def delete_all(self, user_id: str) -> dict[str, int]: ...
-
-    def history(
-        self, memory_id: str, user_id: str | None = None
-    ) -> builtins.list[HistoryEntry]: ...
-
-    def set_lifecycle(
-        self,
-        memory_id: str,
-        user_id: str | None,
-        *,
-        pinned: bool | None = None,
-        importance: float | None = None,
-        expires_at: datetime | Literal["keep"] | None = "keep",
-    ) -> MemoryItem: ...
-
-    def record_uses(self, uses: dict[int, int], at: datetime) -> None:
-        """Count search results (pk → times returned) for decay."""
-        ...
-
-    def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
-        """Delete expired memories (and decayed ones if the policy says so)."""
-        ...
-
-    def linked(self, memory_id: str, user_id: str | None, kind: str) -> builtins.list[MemoryItem]:
-        """Memories a memory links to (kind "source": the episodes a fact came from)."""
-        ...
-
-    def current_facts(self, user_id: str, at: datetime, limit: int) -> builtins.list[MemoryItem]:
-        """Facts valid at ``at``, pinned first, then by importance. Notes (a statement in
-        its own words, never closed by a later one) only when pinned."""
-        ...
-
-    def entities(self, user_id: str, limit: int) -> builtins.list[Entity]: ...
-
-    def relations(
-        self, user_id: str, entity: str | None, limit: int
-    ) -> builtins.list[Relation]: ...
-
-    def entity_memories(self, user_id: str, norms: builtins.list[str]) -> dict[int, float]:
-        """Memories linked to these entities (pk → strength): mentions and, one hop on,
-        the source episodes of facts about them."""
-        ...
-
-    def lexical_plan(self, user_id: str, terms: builtins.list[str]) -> Any:
-        """A backend-specific lexical query for the user's scope (None: nothing to match)."""
-        ...
-
-    def lexical(
-        self, user_id: str, plan: Any, granularity: Granularity, limit: int
-    ) -> builtins.list[tuple[Any, float]]:
-        """BM25 (higher is better) of documents matching a plan: keys are memory pks for
-        turn/window, (session_key, segment) for session."""
-        ...
-
-    def scope_state(self, user_id: str) -> ScopeState: ...
-
-    def scope_rows(self, user_id: str, after_vec_id: int) -> ScopeRows: ...
-
-    def users(self) -> builtins.list[str]: ...
-
-    def count(self, user_id: str | None = None) -> int: ...
-
-    def close(self) -> None: ...
-
-
 def parse_cursor(cursor: str | None) -> int | None:
     """The pk a list page continues after; a store's cursors are pks as text."""
     if not cursor:
@@ -274,30 +171,5 @@ def parse_cursor(cursor: str | None) -> int | None:
     except ValueError:
         after = None
     if after is None or not -(2**63) <= after < 2**63:
-        from engramdb.errors import InvalidInputError
-
         raise InvalidInputError("cursor is not one this store handed out")
     return after
-
-
-HOP = 0.5  # a fact's source turn gets this share of the fact's entity score
-
-
-def entity_scores(
-    mentions: list[tuple[int, int, int]], total: int, hops: list[tuple[int, int]]
-) -> dict[int, float]:
-    """Graph scores from (memory, entity, memories mentioning that entity) rows: each entity
-    counts by its rarity in the scope (a name in every turn says nothing), normalised to
-    [0, 1]; then one hop from facts to their source turns (``hops``: fact, turn)."""
-    import math
-
-    scale = math.log1p(max(total, 1))
-    scores: dict[int, float] = {}
-    for memory, _, df in mentions:
-        weight = math.log1p(max(total, 1) / max(df, 1)) / scale
-        scores[memory] = scores.get(memory, 0.0) + weight
-    first = dict(scores)
-    for src, dst in hops:
-        if src in first:
-            scores[dst] = max(scores.get(dst, 0.0), HOP * first[src])
-    return scores

@@ -21,17 +21,21 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from engramdb.store.postgres.pool import Conn
+from engramdb.config import StoreConfig
+from engramdb.store.postgres.pool import Conn, connect, translated
 from engramdb.store.postgres.schema import lock_key
 
 log = logging.getLogger("engramdb.store")
 
 INDEX = "memories_hnsw"
+HNSW_MAX_DIM = 2000  # pgvector indexes vector columns of at most 2000 dimensions
 EF_CONSTRUCTION = 64
 MAX_WORKERS = 7  # pgvector's suggestion for large builds (plus the leader)
 MEMORY_CAP_MB = 4096
@@ -161,3 +165,66 @@ def _int(conn: Conn, query: str) -> int:
 def log_notice(diag: psycopg.errors.Diagnostic) -> None:
     """Server notices of a build (e.g. the graph no longer fitting in memory) go to the log."""
     log.warning("PostgreSQL: %s", diag.message_primary)
+
+
+@contextmanager
+def bulk_load(
+    dsn: str,
+    options: StoreConfig,
+    *,
+    workers: int | None = None,
+    memory_mb: int | None = None,
+    concurrently: bool = True,
+) -> Iterator[BulkLoad]:
+    """Load many rows without maintaining the vector index: drop ``memories_hnsw`` on entry,
+    build it once on exit (also when the block raises), in one pass with
+    ``maintenance_work_mem`` sized to the graph (``memory_mb``; default: estimated from the
+    rows, at most 4 GB, never below the server's setting) and up to ``workers`` parallel
+    workers (default: 7, within the server's ``max_parallel_workers``). The ``BulkLoad`` it
+    yields says how long the build took.
+
+    Other processes may go on reading and writing: until the index is back, searches of
+    large scopes scan the user's rows exactly (correct, slower) and writes skip the graph.
+    The build is ``CREATE INDEX CONCURRENTLY``, which blocks no writer and costs about the same
+    as a plain build here; ``concurrently=False`` blocks writers for the build (they wait up to
+    ``busy_timeout_ms``). Several bulk loads may overlap: the last one out builds. If the
+    process dies inside, the index stays absent (opening the store warns): an empty
+    ``with store.bulk_load(): pass`` builds it."""
+    stats = BulkLoad()
+    # a session of its own: its advisory lock goes with it if this process dies
+    conn = connect(dsn)
+    try:
+        conn.add_notice_handler(log_notice)
+        with translated("starting a bulk load"):
+            key = bulk_lock(conn)
+            conn.execute("SET lock_timeout = 0")  # another loader may be building
+            conn.execute("SELECT pg_advisory_lock_shared(%s)", (key,))
+            # DROP INDEX holds up every reader of the table while it waits
+            conn.execute(f"SET lock_timeout = {int(options.busy_timeout_ms)}".encode())
+            stats.dropped = drop_index(conn)
+            conn.execute("SET lock_timeout = 0")
+        if stats.dropped:
+            log.info("bulk load: dropped the vector index; searches scan exactly until it ends")
+        try:
+            yield stats
+        finally:
+            with translated("building the vector index after a bulk load"):
+                conn.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+                last = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                dim = embedder_dim(conn)
+                if last == (True,) and dim is not None and dim <= HNSW_MAX_DIM:
+                    try:
+                        if not index_state(conn):
+                            build_index(
+                                conn,
+                                m=options.ann_connectivity,
+                                dim=dim,
+                                stats=stats,
+                                workers=workers,
+                                memory_mb=memory_mb,
+                                concurrently=concurrently,
+                            )
+                    finally:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    finally:
+        conn.close()

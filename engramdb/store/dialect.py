@@ -1,0 +1,171 @@
+"""What differs between SQL backends, and only that: connections and transactions, placeholders,
+value codecs, vector ids, the lexical index, nearest-neighbour search where the backend has one,
+bulk loads and migrations. Every storage rule lives above, in the engine (engine.py and the
+modules it uses), written once in SQL that both dialects run.
+
+SQL is written with ``?`` placeholders; a dialect translates them for its driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.store.record import Codec
+
+Row = tuple[Any, ...]
+Args = Sequence[Any] | Mapping[str, Any]  # positional ``?`` or named ``:name`` (SQLite only)
+Granularity = str  # "turn", "window" or "session" (base.Granularity names them)
+GRANULARITIES: dict[str, int] = {"turn": 1, "window": 2, "session": 3}
+
+
+class Tx(Protocol):
+    """A connection, inside a transaction for writes. SQL uses ``?`` placeholders."""
+
+    def all(self, sql: str, args: Args = ()) -> list[Row]: ...
+
+    def one(self, sql: str, args: Args = ()) -> Row | None: ...
+
+    def run(self, sql: str, args: Args = ()) -> int:
+        """Execute; the number of rows changed."""
+        ...
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """One ``INSERT … RETURNING`` per parameter row, the first returned row of each."""
+        ...
+
+    def local(self) -> AbstractContextManager[None]:
+        """A transaction on a read connection, for settings local to it (PostgreSQL)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DocTerms:
+    """A lexical document as the statistics count it: its length in tokens and its distinct
+    index terms (lexemes)."""
+
+    length: int
+    lexemes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTerm:
+    """One distinct index term of a query: the word the index matches it by, its lexeme, how
+    many query words share it, its document frequency in the user's scope and its idf."""
+
+    word: str
+    lexeme: str
+    repeats: int
+    df: int
+    idf: float
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalQuery:
+    """BM25 over one granularity of one user's documents, with the user's statistics."""
+
+    terms: tuple[QueryTerm, ...]
+    docs: int  # N
+    avgdl: float  # mean length, one token per document added for the scope column
+    large: bool = False  # a large scope: only its rare terms are taken
+
+
+class LexicalIndex(Protocol):
+    """A backend's inverted index over the three granularities, keyed by an integer (memory pk
+    for turns and windows, session_docs.doc_id for session segments). Statistics are the
+    engine's (documents.py); the index says what each write adds or removes."""
+
+    def put(
+        self, tx: Tx, user_id: str, granularity: str, docs: list[tuple[int, str]]
+    ) -> list[DocTerms]:
+        """Index new documents (their keys hold none); what each one holds."""
+        ...
+
+    def delete(self, tx: Tx, user_id: str, granularity: str, keys: list[int]) -> list[DocTerms]:
+        """Remove documents; what each removed one held."""
+        ...
+
+    def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
+        """Remove every document of a user; counts per index table."""
+        ...
+
+    def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:
+        """Each normalised word's index term ("" where it has none)."""
+        ...
+
+    def search(
+        self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int
+    ) -> list[tuple[int, float]]:
+        """The user's best ``limit`` documents by BM25 (higher is better), best first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend offers beyond the common operations, declared (never probed)."""
+
+    nearest: bool = False  # an index answers nearest-neighbour queries (pgvector HNSW)
+    bulk_load: bool = False  # loads can defer index maintenance
+
+
+class Dialect(Protocol):
+    name: str
+    capabilities: Capabilities
+    greatest: str  # the scalar max function: max (SQLite) or greatest (PostgreSQL)
+    collate_c: str  # makes a text comparison bytewise ("" where it already is)
+
+    @property
+    def lexical(self) -> LexicalIndex: ...
+
+    def read(self, what: str) -> AbstractContextManager[Tx]:
+        """A connection for reads (no transaction held open)."""
+        ...
+
+    def write(self, what: str, user_id: str | None) -> AbstractContextManager[Tx]:
+        """A transaction; with a user, serialised with that user's other writers."""
+        ...
+
+    def vec_ids(self, tx: Tx, n: int) -> list[int]:
+        """n new vector ids, ascending; they never go down, even after a delete."""
+        ...
+
+    def encode(self, codec: Codec, value: Any) -> Any: ...
+
+    def decode(self, codec: Codec, value: Any) -> Any: ...
+
+    def time(self, value: datetime | None) -> Any:
+        """A timestamp as the driver takes it (``encode("time", …)``)."""
+        ...
+
+    def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
+        """The embedder's dimension is known (first: just recorded)."""
+        ...
+
+    def nearest(
+        self, user_id: str, vector: npt.NDArray[np.float32], k: int, expansion: int | None
+    ) -> list[int]:
+        """Capability ``nearest``: pks of the user's k closest memories by cosine."""
+        ...
+
+    def bulk_load(self, **options: Any) -> AbstractContextManager[Any]:
+        """Capability ``bulk_load``: a block whose writes skip index maintenance."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,268 @@
+"""The store engine: every storage rule written once, over a ``Dialect`` (dialect.py) that holds
+only what differs between SQLite and PostgreSQL.
+
+Each write is one transaction of the dialect, serialised with the user's other writers (SQLite's
+write lock; a per-user advisory lock on PostgreSQL): sequence numbers, window and session
+documents and BM25 statistics are read-modify-write. The content-hash unique index keeps
+re-adds idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.config import StoreConfig
+from engramdb.errors import ConfigError, InvalidInputError, StoreError
+from engramdb.models import MemoryItem
+from engramdb.store.base import Consolidator, ForgetPolicy, Inserted, NewMemory
+from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
+from engramdb.store.documents import Documents, turn_body
+from engramdb.store.facts import FactSession
+from engramdb.store.graph import Graph
+from engramdb.store.rows import (
+    HISTORY_INSERT,
+    bump_scope,
+    delete_rows,
+    insert_rows,
+    locate,
+    orphaned_facts,
+    place,
+)
+from engramdb.store.transfer import TransferRows
+
+# Tables that hold rows of one user; links and mentions go with their memories (ON DELETE
+# CASCADE) but come first, so that delete_all counts them.
+USER_TABLES = (
+    "memory_entities",
+    "memory_links",
+    "memories",
+    "entities",
+    "history",
+    "session_docs",
+    "lex_stats",
+    "lex_terms",
+    "scope_state",
+)
+_TEXT_FIELDS = ("id", "text", "role", "speaker", "session_id", "subject", "attribute", "value")
+
+
+class Engine(Graph):
+    """The store over any dialect; every read and write is scoped in the query itself."""
+
+    def __init__(self, dialect: Dialect, options: StoreConfig) -> None:
+        self.d = dialect
+        self.options = options
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.d.capabilities
+
+    def nearest(
+        self, user_id: str, vector: npt.NDArray[np.float32], k: int, expansion: int | None = None
+    ) -> list[int]:
+        return self.d.nearest(user_id, vector, k, expansion)
+
+    def bulk_load(self, **options: Any) -> AbstractContextManager[Any]:
+        return self.d.bulk_load(**options)
+
+    def close(self) -> None:
+        self.d.close()
+
+    def transfer_rows(self) -> TransferRows:
+        """Export/import rows of this store (manage/transfer.py)."""
+        return TransferRows(self.d)
+
+    def check_embedder(self, name: str, dim: int) -> None:
+        """The first embedder fixes the store's vectors; another one is refused."""
+        with self.d.write("checking the embedder", None) as tx:
+            row = tx.one("SELECT value FROM meta WHERE key = 'embedder'")
+            if row is None:
+                tx.run(
+                    "INSERT INTO meta VALUES ('embedder', ?)",
+                    (json.dumps({"name": name, "dim": dim}),),
+                )
+            self.d.on_embedder(tx, dim, first=row is None)
+        stored = json.loads(row[0]) if row else {"name": name, "dim": dim}
+        if stored != {"name": name, "dim": dim}:
+            raise ConfigError(
+                f"this store holds vectors of {stored['name']} ({stored['dim']}-d); the configured"
+                f" embedder is {name} ({dim}-d). Use the same embedder or export/import the store."
+            )
+
+    # --- writes ------------------------------------------------------------------------
+    def add(
+        self,
+        user_id: str,
+        agent_id: str | None,
+        items: list[NewMemory],
+        consolidate: Consolidator | None = None,
+    ) -> list[MemoryItem]:
+        """Write a batch in one transaction; an item whose content hash exists (or repeats
+        one of the batch) is skipped and the stored memory returned instead."""
+        check_storable(items)
+        now = datetime.now(UTC)
+        with self.d.write("add", user_id) as tx:
+            found: dict[tuple[str, str], int] = {}
+            for chunk in chunks([i.content_hash for i in items]):
+                known = tx.all(
+                    "SELECT kind, content_hash, pk FROM memories WHERE user_id = ?"
+                    f" AND content_hash IN ({marks(len(chunk))})",
+                    (user_id, *chunk),
+                )
+                found.update({(r[0], r[1]): int(r[2]) for r in known})
+            fresh: list[NewMemory] = []
+            for item in items:
+                if (item.kind, item.content_hash) not in found:
+                    found[(item.kind, item.content_hash)] = -1  # placeholder: a repeat in the batch
+                    fresh.append(item)
+            docs = Documents(self.d, tx, user_id)
+            rows = place(
+                tx, self.d, user_id, agent_id, fresh, now, keys=[i.session_id or "" for i in fresh]
+            )
+            pks = insert_rows(tx, self.d, docs, rows, actor="add", reason=None, at=now)
+            for item, pk in zip(fresh, pks, strict=True):
+                found[(item.kind, item.content_hash)] = pk
+            session = FactSession(self.d, tx, docs, agent_id, now)
+            if consolidate is not None:
+                consolidate(session, [Inserted(pk, i) for pk, i in zip(pks, fresh, strict=True)])
+            docs.flush()
+            if fresh or session.max_vec_id:
+                top = max([session.max_vec_id, *(int(r["vec_id"]) for r in rows)])
+                bump_scope(tx, self.d, user_id, max_vec_id=top, added=len(fresh) + session.inserted)
+        ordered = [found[(i.kind, i.content_hash)] for i in items]
+        got = self.get_many(ordered)
+        return [got[pk] for pk in ordered]
+
+    def update(
+        self,
+        memory_id: str,
+        item: NewMemory,
+        *,
+        actor: str,
+        reason: str | None,
+        user_id: str | None = None,
+    ) -> MemoryItem:
+        check_storable([item])
+        owner = self.owner(memory_id, user_id)
+        now = datetime.now(UTC)
+        with self.d.write("update", owner) as tx:
+            pk, _, old_text, version, key, seq, kind, speaker = locate(tx, memory_id, owner)
+            (vec_id,) = self.d.vec_ids(tx, 1)
+            tx.run(
+                """UPDATE memories SET text = ?, embedding = ?, vec_id = ?, version = version + 1,
+                   updated_at = ?, date_words = ?, time_lo = ?, time_hi = ?, has_time = ?,
+                   metadata = ? WHERE pk = ?""",
+                (
+                    item.text,
+                    self.d.encode("vector", item.embedding),
+                    vec_id,
+                    self.d.time(now),
+                    item.date_words,
+                    item.time_lo,
+                    item.time_hi,
+                    self.d.encode("bool", item.has_time),
+                    self.d.encode("json", item.metadata),
+                    pk,
+                ),
+            )
+            docs = Documents(self.d, tx, owner)
+            docs.put("turn", [(pk, turn_body(speaker, item.text, item.date_words))])
+            if kind == "episode":
+                docs.refresh({key: {seq}})
+            docs.flush()
+            tx.run(
+                HISTORY_INSERT,
+                (
+                    memory_id,
+                    owner,
+                    version + 1,
+                    "UPDATE",
+                    item.text,
+                    old_text,
+                    actor,
+                    reason,
+                    self.d.time(now),
+                ),
+            )
+            bump_scope(tx, self.d, owner, max_vec_id=vec_id)
+        return self.get(memory_id)
+
+    def delete(self, memory_id: str, *, actor: str, user_id: str | None = None) -> int:
+        """Delete one memory and the facts drawn from it alone; returns its internal key."""
+        owner = self.owner(memory_id, user_id)
+        now = datetime.now(UTC)
+        with self.d.write("delete", owner) as tx:
+            pk = int(locate(tx, memory_id, owner)[0])
+            orphans = orphaned_facts(tx, pk)
+            docs = Documents(self.d, tx, owner)
+            delete_rows(tx, self.d, docs, [pk], actor=actor, reason=None, at=now)
+            if orphans:
+                why = "its source message was deleted"
+                delete_rows(tx, self.d, docs, orphans, actor=actor, reason=why, at=now)
+            docs.flush()
+        return pk
+
+    def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
+        """Expired memories, and decayed ones if the policy says so, deleted user by user,
+        each under the user's lock (without a user: the users holding candidates)."""
+        now = self.d.time(policy.now)
+        queries: list[tuple[str, str, list[object]]] = [
+            ("expired", "SELECT pk, user_id FROM memories WHERE expires_at <= ?", [now])
+        ]
+        if policy.decay_before is not None:
+            queries.append(
+                (
+                    "decayed",
+                    """SELECT pk, user_id FROM memories WHERE uses = 0 AND NOT pinned
+                       AND importance < ? AND created_at < ?
+                       AND (expires_at IS NULL OR expires_at > ?)""",
+                    [policy.decay_below_importance, self.d.time(policy.decay_before), now],
+                )
+            )
+        owners = [user_id] if user_id is not None else []
+        if user_id is None:
+            with self.d.read("forget") as tx:
+                for _, sql, values in queries:
+                    owners += [str(r[1]) for r in tx.all(sql, values)]
+        counts = {"expired": 0, "decayed": 0}
+        for owner in sorted(set(owners)):
+            with self.d.write("forget", owner) as tx:
+                docs = Documents(self.d, tx, owner)
+                for name, sql, values in queries:
+                    pks = [int(r[0]) for r in tx.all(f"{sql} AND user_id = ?", [*values, owner])]
+                    if pks:
+                        counts[name] += delete_rows(
+                            tx, self.d, docs, pks, actor="forget", reason=name, at=policy.now
+                        )
+                docs.flush()
+        return counts
+
+    def delete_all(self, user_id: str) -> dict[str, int]:
+        with self.d.write("delete_all", user_id) as tx:
+            counts = self.d.lexical.delete_user(tx, user_id)
+            for table in USER_TABLES:
+                counts[table] = tx.run(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+        counts["vectors"] = counts["memories"]
+        return counts
+
+
+def check_storable(items: list[NewMemory]) -> None:
+    """Text that a backend cannot hold (NUL in PostgreSQL text) is refused on every backend,
+    naming the message, before anything is written: the stores accept the same input."""
+    for index, item in enumerate(items):
+        fields = (*(getattr(item, name) for name in _TEXT_FIELDS), item.fact_key, *item.sources)
+        if any(value and "\x00" in value for value in fields):
+            raise InvalidInputError(
+                f"messages[{index}] holds a NUL character, which PostgreSQL cannot store"
+            )
+        if not isinstance(item.embedding, np.ndarray):
+            raise StoreError("an embedding must be a numpy array")
+
+
+MemoryStore = Engine  # what the layers above hold: the one store, whatever its dialect

@@ -1,0 +1,200 @@
+"""Consolidation's view of the store: reads and writes inside the ``add`` transaction, under the
+user's lock, so what it reads cannot change before it writes. Every write names the user."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from engramdb.encode.text import normalise_name
+from engramdb.errors import NotFoundError
+from engramdb.store.base import FACT_SESSION, NewMemory, StoredFact
+from engramdb.store.dialect import Dialect, Tx
+from engramdb.store.documents import Documents, turn_body
+from engramdb.store.rows import HISTORY_INSERT, insert_rows, place, touch
+
+_TEXT_FIELDS = ("id", "text", "role", "speaker", "session_id", "subject", "attribute", "value")
+
+
+def without_nul(item: NewMemory) -> NewMemory:
+    """A derived memory without NUL characters (PostgreSQL text cannot hold them): a fact is
+    written without them rather than failing the whole add on one backend only."""
+    changes: dict[str, Any] = {}
+    for name in (*_TEXT_FIELDS, "fact_key"):
+        value = getattr(item, name)
+        if value and "\x00" in value:
+            changes[name] = value.replace("\x00", "")
+    if any("\x00" in s for s in item.sources):
+        changes["sources"] = [s.replace("\x00", "") for s in item.sources]
+    return dataclasses.replace(item, **changes) if changes else item
+
+
+class FactSession:
+    """``max_vec_id`` and ``inserted`` tell ``add`` what to count in the scope when done."""
+
+    def __init__(
+        self, d: Dialect, tx: Tx, docs: Documents, agent_id: str | None, now: datetime
+    ) -> None:
+        self.d, self.tx, self.docs = d, tx, docs
+        self.user_id = docs.user_id
+        self.agent_id = agent_id
+        self.now = now
+        self.max_vec_id = 0
+        self.inserted = 0
+
+    def facts_for(self, prefix: str) -> list[StoredFact]:
+        """Versions of the facts keyed ``prefix`` or ``prefix|…``: ranges in byte order, as
+        the fact-key index is ("}" follows "|")."""
+        key = f"fact_key{self.d.collate_c}"
+        rows = self.tx.all(
+            "SELECT pk, id, fact_key, coalesce(value, ''), text, valid_from, valid_to, sources,"
+            f" version FROM memories WHERE user_id = ? AND fact_key IS NOT NULL"
+            f" AND ({key} = ? OR ({key} >= ? AND {key} < ?)) ORDER BY pk",
+            (self.user_id, prefix, prefix + "|", prefix + "}"),
+        )
+        when = self.d.decode
+        return [
+            StoredFact(
+                int(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                when("time", r[5]),
+                when("time", r[6]),
+                when("json", r[7]),
+                r[8],
+            )
+            for r in rows
+        ]
+
+    def insert(self, item: NewMemory, *, actor: str, reason: str) -> tuple[int, bool]:
+        item = without_nul(item)
+        row = self.tx.one(
+            "SELECT pk FROM memories WHERE user_id = ? AND kind = ? AND content_hash = ?",
+            (self.user_id, item.kind, item.content_hash),
+        )
+        if row is not None:
+            return int(row[0]), False
+        rows = place(
+            self.tx, self.d, self.user_id, self.agent_id, [item], self.now, keys=[FACT_SESSION]
+        )
+        (pk,) = insert_rows(
+            self.tx, self.d, self.docs, rows, actor=actor, reason=reason, at=self.now
+        )
+        self.max_vec_id = max(self.max_vec_id, int(rows[0]["vec_id"]))
+        self.inserted += 1
+        return pk, True
+
+    def _row(self, pk: int, columns: str) -> tuple[Any, ...]:
+        row = self.tx.one(
+            f"SELECT {columns} FROM memories WHERE pk = ? AND user_id = ?", (pk, self.user_id)
+        )
+        if row is None:
+            raise NotFoundError(f"no memory with pk {pk} for this user")
+        return row
+
+    def _history(
+        self,
+        memory_id: str,
+        version: int,
+        event: str,
+        text: str,
+        actor: str,
+        reason: str,
+        previous: str | None = None,
+    ) -> None:
+        self.tx.run(
+            HISTORY_INSERT,
+            (
+                memory_id,
+                self.user_id,
+                version,
+                event,
+                text,
+                previous,
+                actor,
+                reason,
+                self.d.time(self.now),
+            ),
+        )
+
+    def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
+        memory_id, text, version = self._row(pk, "id, text, version")
+        self.tx.run(
+            "UPDATE memories SET valid_to = ?, updated_at = ? WHERE pk = ? AND user_id = ?",
+            (self.d.time(valid_to), self.d.time(self.now), pk, self.user_id),
+        )
+        self.max_vec_id = max(self.max_vec_id, touch(self.tx, self.d, pk))
+        event = "INVALIDATE" if valid_to is not None else "UPDATE"
+        self._history(memory_id, version, event, text, actor, reason)
+
+    def add_sources(self, pk: int, sources: list[str], *, actor: str, reason: str) -> None:
+        memory_id, text, version, current = self._row(pk, "id, text, version, sources")
+        known = self.d.decode("json", current)
+        merged = known + [s for s in sources if s not in known]
+        if merged != known:
+            self.tx.run(
+                "UPDATE memories SET sources = ? WHERE pk = ?", (self.d.encode("json", merged), pk)
+            )
+        self._history(memory_id, version, "NOOP", text, actor, reason)
+
+    def revise(self, pk: int, item: NewMemory, *, actor: str, reason: str) -> None:
+        """A new version of a fact: text, value, embedding; validity unchanged."""
+        item = without_nul(item)
+        memory_id, old_text, version, speaker, sources = self._row(
+            pk, "id, text, version, speaker, sources"
+        )
+        known = self.d.decode("json", sources)
+        merged = known + [s for s in item.sources if s not in known]
+        (vec_id,) = self.d.vec_ids(self.tx, 1)
+        self.tx.run(
+            """UPDATE memories SET text = ?, value = ?, embedding = ?, vec_id = ?,
+               sources = ?, confidence = ?, version = version + 1, updated_at = ?,
+               date_words = ? WHERE pk = ?""",
+            (
+                item.text,
+                item.value,
+                self.d.encode("vector", item.embedding),
+                vec_id,
+                self.d.encode("json", merged),
+                item.confidence,
+                self.d.time(self.now),
+                item.date_words,
+                pk,
+            ),
+        )
+        self.docs.put("turn", [(pk, turn_body(speaker, item.text, item.date_words))])
+        self.max_vec_id = max(self.max_vec_id, vec_id)
+        self._history(memory_id, version + 1, "UPDATE", item.text, actor, reason, old_text)
+
+    def link(self, src_pk: int, dst_pk: int, kind: str) -> None:
+        self.tx.run(
+            "INSERT INTO memory_links (src_pk, dst_pk, user_id, kind) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (src_pk, dst_pk, self.user_id, kind),
+        )
+
+    def mention(self, pk: int, names: list[tuple[str, str]]) -> None:
+        """Record the entities (name, role) a memory mentions; a new entity keeps the first
+        spelling it was met with."""
+        first: dict[str, str] = {}
+        pairs: list[tuple[str, str]] = []
+        for name, role in names:
+            norm = normalise_name(name)
+            if norm:
+                first.setdefault(norm, name)
+                if (norm, role) not in pairs:
+                    pairs.append((norm, role))
+        self.tx.many(
+            "INSERT INTO entities (user_id, name, norm) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id, norm) DO NOTHING",
+            [(self.user_id, name, norm) for norm, name in first.items()],
+        )
+        self.tx.many(
+            "INSERT INTO memory_entities (memory_pk, entity_pk, user_id, role)"
+            " SELECT ?, pk, ?, ? FROM entities WHERE user_id = ? AND norm = ?"
+            " ON CONFLICT DO NOTHING",
+            [(pk, self.user_id, role, self.user_id, norm) for norm, role in pairs],
+        )

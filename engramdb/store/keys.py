@@ -1,0 +1,127 @@
+"""API keys of the service, stored in the memory store's own database (table ``api_keys``) on
+every backend, so every ``engram serve`` replica sees a key, and its revocation, at once.
+
+Only hashed secrets are stored; issuing and verifying keys is the service's (server/keys.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from engramdb.config import EngramConfig
+from engramdb.errors import NotFoundError
+from engramdb.store.dialect import Dialect, Row
+
+Rights = Literal["read", "write"]
+_COLUMNS = "key_id, tenant, user_id, rights, created_at, revoked_at"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored key (never the secret itself)."""
+
+    key_id: str
+    tenant: str
+    user_id: str | None
+    rights: Rights
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class KeyStore(Protocol):
+    """Key persistence. ``lookup`` is called on every request: keep it cheap."""
+
+    def create(self, key_id: str, secret_hash: str, record: ApiKey) -> None: ...
+
+    def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """The key and its stored secret hash, revoked or not; None if unknown."""
+        ...
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Mark a key revoked (idempotent); raises NotFoundError if unknown."""
+        ...
+
+    def list(self, tenant: str | None = None) -> list[ApiKey]: ...
+
+    def ping(self) -> None:
+        """Raise if the backing store cannot answer (for /readyz)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SQLKeyStore:
+    """``KeyStore`` over a dialect of the engine (its own connections)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.d = dialect
+
+    def _record(self, row: Row) -> ApiKey:
+        return ApiKey(
+            key_id=str(row[0]),
+            tenant=str(row[1]),
+            user_id=None if row[2] is None else str(row[2]),
+            rights="write" if row[3] == "write" else "read",
+            created_at=self.d.decode("time", row[4]),
+            revoked_at=self.d.decode("time", row[5]),
+        )
+
+    def create(self, key_id: str, secret_hash: str, record: ApiKey) -> None:
+        with self.d.write("creating an API key", None) as tx:
+            tx.run(
+                "INSERT INTO api_keys (key_id, secret_hash, tenant, user_id, rights, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key_id,
+                    secret_hash,
+                    record.tenant,
+                    record.user_id,
+                    record.rights,
+                    self.d.time(record.created_at),
+                ),
+            )
+
+    def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
+        with self.d.read("looking up an API key") as tx:
+            row = tx.one(
+                f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE key_id = ?", (key_id,)
+            )
+        return (self._record(row), str(row[6])) if row else None
+
+    def revoke(self, key_id: str) -> ApiKey:
+        with self.d.write("revoking an API key", None) as tx:
+            # revoked_at keeps its first value: revoking twice changes nothing
+            tx.run(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?",
+                (self.d.time(datetime.now(UTC)), key_id),
+            )
+            row = tx.one(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
+        if row is None:
+            raise NotFoundError(f"no API key with id {key_id!r}")
+        return self._record(row)
+
+    def list(self, tenant: str | None = None) -> list[ApiKey]:
+        sql, args = f"SELECT {_COLUMNS} FROM api_keys", tuple[str, ...]()
+        if tenant is not None:
+            sql, args = sql + " WHERE tenant = ?", (tenant,)
+        with self.d.read("listing API keys") as tx:
+            rows = tx.all(f"{sql} ORDER BY created_at, key_id{self.d.collate_c}", args)
+        return [self._record(r) for r in rows]
+
+    def ping(self) -> None:
+        with self.d.read("checking the key store") as tx:
+            tx.all("SELECT 1 FROM api_keys LIMIT 1")
+
+    def close(self) -> None:
+        self.d.close()
+
+
+def open_key_store(config: EngramConfig) -> KeyStore:
+    """The key store that goes with the configured memory store, on connections of its own
+    (a small pool on PostgreSQL: one lookup per request)."""
+    from engramdb.store import dialect_for
+
+    options = config.store_options.model_copy(update={"pool_min_size": 1, "pool_max_size": 4})
+    return SQLKeyStore(dialect_for(config.store, options))

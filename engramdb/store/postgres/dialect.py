@@ -1,0 +1,202 @@
+"""PostgreSQL + pgvector as a dialect of the engine, for a database that several engramdb
+processes share.
+
+Writes: each transaction first takes a transaction-scoped advisory lock on the user, so one
+user's writes are serialised across processes while different users write in parallel. Vector
+ids come from a sequence: drawn under the user's lock, they grow in commit order within a user,
+which is all a scope cache needs. Reads run on pooled autocommit connections (no transaction
+held open), on binary cursors (vectors arrive as numpy arrays).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.config import StoreConfig
+from engramdb.store.dialect import Args, Capabilities, Row, Tx
+from engramdb.store.postgres.bulk import (
+    HNSW_MAX_DIM,
+    BulkLoad,
+    bulk_load,
+    bulk_lock,
+    index_state,
+    index_statement,
+)
+from engramdb.store.postgres.pool import Conn, Pool, connect, translated, vector_oid
+from engramdb.store.postgres.schema import lock_key, migrate
+from engramdb.store.postgres.tsv import TsvectorIndex
+from engramdb.store.record import Codec
+
+HNSW_MAX_EF = 1000  # pgvector's upper bound for hnsw.ef_search
+log = logging.getLogger("engramdb.store")
+_SQL: dict[str, bytes] = {}
+
+
+def translate(sql: str) -> bytes:
+    """``?`` placeholders as psycopg's ``%s`` (a literal % doubled)."""
+    found = _SQL.get(sql)
+    if found is None:
+        found = _SQL[sql] = sql.replace("%", "%%").replace("?", "%s").encode()
+    return found
+
+
+class PostgresTx:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def all(self, sql: str, args: Args = ()) -> list[Row]:
+        with self.conn.cursor(binary=True) as cur:
+            return cur.execute(translate(sql), args).fetchall()
+
+    def one(self, sql: str, args: Args = ()) -> Row | None:
+        with self.conn.cursor(binary=True) as cur:
+            row: Row | None = cur.execute(translate(sql), args).fetchone()
+            return row
+
+    def run(self, sql: str, args: Args = ()) -> int:
+        return self.conn.execute(translate(sql), args).rowcount
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.cursor().executemany(translate(sql), rows)
+
+    def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        found: list[Row] = []
+        if not rows:
+            return found
+        with self.conn.cursor(binary=True) as cur:
+            cur.executemany(translate(sql), rows, returning=True)
+            while True:
+                found.append(cur.fetchone())  # type: ignore[arg-type]  # None: a conflict
+                if not cur.nextset():
+                    break
+        return found
+
+    def local(self) -> AbstractContextManager[Any]:
+        return self.conn.transaction()
+
+
+class PostgresDialect:
+    name = "postgresql"
+    capabilities = Capabilities(nearest=True, bulk_load=True)
+    greatest = "greatest"
+    collate_c = ' COLLATE "C"'  # the database's collation may order text otherwise
+
+    def __init__(self, dsn: str, options: StoreConfig) -> None:
+        self.dsn = dsn
+        self.options = options
+        self.lexical = TsvectorIndex()
+        conn = connect(dsn)
+        try:
+            with translated("preparing the schema"):
+                migrate(conn)
+                oid = vector_oid(conn)
+        finally:
+            conn.close()
+        self.pool = Pool(
+            dsn,
+            min_size=options.pool_min_size,
+            max_size=options.pool_max_size,
+            timeout_s=max(options.busy_timeout_ms / 1000, 1.0),
+            lock_timeout_ms=options.busy_timeout_ms,
+        )
+        self.pool.open(oid)
+
+    @contextmanager
+    def read(self, what: str) -> Iterator[PostgresTx]:
+        with translated(what), self.pool.connection() as conn:
+            yield PostgresTx(conn)
+
+    @contextmanager
+    def write(self, what: str, user_id: str | None) -> Iterator[PostgresTx]:
+        """One transaction; with a user, under that user's lock (waited for at most the
+        configured busy timeout, as SQLite waits for its write lock)."""
+        with translated(what), self.pool.connection() as conn, conn.transaction():
+            if user_id is not None:
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s)", (lock_key(f"engramdb-user:{user_id}"),)
+                )
+            yield PostgresTx(conn)
+
+    def vec_ids(self, tx: Tx, n: int) -> list[int]:
+        rows = tx.all("SELECT nextval('vec_ids') FROM generate_series(1, ?)", (n,))
+        return sorted(int(r[0]) for r in rows)
+
+    def encode(self, codec: Codec, value: Any) -> Any:
+        if value is None:
+            return None
+        if codec == "time":
+            return value.astimezone(UTC)
+        if codec == "json":
+            return json.dumps(value, ensure_ascii=False)
+        if codec == "vector":
+            return np.asarray(value, np.float32)
+        if codec == "bool":
+            return bool(value)
+        return value
+
+    def decode(self, codec: Codec, value: Any) -> Any:
+        if value is None:
+            return None
+        if codec == "time":
+            return value.astimezone(UTC)
+        if codec == "json":
+            return json.loads(value)
+        if codec == "bool":
+            return bool(value)
+        if codec in ("int", "pk"):
+            return int(value)
+        return value
+
+    def time(self, value: datetime | None) -> Any:
+        return value.astimezone(UTC) if value is not None else None
+
+    def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
+        """The first embedder fixes the vector column's dimension and gets its HNSW index;
+        later, a missing index (a bulk load cut short) is reported."""
+        assert isinstance(tx, PostgresTx)
+        tx.run("SELECT pg_advisory_xact_lock(?)", (lock_key("engramdb-embedder"),))
+        if first:
+            tx.run(f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({int(dim)})")
+            if dim <= HNSW_MAX_DIM:
+                tx.run(index_statement(self.options.ann_connectivity))
+        elif dim <= HNSW_MAX_DIM and not index_state(tx.conn):
+            idle = tx.one("SELECT pg_try_advisory_xact_lock(?)", (bulk_lock(tx.conn),))
+            if idle == (True,):  # no bulk load under way: one was cut short
+                log.warning(
+                    "the vector index is missing or invalid (a bulk load was interrupted?):"
+                    " nearest-neighbour searches scan the table until it is rebuilt, e.g."
+                    " by an empty `with store.bulk_load(): pass`"
+                )
+
+    def nearest(
+        self, user_id: str, vector: npt.NDArray[np.float32], k: int, expansion: int | None
+    ) -> list[int]:
+        """Through the HNSW index. Iterative scans (pgvector 0.8) keep it useful when the user
+        holds only part of the table: the scan goes on until k of the user's rows are found."""
+        ef = min(max(expansion or 0, k, 40), HNSW_MAX_EF)
+        with self.read("nearest-neighbour search") as tx, tx.local():
+            tx.run(
+                "SELECT set_config('hnsw.ef_search', ?, true),"
+                " set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                (str(ef),),
+            )
+            rows = tx.all(
+                "SELECT pk FROM memories WHERE user_id = ? ORDER BY embedding <=> ? LIMIT ?",
+                (user_id, np.asarray(vector, np.float32), k),
+            )
+        return [int(r[0]) for r in rows]
+
+    def bulk_load(self, **options: Any) -> AbstractContextManager[BulkLoad]:
+        return bulk_load(self.dsn, self.options, **options)
+
+    def close(self) -> None:
+        self.pool.close()

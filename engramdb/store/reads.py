@@ -1,0 +1,192 @@
+"""The engine's reads: memories, pages, history, lexical search and the scope rows that feed the
+vector cache. Every query names the user in SQL where the caller gives one."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Literal
+
+import numpy as np
+
+from engramdb.errors import NotFoundError
+from engramdb.models import HistoryEntry, Kind, MemoryItem
+from engramdb.store.base import Granularity, ScopeRows, ScopeState, parse_cursor
+from engramdb.store.dialect import Dialect, Row, Tx, chunks, marks
+from engramdb.store.lexical import LexicalPlan, normalise, plan
+from engramdb.store.record import ITEM, ITEM_COLUMNS
+
+_HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
+_EPOCH = ("valid_from", "valid_to", "expires_at")
+
+
+class Reads:
+    d: Dialect
+
+    def item(self, row: Row) -> MemoryItem:
+        """A MemoryItem from a row of ``ITEM_COLUMNS`` (by name: the spec's order)."""
+        return MemoryItem(
+            **{c.name: self.d.decode(c.codec, v) for c, v in zip(ITEM, row, strict=True)}
+        )
+
+    def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
+        query, args = f"SELECT {ITEM_COLUMNS} FROM memories WHERE id = ?", [memory_id]
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args.append(user_id)
+        with self.d.read("get") as tx:
+            row = tx.one(query, args)
+        if row is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return self.item(row)
+
+    def get_many(self, pks: builtins.list[int]) -> dict[int, MemoryItem]:
+        found: dict[int, MemoryItem] = {}
+        with self.d.read("get_many") as tx:
+            for chunk in chunks(pks):
+                sql = f"SELECT pk, {ITEM_COLUMNS} FROM memories WHERE pk IN ({marks(len(chunk))})"
+                found.update({int(r[0]): self.item(r[1:]) for r in tx.all(sql, chunk)})
+        return found
+
+    def items(
+        self, tx: Tx, where: str, args: tuple[Any, ...], tail: str = ""
+    ) -> builtins.list[MemoryItem]:
+        rows = tx.all(f"SELECT {ITEM_COLUMNS} FROM memories WHERE {where} {tail}", args)
+        return [self.item(r) for r in rows]
+
+    def list(
+        self,
+        user_id: str,
+        *,
+        kind: Kind | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: Literal["asc", "desc"] = "desc",
+    ) -> tuple[builtins.list[MemoryItem], str | None]:
+        after = parse_cursor(cursor)
+        clauses, args = ["user_id = ?"], [user_id]
+        if kind is not None:
+            clauses.append("kind = ?")
+            args.append(kind)
+        if after is not None:
+            clauses.append("pk < ?" if order == "desc" else "pk > ?")
+            args.append(str(after))
+        sql = (
+            f"SELECT pk, {ITEM_COLUMNS} FROM memories WHERE {' AND '.join(clauses)}"
+            f" ORDER BY pk {'DESC' if order == 'desc' else 'ASC'} LIMIT ?"
+        )
+        with self.d.read("list") as tx:
+            rows = tx.all(sql, [*args, limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [self.item(r[1:]) for r in rows], (str(rows[-1][0]) if more and rows else None)
+
+    def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:
+        query, args = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?", [memory_id]
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args.append(user_id)
+        with self.d.read("history") as tx:
+            rows = tx.all(query + " ORDER BY hid", args)
+        if not rows:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        keys = _HISTORY.split(", ")
+        return [
+            HistoryEntry(**{**dict(zip(keys, r, strict=True)), "at": self.d.decode("time", r[7])})
+            for r in rows
+        ]
+
+    # --- lexical ---------------------------------------------------------------------------
+    def lexical_plan(self, user_id: str, terms: builtins.list[str]) -> LexicalPlan | None:
+        if not terms:
+            return None
+        rows = self.scope_state(user_id).rows
+        words = [w for t in terms for w in normalise(t).split()]
+        with self.d.read("lexical search") as tx:
+            return plan(tx, self.d.lexical.lexemes(tx, words), user_id, terms, rows)
+
+    def lexical(
+        self, user_id: str, plan: LexicalPlan | None, granularity: Granularity, limit: int
+    ) -> builtins.list[tuple[Any, float]]:
+        """Top documents by BM25: memory pks for turns and windows, (session_key, segment)
+        for session segments."""
+        query = plan.queries.get(granularity) if plan and plan.user_id == user_id else None
+        if query is None or limit <= 0:
+            return []
+        with self.d.read("lexical search") as tx:
+            ranked = self.d.lexical.search(tx, user_id, granularity, query, limit)
+            if granularity != "session" or not ranked:
+                return [(key, score) for key, score in ranked]
+            keys = [key for key, _ in ranked]
+            rows = tx.all(
+                "SELECT doc_id, session_key, segment FROM session_docs"
+                f" WHERE doc_id IN ({marks(len(keys))}) AND user_id = ?",
+                (*keys, user_id),
+            )
+        owned = {int(r[0]): (str(r[1]), int(r[2])) for r in rows}
+        return [(owned[key], score) for key, score in ranked if key in owned]
+
+    # --- the vector cache's view ---------------------------------------------------------
+    def scope_state(self, user_id: str) -> ScopeState:
+        with self.d.read("scope state") as tx:
+            row = tx.one(
+                "SELECT max_vec_id, deletes, rows, epoch, segments FROM scope_state"
+                " WHERE user_id = ?",
+                (user_id,),
+            )
+        return ScopeState(*(int(v) for v in row)) if row else ScopeState()
+
+    def scope_rows(self, user_id: str, after_vec_id: int) -> ScopeRows:
+        with self.d.read("scope rows") as tx:
+            rows = tx.all(
+                """SELECT pk, vec_id, session_key, seq, coalesce(speaker, subject, ''), kind,
+                      has_time, time_lo, time_hi, embedding, valid_from, valid_to, expires_at,
+                      coalesce(anchor_pk, -1), coalesce(attribute, '')
+                   FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
+                (user_id, after_vec_id),
+            )
+        vectors = [self.d.decode("vector", r[9]) for r in rows]
+        dim = len(vectors[0]) if vectors else 0
+        epochs = {
+            name: np.array(
+                [
+                    t.timestamp() if (t := self.d.decode("time", r[10 + i])) else np.nan
+                    for r in rows
+                ],
+                np.float64,
+            )
+            for i, name in enumerate(_EPOCH)
+        }
+        return ScopeRows(
+            pk=np.array([r[0] for r in rows], np.int64),
+            vec_id=np.array([r[1] for r in rows], np.int64),
+            session=[r[2] for r in rows],
+            seq=np.array([r[3] for r in rows], np.int64),
+            speaker=[r[4] for r in rows],
+            kind=[r[5] for r in rows],
+            has_time=np.array([bool(r[6]) for r in rows], np.bool_),
+            time_lo=np.array([np.nan if r[7] is None else r[7] for r in rows], np.float64),
+            time_hi=np.array([np.nan if r[8] is None else r[8] for r in rows], np.float64),
+            vectors=np.vstack(vectors).astype(np.float32, copy=False)
+            if vectors
+            else np.empty((0, dim), np.float32),
+            anchor_pk=np.array([r[13] for r in rows], np.int64),
+            attribute=[r[14] for r in rows],
+            valid_from=epochs["valid_from"],
+            valid_to=epochs["valid_to"],
+            expires_at=epochs["expires_at"],
+        )
+
+    def users(self) -> builtins.list[str]:
+        with self.d.read("users") as tx:
+            rows = tx.all(
+                f"SELECT user_id FROM scope_state WHERE rows > 0 ORDER BY user_id{self.d.collate_c}"
+            )
+        return [str(r[0]) for r in rows]
+
+    def count(self, user_id: str | None = None) -> int:
+        with self.d.read("count") as tx:
+            if user_id is None:
+                row = tx.one("SELECT count(*) FROM memories")
+            else:
+                row = tx.one("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,))
+        return int(row[0]) if row else 0

@@ -1,0 +1,209 @@
+"""Write primitives of the engine, shared by ``add``, consolidation, lifecycle changes,
+forgetting and import: rows in (with their documents and history), rows out, vector ids and
+the scope counters. Each runs inside the caller's transaction, under the user's lock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engramdb.errors import NotFoundError, StoreError
+from engramdb.store.base import NewMemory
+from engramdb.store.dialect import Dialect, Tx, chunks, marks
+from engramdb.store.documents import Documents, turn_body
+from engramdb.store.record import BY_NAME, INSERTED
+
+HISTORY_INSERT = (
+    "INSERT INTO history (memory_id, user_id, version, event, text, previous_text, actor,"
+    " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_FROM_ITEM = [c.name for c in INSERTED if c.name in NewMemory.__dataclass_fields__]
+
+
+def columns_of(item: NewMemory, **placed: Any) -> dict[str, Any]:
+    """The column values of a new memory row (placement: user, session key, seq, vec id…)."""
+    return {**{name: getattr(item, name) for name in _FROM_ITEM}, **placed}
+
+
+def bump_scope(
+    tx: Tx, d: Dialect, user_id: str, *, max_vec_id: int = 0, added: int = 0, deleted: int = 0
+) -> None:
+    tx.run(
+        "INSERT INTO scope_state (user_id, epoch, max_vec_id, deletes, rows) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET"
+        " epoch = CASE WHEN scope_state.epoch = 0 THEN excluded.epoch ELSE scope_state.epoch END,"
+        f" max_vec_id = {d.greatest}(scope_state.max_vec_id, excluded.max_vec_id),"
+        " deletes = scope_state.deletes + excluded.deletes,"
+        " rows = scope_state.rows + excluded.rows",
+        (user_id, max_vec_id, max_vec_id, deleted, added - deleted),
+    )
+
+
+def touch(tx: Tx, d: Dialect, pk: int) -> int:
+    """Give a row a new vector id so every process's cache reloads its attributes."""
+    (vec_id,) = d.vec_ids(tx, 1)
+    tx.run("UPDATE memories SET vec_id = ? WHERE pk = ?", (vec_id, pk))
+    return vec_id
+
+
+def next_seqs(tx: Tx, user_id: str, keys: list[str]) -> dict[str, int]:
+    wanted = sorted(set(keys))
+    out = dict.fromkeys(wanted, 0)
+    for chunk in chunks(wanted):
+        for key, value in tx.all(
+            "SELECT session_key, max(seq) + 1 FROM memories WHERE user_id = ?"
+            f" AND session_key IN ({marks(len(chunk))}) GROUP BY session_key",
+            (user_id, *chunk),
+        ):
+            out[key] = int(value)
+    return out
+
+
+def insert_rows(
+    tx: Tx,
+    d: Dialect,
+    docs: Documents,
+    rows: list[dict[str, Any]],
+    *,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+    history: bool = True,
+) -> list[int]:
+    """Insert memory rows (column → value, every row with the same columns; ``seq`` and
+    ``vec_id`` given), their turn documents, the windows and segments around episodes and an
+    ADD line of history each. Returns the pks; the caller bumps the scope and flushes."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    sql = (
+        f"INSERT INTO memories ({', '.join(names)}) VALUES ({marks(len(names))})"
+        " ON CONFLICT (user_id, kind, content_hash) DO NOTHING RETURNING pk"
+    )
+    codecs = [BY_NAME[n].codec for n in names]
+    params = [[d.encode(c, row[n]) for c, n in zip(codecs, names, strict=True)] for row in rows]
+    found = tx.returning(sql, params)
+    if any(r is None for r in found):  # a concurrent writer without the lock won the race
+        raise StoreError("a memory of this batch was added concurrently: retry")
+    pks = [int(r[0]) for r in found]
+    if history:
+        entries = [
+            (r["id"], docs.user_id, 1, "ADD", r["text"], None, actor, reason, d.time(at))
+            for r in rows
+        ]
+        tx.many(HISTORY_INSERT, entries)
+    docs.put(
+        "turn",
+        [
+            (pk, turn_body(r["speaker"], r["text"], r["date_words"]))
+            for pk, r in zip(pks, rows, strict=True)
+        ],
+    )
+    touched: dict[str, set[int]] = {}
+    for row in rows:
+        if row["kind"] == "episode":
+            touched.setdefault(row["session_key"], set()).add(int(row["seq"]))
+    docs.refresh(touched)
+    return pks
+
+
+def place(
+    tx: Tx,
+    d: Dialect,
+    user_id: str,
+    agent_id: str | None,
+    items: list[NewMemory],
+    at: datetime,
+    *,
+    keys: list[str],
+    seqs: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for new memories: sequence numbers after each session's last (or ``seqs`` where
+    higher), fresh vector ids, creation time ``at``."""
+    next_seq = next_seqs(tx, user_id, keys)
+    vec_ids = d.vec_ids(tx, len(items))
+    rows = []
+    for i, (item, key) in enumerate(zip(items, keys, strict=True)):
+        seq = next_seq[key] if seqs is None else max(seqs[i], next_seq[key])
+        next_seq[key] = seq + 1
+        rows.append(
+            columns_of(
+                item,
+                user_id=user_id,
+                agent_id=agent_id,
+                session_key=key,
+                seq=seq,
+                vec_id=vec_ids[i],
+                created_at=at,
+            )
+        )
+    return rows
+
+
+def delete_rows(
+    tx: Tx,
+    d: Dialect,
+    docs: Documents,
+    pks: list[int],
+    *,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+) -> int:
+    """Delete memories of ``docs.user_id`` with their documents (links and mentions go by
+    cascade), write a DELETE line of history for each and count them in the scope."""
+    owner = docs.user_id
+    rows: list[tuple[Any, ...]] = []
+    for chunk in chunks(sorted(set(pks))):
+        rows += tx.all(
+            f"DELETE FROM memories WHERE pk IN ({marks(len(chunk))}) AND user_id = ?"
+            " RETURNING pk, id, text, version, session_key, seq, kind",
+            (*chunk, owner),
+        )
+    if not rows:
+        return 0
+    rows.sort(key=lambda r: int(r[0]))
+    gone = [int(r[0]) for r in rows]
+    docs.delete("turn", gone)
+    docs.delete("window", gone)
+    touched: dict[str, set[int]] = {}
+    for _, _, _, _, key, seq, kind in rows:
+        if kind == "episode":
+            touched.setdefault(key, set()).add(int(seq))
+    docs.refresh(touched)
+    tx.many(
+        HISTORY_INSERT,
+        [(r[1], owner, r[3], "DELETE", r[2], None, actor, reason, d.time(at)) for r in rows],
+    )
+    bump_scope(tx, d, owner, deleted=len(rows))
+    return len(rows)
+
+
+def orphaned_facts(tx: Tx, pk: int) -> list[int]:
+    """Facts drawn from memory ``pk`` that no other source holds: a fact goes with the last
+    message it was extracted from."""
+    return [
+        int(r[0])
+        for r in tx.all(
+            "SELECT l.src_pk FROM memory_links l WHERE l.dst_pk = ? AND l.kind = 'source'"
+            " AND NOT EXISTS (SELECT 1 FROM memory_links o WHERE o.src_pk = l.src_pk"
+            " AND o.kind = 'source' AND o.dst_pk <> ?)",
+            (pk, pk),
+        )
+    ]
+
+
+def locate(tx: Tx, memory_id: str, user_id: str | None) -> tuple[Any, ...]:
+    """pk, user_id, text, version, session_key, seq, kind, speaker of a memory."""
+    query = (
+        "SELECT pk, user_id, text, version, session_key, seq, kind, speaker FROM memories"
+        " WHERE id = ?"
+    )
+    args: tuple[str, ...] = (memory_id,)
+    if user_id is not None:
+        query += " AND user_id = ?"
+        args += (user_id,)
+    row = tx.one(query, args)
+    if row is None:
+        raise NotFoundError(f"no memory with id {memory_id!r}")
+    return row

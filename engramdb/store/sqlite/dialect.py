@@ -1,0 +1,176 @@
+"""SQLite as a dialect of the engine: one file in WAL mode, a connection per thread, writers
+serialised by SQLite's write lock (BEGIN IMMEDIATE), so several processes may share a file;
+times as ISO 8601 text in UTC (which sorts as time), vectors as float32 blobs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.config import StoreConfig
+from engramdb.errors import ConfigError, StoreError
+from engramdb.store.dialect import Args, Capabilities, Row, Tx
+from engramdb.store.record import Codec
+from engramdb.store.sqlite.fts import FTS5Index
+from engramdb.store.sqlite.schema import migrate
+
+
+class SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def all(self, sql: str, args: Args = ()) -> list[Row]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def one(self, sql: str, args: Args = ()) -> Row | None:
+        row: Row | None = self.conn.execute(sql, args).fetchone()
+        return row
+
+    def run(self, sql: str, args: Args = ()) -> int:
+        return self.conn.execute(sql, args).rowcount
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        return [self.conn.execute(sql, row).fetchone() for row in rows]
+
+    def local(self) -> AbstractContextManager[None]:
+        return nullcontext()  # no setting of SQLite's needs a transaction
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+class SQLiteDialect:
+    name = "sqlite"
+    capabilities = Capabilities()
+    greatest = "max"
+    collate_c = ""  # SQLite compares text bytewise (BINARY) unless told otherwise
+
+    def __init__(self, path: str | Path, options: StoreConfig) -> None:
+        self.path = Path(path).expanduser()
+        self.options = options
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the folder for {self.path}: {exc.strerror}") from exc
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # in-process writers queue here, not in busy-waits
+        self._closed = False
+        self.lexical = FTS5Index()
+        try:
+            migrate(self._conn())
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=self.options.busy_timeout_ms / 1000,
+                )
+                conn.execute("PRAGMA journal_mode = WAL")
+                sync = "FULL" if self.options.durability == "full" else "NORMAL"
+                conn.execute(f"PRAGMA synchronous = {sync}")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def read(self, what: str) -> Iterator[SQLiteTx]:
+        yield SQLiteTx(self._conn())
+
+    @contextmanager
+    def write(self, what: str, user_id: str | None) -> Iterator[SQLiteTx]:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield SQLiteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def vec_ids(self, tx: Tx, n: int) -> list[int]:
+        tx.run(
+            "INSERT INTO counters VALUES ('vec_id',"
+            " (SELECT coalesce(max(vec_id), 0) FROM memories)) ON CONFLICT (name) DO NOTHING"
+        )
+        row = tx.one(
+            "UPDATE counters SET value = value + ? WHERE name = 'vec_id' RETURNING value", (n,)
+        )
+        top = int(row[0]) if row else n
+        return list(range(top - n + 1, top + 1))
+
+    def encode(self, codec: Codec, value: Any) -> Any:
+        if value is None:
+            return None
+        if codec == "time":
+            return iso(value)
+        if codec == "json":
+            return json.dumps(value, ensure_ascii=False)
+        if codec == "vector":
+            return np.ascontiguousarray(value, dtype=np.float32).tobytes()
+        if codec == "bool":
+            return int(value)
+        return value
+
+    def decode(self, codec: Codec, value: Any) -> Any:
+        if value is None:
+            return None
+        if codec == "time":
+            return datetime.fromisoformat(value)
+        if codec == "json":
+            return json.loads(value)
+        if codec == "vector":
+            return np.frombuffer(value, dtype=np.float32)
+        if codec == "bool":
+            return bool(value)
+        return value
+
+    def time(self, value: datetime | None) -> Any:
+        return iso(value)
+
+    def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
+        """Nothing to do: vectors are blobs of any length."""
+
+    def nearest(
+        self, user_id: str, vector: npt.NDArray[np.float32], k: int, expansion: int | None
+    ) -> list[int]:
+        raise StoreError("SQLite has no nearest-neighbour index (capabilities.nearest)")
+
+    @contextmanager
+    def bulk_load(self, **options: Any) -> Iterator[None]:
+        """Nothing to defer: the in-process vector cache builds its index on first search."""
+        yield
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._closed = True

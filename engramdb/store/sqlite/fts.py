@@ -1,0 +1,203 @@
+"""The SQLite lexical index: three FTS5 tables (fts_turn, fts_window, fts_session) whose rows
+carry a scope token per user, so a query intersects the user's postings inside FTS5.
+
+Scores are BM25 with the user's own statistics (the engine's lex_stats / lex_terms, passed in
+the query), never FTS5's table-wide ones, so one tenant's documents never move another's
+scores. FTS5 cannot hand out a term frequency directly, so it is read back from ``bm25()`` of
+a one-phrase query: with body weights 1 and 2 it is s1 = I·c·tf/(tf + K') and
+s2 = I·c·2tf/(2tf + K') (K' from |D| and the table's mean length), so r = s2/s1 gives
+tf = K'·(0.5/(r − 1) − 0.5) whatever FTS5's idf I is; |D| comes from FTS5's ``docsize`` table.
+Terms are taken by their largest possible contribution first, and terms left over once that
+bound falls below the current k-th score are looked up only in documents already found
+(MaxScore): a document holding none of the taken terms cannot reach the top k.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import Counter
+from typing import Any
+
+from engramdb.encode.text import content_hash
+from engramdb.store.dialect import DocTerms, LexicalQuery, Tx, chunks, marks
+from engramdb.store.lexical import K1, B
+
+TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
+TABLES = {"turn": "fts_turn", "window": "fts_window", "session": "fts_session"}
+_FORMS: dict[str, str] = {}  # a word → its index term (every store tokenizes alike)
+_MAX_FORMS = 50_000
+
+
+def scope_token(user_id: str) -> str:
+    """The FTS token that stands for a user's scope."""
+    return "u" + content_hash(user_id)[:20]
+
+
+def _byte(i: int) -> str:
+    return f"(instr(:bytes, substr(d.sz, {i}, 1)) - 1)"
+
+
+_BYTES = bytes(range(256))  # instr(_BYTES, one byte) - 1 is the byte's value
+# |D| from a docsize record: the body's varint (a byte to 127 tokens, two to 16,383, three to
+# 2M) and the scope column's, one token in one byte
+_SIZE = (
+    f"(CASE length(d.sz) WHEN 2 THEN {_byte(1)} + {_byte(2)}"
+    f" WHEN 3 THEN ({_byte(1)} - 128) * 128 + {_byte(2)} + {_byte(3)}"
+    f" ELSE (({_byte(1)} - 128) * 128 + {_byte(2)} - 128) * 128 + {_byte(3)} + {_byte(4)} END)"
+)
+
+
+def quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+class FTS5Index:
+    def put(
+        self, tx: Tx, user_id: str, granularity: str, docs: list[tuple[int, str]]
+    ) -> list[DocTerms]:
+        if not docs:
+            return []
+        scope = scope_token(user_id)
+        tx.many(
+            f"INSERT INTO {TABLES[granularity]} (rowid, body, scope) VALUES (?, ?, ?)",
+            [(key, body, scope) for key, body in docs],
+        )
+        return tokenize(tx, [body for _, body in docs])
+
+    def delete(self, tx: Tx, user_id: str, granularity: str, keys: list[int]) -> list[DocTerms]:
+        table = TABLES[granularity]
+        bodies: list[str] = []
+        for chunk in chunks(keys):
+            # the scope column must match too: a key of another user's row is not ours to drop
+            where = f"rowid IN ({marks(len(chunk))}) AND scope = ?"
+            args = [*chunk, scope_token(user_id)]
+            bodies += [r[0] for r in tx.all(f"SELECT body FROM {table} WHERE {where}", args)]
+            tx.run(f"DELETE FROM {table} WHERE {where}", args)
+        return tokenize(tx, bodies)
+
+    def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
+        keys = {
+            "turn": "SELECT pk FROM memories WHERE user_id = ?",
+            "window": "SELECT pk FROM memories WHERE user_id = ?",
+            "session": "SELECT doc_id FROM session_docs WHERE user_id = ?",
+        }
+        return {
+            TABLES[g]: tx.run(f"DELETE FROM {TABLES[g]} WHERE rowid IN ({sql})", (user_id,))
+            for g, sql in keys.items()
+        }
+
+    def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:
+        """Remembered across queries: every store tokenizes alike."""
+        missing = [w for w in dict.fromkeys(words) if w not in _FORMS]
+        if missing:
+            _scratch(tx)
+            tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(missing)))
+            tokens: dict[int, list[str]] = {}
+            for doc, term in tx.all(
+                "SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"
+            ):
+                tokens.setdefault(doc, []).append(term)
+            if len(_FORMS) + len(missing) > _MAX_FORMS:
+                _FORMS.clear()
+            _FORMS.update({w: " ".join(tokens.get(i, [])) for i, w in enumerate(missing)})
+        return {w: _FORMS.get(w, "") for w in words}
+
+    def search(
+        self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int
+    ) -> list[tuple[int, float]]:
+        table = TABLES[granularity]
+        scope = f'scope : "{scope_token(user_id)}"'
+        matches = [f"{scope} AND {quote(t.word)}" for t in query.terms]
+        bound = [t.repeats * t.idf * (K1 + 1) for t in query.terms]
+        order = sorted(range(len(matches)), key=lambda i: (-bound[i], matches[i]))
+        args: dict[str, Any] = {
+            "bytes": _BYTES,
+            "base": K1 * (1 - B),
+            "per_token": K1 * B / query.avgdl,
+            "table_per_token": K1 * B / _table_average(tx, table),
+        }
+        scores: dict[int, float] = {}
+        left = sum(bound)
+        for taken, i in enumerate(order):
+            if len(scores) >= limit:
+                kth = heapq.nlargest(limit, scores.values())[-1]
+                if left < kth:  # a document outside ``scores`` scores at most ``left``
+                    among = json.dumps([r for r, s in scores.items() if s + left >= kth])
+                    for j in order[taken:]:
+                        found = {**args, "match": matches[j], "scale": bound[j], "among": among}
+                        for rowid, value in tx.all(_contributions(table, among=True), found):
+                            scores[rowid] += value
+                    break
+            found = {**args, "match": matches[i], "scale": bound[i]}
+            for rowid, value in tx.all(_contributions(table, among=False), found):
+                scores[rowid] = scores.get(rowid, 0.0) + value
+            left -= bound[i]
+        return heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
+    """What the index makes of each body: its token count and distinct terms, from a scratch
+    FTS5 table with the index's tokenizer."""
+    if not bodies:
+        return []
+    _scratch(tx)
+    out: list[DocTerms] = []
+    for chunk in chunks(bodies, 2000):
+        tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(chunk)))
+        counts: list[Counter[str]] = [Counter() for _ in chunk]
+        for doc, term, n in tx.all(
+            "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
+        ):
+            counts[doc][term] = n
+        out += [DocTerms(sum(c.values()), frozenset(c)) for c in counts]
+        tx.run("DELETE FROM temp.stemmer")
+    return out
+
+
+def _scratch(tx: Tx) -> None:
+    """A scratch in-memory FTS table with the index's tokenizer, and a view of its terms."""
+    tx.run(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5 (x, {TOKENIZE})")
+    tx.run(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_vocab USING fts5vocab "
+        "(temp, stemmer, 'instance')"
+    )
+    tx.run("DELETE FROM temp.stemmer")
+
+
+def _varints(blob: bytes) -> list[int]:
+    """The varints of an FTS5 record (SQLite's encoding: 7 bits a byte, high bit: more)."""
+    values, value = [], 0
+    for byte in blob:
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            values.append(value)
+            value = 0
+    return values
+
+
+def _table_average(tx: Tx, table: str) -> float:
+    """The mean document length over the whole table (the averages record: rows, then the
+    tokens of each column), as FTS5's ``bm25()`` uses it: only to read tf back."""
+    row = tx.one(f"SELECT block FROM {table}_data WHERE id = 1")
+    values = _varints(row[0]) if row else []
+    return sum(values[1:]) / values[0] if values and values[0] else 1.0
+
+
+def _contributions(table: str, *, among: bool) -> str:
+    """SQL for (rowid, contribution) of one term for the user's documents that hold it:
+    scale·tf/(tf + K) = scale/(1 + K/tf), K = k1·(1 − b + b·|D|/avgdl), scale = idf·(k1 + 1).
+    ``among`` (a JSON list of rowids) keeps only those documents; "+" makes it a test after
+    FTS5's one pass, not an FTS5 query per rowid."""
+    ratio = f"bm25({table}, 2.0, 0.0) / bm25({table}, 1.0, 0.0)"
+    tf = (
+        f"coalesce(max(1, round((:base + :table_per_token * {_SIZE})"
+        f" * (0.5 / ({ratio} - 1) - 0.5))), 1)"
+    )
+    where = f"{table} MATCH :match"
+    if among:
+        where += " AND +f.rowid IN (SELECT value FROM json_each(:among))"
+    return (
+        f"SELECT f.rowid, :scale / (1 + (:base + :per_token * {_SIZE}) / {tf})"
+        f" FROM {table} f JOIN {table}_docsize d ON d.id = f.rowid WHERE {where}"
+    )
