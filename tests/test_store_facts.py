@@ -24,13 +24,13 @@ from engramdb.retrieve.graph import entity_scores
 from engramdb.store import MemoryStore, open_store
 from engramdb.store.base import (
     FACT_SESSION,
-    FactSession,
     ForgetPolicy,
     Granularity,
     Inserted,
     NewMemory,
     ScopeState,
 )
+from engramdb.store.facts import FactSession
 
 DIM = 16
 T2020 = datetime(2020, 1, 1, tzinfo=UTC)

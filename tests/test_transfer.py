@@ -20,7 +20,8 @@ from engramdb.config import StoreConfig
 from engramdb.errors import InvalidInputError
 from engramdb.manage import transfer
 from engramdb.store import open_store
-from engramdb.store.base import FactSession, Inserted
+from engramdb.store.base import Inserted
+from engramdb.store.facts import FactSession
 
 TEXTS = [
     "I adopted a beagle puppy named Biscuit last spring",

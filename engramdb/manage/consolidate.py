@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from engramdb.encode.facts.model import NOTE, FactDraft
 from engramdb.encode.text import normalise_name, query_terms
 from engramdb.models import Decision, DecisionEvent
-from engramdb.store.base import FactSession, Inserted, NewMemory, StoredFact
+from engramdb.store.base import Inserted, NewMemory, StoredFact
+from engramdb.store.facts import FactSession
 
 _FAR_PAST = datetime.min.replace(tzinfo=None)
 

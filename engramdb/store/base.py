@@ -1,12 +1,11 @@
 """Records that cross the store's boundary (plain dataclasses and numpy arrays, never SQL
-rows), and the view consolidation has of the store (``FactSession``)."""
+rows)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -75,40 +74,6 @@ class Inserted:
 
     pk: int
     item: NewMemory
-
-
-class FactSession(Protocol):
-    """Operations consolidation performs inside the ``add`` transaction, under the user's
-    write lock: what it reads cannot change before it writes."""
-
-    def facts_for(self, prefix: str) -> list[StoredFact]:
-        """Every version (current and closed) of the facts whose key is ``prefix`` or starts
-        with ``prefix + "|"`` ("maya|pet" finds "maya|pet|rex" and "maya|pet|tom")."""
-        ...
-
-    def insert(self, item: NewMemory, *, actor: str, reason: str) -> tuple[int, bool]:
-        """Store a fact; returns its pk and False if one with its content hash existed."""
-        ...
-
-    def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
-        """End a fact's validity at ``valid_to``; None makes it current again (a successor
-        that was called off before its day)."""
-        ...
-
-    def add_sources(self, pk: int, sources: list[str], *, actor: str, reason: str) -> None: ...
-
-    def revise(self, pk: int, item: NewMemory, *, actor: str, reason: str) -> None:
-        """A new version of a fact: text, value, embedding; validity unchanged."""
-        ...
-
-    def link(self, src_pk: int, dst_pk: int, kind: str) -> None: ...
-
-    def mention(self, pk: int, names: list[tuple[str, str]]) -> None:
-        """Record the entities (name, role) a memory mentions."""
-        ...
-
-
-Consolidator = Callable[[FactSession, list[Inserted]], None]
 
 
 @dataclass(slots=True)

@@ -8,8 +8,9 @@ SQL is written with ``?`` placeholders; a dialect translates them for its driver
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,26 +26,38 @@ Granularity = str  # "turn", "window" or "session" (base.Granularity names them)
 GRANULARITIES: dict[str, int] = {"turn": 1, "window": 2, "session": 3}
 
 
-class Tx(Protocol):
-    """A connection, inside a transaction for writes. SQL uses ``?`` placeholders."""
+class Tx:
+    """A connection, inside a transaction for writes; SQL with ``?`` placeholders. A dialect's
+    subclass says how its driver takes SQL and runs many rows."""
 
-    def all(self, sql: str, args: Args = ()) -> list[Row]: ...
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
 
-    def one(self, sql: str, args: Args = ()) -> Row | None: ...
+    def sql(self, sql: str) -> Any:
+        return sql
+
+    def all(self, sql: str, args: Args = ()) -> list[Row]:
+        return list(self.conn.execute(self.sql(sql), args).fetchall())
+
+    def one(self, sql: str, args: Args = ()) -> Row | None:
+        row: Row | None = self.conn.execute(self.sql(sql), args).fetchone()
+        return row
 
     def run(self, sql: str, args: Args = ()) -> int:
         """Execute; the number of rows changed."""
-        ...
+        return int(self.conn.execute(self.sql(sql), args).rowcount)
 
-    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
-        """One ``INSERT … RETURNING`` per parameter row, the first returned row of each."""
-        ...
+        """One ``INSERT … RETURNING`` per parameter row, the first returned row of each
+        (None where nothing was inserted)."""
+        raise NotImplementedError
 
-    def local(self) -> AbstractContextManager[None]:
+    def local(self) -> AbstractContextManager[Any]:
         """A transaction on a read connection, for settings local to it (PostgreSQL)."""
-        ...
+        return nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,50 +129,81 @@ class Capabilities:
     bulk_load: bool = False  # loads can defer index maintenance
 
 
-class Dialect(Protocol):
-    name: str
-    capabilities: Capabilities
-    greatest: str  # the scalar max function: max (SQLite) or greatest (PostgreSQL)
-    collate_c: str  # makes a text comparison bytewise ("" where it already is)
+class Dialect:
+    """A backend under the engine. Values cross as Python values; ``encode``/``decode`` turn
+    them into what the driver stores, and a dialect says how times and vectors go."""
 
-    @property
-    def lexical(self) -> LexicalIndex: ...
+    name: str
+    capabilities = Capabilities()
+    lexical: LexicalIndex
+    greatest = "max"  # the scalar max function (PostgreSQL: greatest)
+    collate_c = ""  # makes a text comparison bytewise ("" where it already is)
 
     def read(self, what: str) -> AbstractContextManager[Tx]:
         """A connection for reads (no transaction held open)."""
-        ...
+        raise NotImplementedError
 
     def write(self, what: str, user_id: str | None) -> AbstractContextManager[Tx]:
         """A transaction; with a user, serialised with that user's other writers."""
-        ...
+        raise NotImplementedError
 
     def vec_ids(self, tx: Tx, n: int) -> list[int]:
         """n new vector ids, ascending; they never go down, even after a delete."""
-        ...
-
-    def encode(self, codec: Codec, value: Any) -> Any: ...
-
-    def decode(self, codec: Codec, value: Any) -> Any: ...
+        raise NotImplementedError
 
     def time(self, value: datetime | None) -> Any:
-        """A timestamp as the driver takes it (``encode("time", …)``)."""
-        ...
+        """A timestamp as the driver takes it."""
+        raise NotImplementedError
+
+    def _time_out(self, value: Any) -> datetime:
+        raise NotImplementedError
+
+    def _vector_in(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def _vector_out(self, value: Any) -> npt.NDArray[np.float32]:
+        raise NotImplementedError
+
+    def encode(self, codec: Codec, value: Any) -> Any:
+        if value is None:
+            return None
+        if codec == "time":
+            return self.time(value)
+        if codec == "json":
+            return json.dumps(value, ensure_ascii=False)
+        if codec == "vector":
+            return self._vector_in(value)
+        return bool(value) if codec == "bool" else value
+
+    def decode(self, codec: Codec, value: Any) -> Any:
+        if value is None:
+            return None
+        if codec == "time":
+            return self._time_out(value)
+        if codec == "json":
+            return json.loads(value)
+        if codec == "vector":
+            return self._vector_out(value)
+        if codec == "bool":
+            return bool(value)
+        return int(value) if codec in ("int", "pk") else value
 
     def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
         """The embedder's dimension is known (first: just recorded)."""
-        ...
 
     def nearest(
         self, user_id: str, vector: npt.NDArray[np.float32], k: int, expansion: int | None
     ) -> list[int]:
         """Capability ``nearest``: pks of the user's k closest memories by cosine."""
-        ...
+        raise NotImplementedError(f"{self.name} has no nearest-neighbour index")
 
     def bulk_load(self, **options: Any) -> AbstractContextManager[Any]:
-        """Capability ``bulk_load``: a block whose writes skip index maintenance."""
-        ...
+        """Capability ``bulk_load``: a block whose writes skip index maintenance (where
+        there is none to skip, just the block)."""
+        return nullcontext()
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 def marks(n: int) -> str:

@@ -20,10 +20,10 @@ import numpy.typing as npt
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, InvalidInputError, StoreError
 from engramdb.models import MemoryItem
-from engramdb.store.base import Consolidator, ForgetPolicy, Inserted, NewMemory
+from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
 from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
 from engramdb.store.documents import Documents, turn_body
-from engramdb.store.facts import FactSession
+from engramdb.store.facts import Consolidator, FactSession
 from engramdb.store.graph import Graph
 from engramdb.store.rows import (
     HISTORY_INSERT,

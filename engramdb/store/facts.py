@@ -4,12 +4,13 @@ user's lock, so what it reads cannot change before it writes. Every write names 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from engramdb.encode.text import normalise_name
 from engramdb.errors import NotFoundError
-from engramdb.store.base import FACT_SESSION, NewMemory, StoredFact
+from engramdb.store.base import FACT_SESSION, Inserted, NewMemory, StoredFact
 from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.documents import Documents, turn_body
 from engramdb.store.rows import HISTORY_INSERT, insert_rows, place, touch
@@ -31,7 +32,8 @@ def without_nul(item: NewMemory) -> NewMemory:
 
 
 class FactSession:
-    """``max_vec_id`` and ``inserted`` tell ``add`` what to count in the scope when done."""
+    """What consolidation may do inside ``add``; ``max_vec_id`` and ``inserted`` tell ``add``
+    what to count in the scope when it is done."""
 
     def __init__(
         self, d: Dialect, tx: Tx, docs: Documents, agent_id: str | None, now: datetime
@@ -70,6 +72,7 @@ class FactSession:
         ]
 
     def insert(self, item: NewMemory, *, actor: str, reason: str) -> tuple[int, bool]:
+        """Store a fact; its pk, and False if one with its content hash existed."""
         item = without_nul(item)
         row = self.tx.one(
             "SELECT pk FROM memories WHERE user_id = ? AND kind = ? AND content_hash = ?",
@@ -121,6 +124,8 @@ class FactSession:
         )
 
     def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
+        """End a fact's validity at ``valid_to``; None makes it current again (a successor
+        that was called off before its day)."""
         memory_id, text, version = self._row(pk, "id, text, version")
         self.tx.run(
             "UPDATE memories SET valid_to = ?, updated_at = ? WHERE pk = ? AND user_id = ?",
@@ -198,3 +203,6 @@ class FactSession:
             " ON CONFLICT DO NOTHING",
             [(pk, self.user_id, role, self.user_id, norm) for norm, role in pairs],
         )
+
+
+Consolidator = Callable[[FactSession, list[Inserted]], None]

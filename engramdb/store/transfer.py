@@ -19,7 +19,7 @@ import numpy as np
 from engramdb.store.base import NewMemory
 from engramdb.store.dialect import Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents
-from engramdb.store.record import EXPORT_DEFAULTS, EXPORTED
+from engramdb.store.record import BY_NAME, EXPORT_DEFAULTS, EXPORTED
 from engramdb.store.rows import HISTORY_INSERT, bump_scope, insert_rows, place
 
 Record = dict[str, Any]
@@ -243,30 +243,10 @@ def _drop_defaults(record: Record) -> None:
 def new_memory(record: Record) -> NewMemory:
     """The memory a record describes, as the insert path takes it (its anchor is restored by
     id after the batch)."""
-    return NewMemory(
-        id=record["id"],
-        kind=record["kind"],
-        text=record["text"],
-        role=record["role"],
-        speaker=record["speaker"],
-        session_id=record["session_id"],
-        event_time=_when(record.get("event_time")),
-        sources=list(record["sources"]),
-        content_hash=record["content_hash"],
-        metadata=dict(record["metadata"]),
-        embedding=np.asarray(record["embedding"], np.float32),
-        date_words=record["date_words"],
-        time_lo=record["time_lo"],
-        time_hi=record["time_hi"],
-        has_time=bool(record["has_time"]),
-        valid_from=_when(record.get("valid_from")),
-        valid_to=_when(record.get("valid_to")),
-        subject=field(record, "subject"),
-        attribute=field(record, "attribute"),
-        value=field(record, "value"),
-        fact_key=field(record, "fact_key"),
-        confidence=field(record, "confidence"),
-        importance=float(field(record, "importance")),
-        pinned=bool(field(record, "pinned")),
-        expires_at=_when(record.get("expires_at")),
-    )
+    values: dict[str, Any] = {}
+    for name in NewMemory.__dataclass_fields__:
+        if name != "anchor_pk":
+            value = field(record, name) if name in EXPORT_DEFAULTS else record.get(name)
+            values[name] = _when(value) if BY_NAME[name].codec == "time" else value
+    values["embedding"] = np.asarray(record["embedding"], np.float32)
+    return NewMemory(**values)

@@ -10,7 +10,6 @@ held open), on binary cursors (vectors arrive as numpy arrays).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -21,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.config import StoreConfig
-from engramdb.store.dialect import Args, Capabilities, Row, Tx
+from engramdb.store.dialect import Args, Capabilities, Dialect, Row, Tx
 from engramdb.store.postgres.bulk import (
     HNSW_MAX_DIM,
     BulkLoad,
@@ -33,7 +32,6 @@ from engramdb.store.postgres.bulk import (
 from engramdb.store.postgres.pool import Conn, Pool, connect, translated, vector_oid
 from engramdb.store.postgres.schema import lock_key, migrate
 from engramdb.store.postgres.tsv import TsvectorIndex
-from engramdb.store.record import Codec
 
 HNSW_MAX_EF = 1000  # pgvector's upper bound for hnsw.ef_search
 log = logging.getLogger("engramdb.store")
@@ -48,9 +46,13 @@ def translate(sql: str) -> bytes:
     return found
 
 
-class PostgresTx:
-    def __init__(self, conn: Conn) -> None:
-        self.conn = conn
+class PostgresTx(Tx):
+    """Binary results: vectors arrive as numpy arrays."""
+
+    conn: Conn
+
+    def sql(self, sql: str) -> bytes:
+        return translate(sql)
 
     def all(self, sql: str, args: Args = ()) -> list[Row]:
         with self.conn.cursor(binary=True) as cur:
@@ -61,30 +63,25 @@ class PostgresTx:
             row: Row | None = cur.execute(translate(sql), args).fetchone()
             return row
 
-    def run(self, sql: str, args: Args = ()) -> int:
-        return self.conn.execute(translate(sql), args).rowcount
-
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.conn.cursor().executemany(translate(sql), rows)
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
         found: list[Row] = []
-        if not rows:
-            return found
-        with self.conn.cursor(binary=True) as cur:
-            cur.executemany(translate(sql), rows, returning=True)
-            while True:
+        if rows:
+            with self.conn.cursor(binary=True) as cur:
+                cur.executemany(translate(sql), rows, returning=True)
                 found.append(cur.fetchone())  # type: ignore[arg-type]  # None: a conflict
-                if not cur.nextset():
-                    break
+                while cur.nextset():
+                    found.append(cur.fetchone())  # type: ignore[arg-type]
         return found
 
     def local(self) -> AbstractContextManager[Any]:
         return self.conn.transaction()
 
 
-class PostgresDialect:
+class PostgresDialect(Dialect):
     name = "postgresql"
     capabilities = Capabilities(nearest=True, bulk_load=True)
     greatest = "greatest"
@@ -130,34 +127,17 @@ class PostgresDialect:
         rows = tx.all("SELECT nextval('vec_ids') FROM generate_series(1, ?)", (n,))
         return sorted(int(r[0]) for r in rows)
 
-    def encode(self, codec: Codec, value: Any) -> Any:
-        if value is None:
-            return None
-        if codec == "time":
-            return value.astimezone(UTC)
-        if codec == "json":
-            return json.dumps(value, ensure_ascii=False)
-        if codec == "vector":
-            return np.asarray(value, np.float32)
-        if codec == "bool":
-            return bool(value)
-        return value
-
-    def decode(self, codec: Codec, value: Any) -> Any:
-        if value is None:
-            return None
-        if codec == "time":
-            return value.astimezone(UTC)
-        if codec == "json":
-            return json.loads(value)
-        if codec == "bool":
-            return bool(value)
-        if codec in ("int", "pk"):
-            return int(value)
-        return value
-
     def time(self, value: datetime | None) -> Any:
         return value.astimezone(UTC) if value is not None else None
+
+    def _time_out(self, value: Any) -> datetime:
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+    def _vector_in(self, value: Any) -> Any:
+        return np.asarray(value, np.float32)
+
+    def _vector_out(self, value: Any) -> npt.NDArray[np.float32]:
+        return np.asarray(value, np.float32)
 
     def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
         """The first embedder fixes the vector column's dimension and gets its HNSW index;

@@ -4,11 +4,10 @@ times as ISO 8601 text in UTC (which sorts as time), vectors as float32 blobs.""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,45 +17,25 @@ import numpy.typing as npt
 
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, StoreError
-from engramdb.store.dialect import Args, Capabilities, Row, Tx
-from engramdb.store.record import Codec
+from engramdb.store.dialect import Dialect, Row, Tx
 from engramdb.store.sqlite.fts import FTS5Index
 from engramdb.store.sqlite.schema import migrate
 
 
-class SQLiteTx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def all(self, sql: str, args: Args = ()) -> list[Row]:
-        return self.conn.execute(sql, args).fetchall()
-
-    def one(self, sql: str, args: Args = ()) -> Row | None:
-        row: Row | None = self.conn.execute(sql, args).fetchone()
-        return row
-
-    def run(self, sql: str, args: Args = ()) -> int:
-        return self.conn.execute(sql, args).rowcount
-
+class SQLiteTx(Tx):
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
         return [self.conn.execute(sql, row).fetchone() for row in rows]
 
-    def local(self) -> AbstractContextManager[None]:
-        return nullcontext()  # no setting of SQLite's needs a transaction
-
 
 def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
 
-class SQLiteDialect:
-    name = "sqlite"
-    capabilities = Capabilities()
-    greatest = "max"
-    collate_c = ""  # SQLite compares text bytewise (BINARY) unless told otherwise
+class SQLiteDialect(Dialect):
+    name = "sqlite"  # text compares bytewise (BINARY) unless told otherwise
 
     def __init__(self, path: str | Path, options: StoreConfig) -> None:
         self.path = Path(path).expanduser()
@@ -126,47 +105,17 @@ class SQLiteDialect:
         top = int(row[0]) if row else n
         return list(range(top - n + 1, top + 1))
 
-    def encode(self, codec: Codec, value: Any) -> Any:
-        if value is None:
-            return None
-        if codec == "time":
-            return iso(value)
-        if codec == "json":
-            return json.dumps(value, ensure_ascii=False)
-        if codec == "vector":
-            return np.ascontiguousarray(value, dtype=np.float32).tobytes()
-        if codec == "bool":
-            return int(value)
-        return value
-
-    def decode(self, codec: Codec, value: Any) -> Any:
-        if value is None:
-            return None
-        if codec == "time":
-            return datetime.fromisoformat(value)
-        if codec == "json":
-            return json.loads(value)
-        if codec == "vector":
-            return np.frombuffer(value, dtype=np.float32)
-        if codec == "bool":
-            return bool(value)
-        return value
-
     def time(self, value: datetime | None) -> Any:
         return iso(value)
 
-    def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
-        """Nothing to do: vectors are blobs of any length."""
+    def _time_out(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value)
 
-    def nearest(
-        self, user_id: str, vector: npt.NDArray[np.float32], k: int, expansion: int | None
-    ) -> list[int]:
-        raise StoreError("SQLite has no nearest-neighbour index (capabilities.nearest)")
+    def _vector_in(self, value: Any) -> Any:
+        return np.ascontiguousarray(value, dtype=np.float32).tobytes()
 
-    @contextmanager
-    def bulk_load(self, **options: Any) -> Iterator[None]:
-        """Nothing to defer: the in-process vector cache builds its index on first search."""
-        yield
+    def _vector_out(self, value: Any) -> npt.NDArray[np.float32]:
+        return np.frombuffer(value, dtype=np.float32)
 
     def close(self) -> None:
         with self._all_lock:
