@@ -52,9 +52,9 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str,
 
 
 def _stable_lines(text: str) -> list[str]:
-    """Record lines without use counts (searches change them), the header and trailer left out: the
-    trailer's digest covers use counts too."""
-    lines = [l for l in text.splitlines() if json.loads(l)["type"] in ("memory", "history")]
+    """Record lines without use counts (searches change them); header and trailer left out
+    (the trailer's digest covers use counts too)."""
+    lines = [x for x in text.splitlines() if json.loads(x)["type"] in ("memory", "history")]
     return sorted(transfer.stable(line) for line in lines)
 
 
