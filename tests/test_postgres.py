@@ -22,7 +22,8 @@ from engramdb import EngramConfig, Memory
 from engramdb.config import StoreConfig
 from engramdb.errors import InvalidInputError, StoreError
 from engramdb.server.keys import issue_key, open_key_store, verify_key
-from engramdb.store.postgres.store import PostgresStore
+from engramdb.store import MemoryStore, open_store
+from engramdb.store.postgres.dialect import PostgresDialect
 from engramdb.store.schema import LATEST
 
 FRUITS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "melon", "olive", "peach",
@@ -130,7 +131,7 @@ def test_large_scopes_use_pgvector_for_nearest_neighbours(pg_target: str) -> Non
             m.add(messages[start : start + 100], user_id="u")
         m.add(messages[:60], user_id="other")  # another user's rows share the index
         store = m.store
-        assert isinstance(store, PostgresStore)
+        assert isinstance(store.d, PostgresDialect)
         vector = m.embedder.embed([messages[137]["content"]])[0]
         nearest = store.nearest("u", vector, 5)
         assert m.store.get_many(nearest[:1])[nearest[0]].sources == ["m137"]
@@ -205,12 +206,12 @@ def test_killed_writer_leaves_a_consistent_database(pg_target: str) -> None:
 
 
 def test_concurrent_first_opens_migrate_once(pg_target: str) -> None:
-    stores: list[PostgresStore] = []
+    stores: list[MemoryStore] = []
     failures: list[BaseException] = []
 
     def open_one() -> None:
         try:
-            stores.append(PostgresStore(pg_target, StoreConfig()))
+            stores.append(open_store(pg_target, StoreConfig()))
         except BaseException as exc:  # collected for the assertion below
             failures.append(exc)
 
@@ -227,7 +228,7 @@ def test_concurrent_first_opens_migrate_once(pg_target: str) -> None:
         assert versions == [LATEST]  # created once, at the latest version, by one of them
         conn.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', now())")
     with pytest.raises(StoreError, match="upgrade engramdb"):
-        PostgresStore(pg_target, StoreConfig())
+        open_store(pg_target, StoreConfig())
 
 
 def test_values_postgresql_cannot_hold_are_refused_and_roll_back(pg_target: str) -> None:

@@ -14,9 +14,10 @@ from stores import new_schema, pg_connect
 
 from engramdb import Memory
 from engramdb.bench.scale import Corpus
+from engramdb.store import MemoryStore
 from engramdb.store.postgres.bulk import INDEX, index_state
-from engramdb.store.postgres.store import PostgresStore
-from engramdb.store.sqlite.store import SQLiteStore
+from engramdb.store.postgres.dialect import PostgresDialect
+from engramdb.store.sqlite.dialect import SQLiteDialect
 
 # every scope searches through pgvector's index (not the exact in-process scan); notes off:
 # one row per message, so the loads below hold exactly the rows they count
@@ -41,8 +42,8 @@ def _index(target: str) -> bool | None:
         return index_state(conn)
 
 
-def _store(m: Memory) -> PostgresStore:
-    assert isinstance(m.store, PostgresStore)
+def _store(m: Memory) -> MemoryStore:
+    assert isinstance(m.store.d, PostgresDialect)
     return m.store
 
 
@@ -146,7 +147,7 @@ def test_an_interrupted_bulk_load_is_reported_and_an_empty_one_repairs_it(
 
 def test_sqlite_bulk_load_is_a_no_op(tmp_path: Path) -> None:
     with Memory(tmp_path / "m.db", embedder=STATIC) as m:
-        assert isinstance(m.store, SQLiteStore)
+        assert isinstance(m.store.d, SQLiteDialect)
         with m.store.bulk_load() as loaded:
             m.add([{"content": "a note"}], user_id="u")
         assert loaded is None

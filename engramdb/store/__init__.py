@@ -26,13 +26,7 @@ def dialect_for(target: str, options: StoreConfig) -> Dialect:
 
 
 def open_store(target: str, options: StoreConfig) -> MemoryStore:
-    if backend_name(target) == "postgresql":
-        from engramdb.store.postgres.store import PostgresStore
-
-        return PostgresStore(target, options)
-    from engramdb.store.sqlite.store import SQLiteStore
-
-    return SQLiteStore(target, options)
+    return MemoryStore(dialect_for(target, options), options)
 
 
 __all__ = ["MemoryStore", "NewMemory", "ScopeRows", "ScopeState", "dialect_for", "open_store"]

@@ -96,14 +96,11 @@ class LexicalIndex(Protocol):
     for turns and windows, session_docs.doc_id for session segments). Statistics are the
     engine's (documents.py); the index says what each write adds or removes."""
 
-    def put(
-        self, tx: Tx, user_id: str, granularity: str, docs: list[tuple[int, str]]
-    ) -> list[DocTerms]:
-        """Index new documents (their keys hold none); what each one holds."""
-        ...
-
-    def delete(self, tx: Tx, user_id: str, granularity: str, keys: list[int]) -> list[DocTerms]:
-        """Remove documents; what each removed one held."""
+    def replace(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int], docs: list[tuple[int, str]]
+    ) -> tuple[list[DocTerms], list[DocTerms]]:
+        """Remove the user's documents ``keys`` (those that exist), then index ``docs``; what
+        each removed and each new document holds."""
         ...
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:

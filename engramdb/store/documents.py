@@ -21,8 +21,10 @@ _Row = tuple[int, int, str | None, str, str]  # pk, seq, speaker, text, date_wor
 
 
 def turn_body(speaker: str | None, text: str, date_words: str) -> str:
+    """A turn's document: the text with its speaker, then the words of its dates on a line of
+    their own (the lines a window and a session segment are made of too)."""
     body = speaker_prefixed(speaker, text)
-    return f"{body} {date_words}" if date_words else body
+    return f"{body}\n{date_words}" if date_words else body
 
 
 class Documents:
@@ -36,6 +38,8 @@ class Documents:
         self.df: Counter[tuple[int, str]] = Counter()
         self.docs: Counter[int] = Counter()
         self.tokens: Counter[int] = Counter()
+        # documents to write at flush, by granularity: key → body (None: deleted)
+        self.pending: dict[str, dict[int, str | None]] = {g: {} for g in GRANULARITIES}
 
     def _count(self, granularity: str, found: list[DocTerms], sign: int) -> None:
         code = GRANULARITIES[granularity]
@@ -47,18 +51,23 @@ class Documents:
 
     def put(self, granularity: str, docs: list[tuple[int, str]]) -> None:
         """Create or rewrite documents keyed by memory pk (turns, windows) or doc_id."""
-        if docs:
-            self.delete(granularity, [key for key, _ in docs])
-            self._count(granularity, self.index.put(self.tx, self.user_id, granularity, docs), 1)
+        self.pending[granularity].update(docs)
 
     def delete(self, granularity: str, keys: list[int]) -> None:
-        if keys:
-            self._count(
-                granularity, self.index.delete(self.tx, self.user_id, granularity, keys), -1
-            )
+        self.pending[granularity].update(dict.fromkeys(keys))
 
     def flush(self) -> None:
-        changed = [(g, lexeme, n) for (g, lexeme), n in sorted(self.df.items()) if n]
+        """Write the documents put and deleted since the last flush (one index call per
+        granularity: the index learns what each held in one pass), then their statistics."""
+        for granularity, pending in self.pending.items():
+            if pending:
+                keys = list(pending)
+                docs = [(key, body) for key, body in pending.items() if body is not None]
+                old, new = self.index.replace(self.tx, self.user_id, granularity, keys, docs)
+                self._count(granularity, old, -1)
+                self._count(granularity, new, 1)
+                pending.clear()
+        changed = [(g, lexeme, n) for (g, lexeme), n in self.df.items() if n]
         if changed:
             self.tx.many(
                 "INSERT INTO lex_terms (user_id, granularity, lexeme, df) VALUES (?, ?, ?, ?)"

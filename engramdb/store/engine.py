@@ -18,38 +18,29 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.config import StoreConfig
-from engramdb.errors import ConfigError, InvalidInputError, StoreError
+from engramdb.errors import ConfigError, InvalidInputError
 from engramdb.models import MemoryItem
 from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
 from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
 from engramdb.store.documents import Documents, turn_body
-from engramdb.store.facts import Consolidator, FactSession
+from engramdb.store.facts import TEXT_FIELDS, Consolidator, FactSession
 from engramdb.store.graph import Graph
 from engramdb.store.rows import (
-    HISTORY_INSERT,
     bump_scope,
     delete_rows,
+    history,
     insert_rows,
     locate,
     orphaned_facts,
     place,
+    set_columns,
 )
 from engramdb.store.transfer import TransferRows
 
 # Tables that hold rows of one user; links and mentions go with their memories (ON DELETE
 # CASCADE) but come first, so that delete_all counts them.
-USER_TABLES = (
-    "memory_entities",
-    "memory_links",
-    "memories",
-    "entities",
-    "history",
-    "session_docs",
-    "lex_stats",
-    "lex_terms",
-    "scope_state",
-)
-_TEXT_FIELDS = ("id", "text", "role", "speaker", "session_id", "subject", "attribute", "value")
+USER_TABLES = "memory_entities memory_links memories entities history session_docs lex_stats"
+USER_TABLES += " lex_terms scope_state"
 
 
 class Engine(Graph):
@@ -154,42 +145,18 @@ class Engine(Graph):
         with self.d.write("update", owner) as tx:
             pk, _, old_text, version, key, seq, kind, speaker = locate(tx, memory_id, owner)
             (vec_id,) = self.d.vec_ids(tx, 1)
-            tx.run(
-                """UPDATE memories SET text = ?, embedding = ?, vec_id = ?, version = version + 1,
-                   updated_at = ?, date_words = ?, time_lo = ?, time_hi = ?, has_time = ?,
-                   metadata = ? WHERE pk = ?""",
-                (
-                    item.text,
-                    self.d.encode("vector", item.embedding),
-                    vec_id,
-                    self.d.time(now),
-                    item.date_words,
-                    item.time_lo,
-                    item.time_hi,
-                    self.d.encode("bool", item.has_time),
-                    self.d.encode("json", item.metadata),
-                    pk,
-                ),
-            )
+            set_columns(tx, self.d, pk, new_version=True, text=item.text, vec_id=vec_id)
+            set_columns(tx, self.d, pk, embedding=item.embedding, updated_at=now)
+            set_columns(tx, self.d, pk, date_words=item.date_words, has_time=item.has_time)
+            set_columns(tx, self.d, pk, time_lo=item.time_lo, time_hi=item.time_hi)
+            set_columns(tx, self.d, pk, metadata=item.metadata)
             docs = Documents(self.d, tx, owner)
             docs.put("turn", [(pk, turn_body(speaker, item.text, item.date_words))])
             if kind == "episode":
                 docs.refresh({key: {seq}})
             docs.flush()
-            tx.run(
-                HISTORY_INSERT,
-                (
-                    memory_id,
-                    owner,
-                    version + 1,
-                    "UPDATE",
-                    item.text,
-                    old_text,
-                    actor,
-                    reason,
-                    self.d.time(now),
-                ),
-            )
+            line = (memory_id, version + 1, "UPDATE", item.text, old_text, actor, reason)
+            history(tx, self.d, owner, now, [line])
             bump_scope(tx, self.d, owner, max_vec_id=vec_id)
         return self.get(memory_id)
 
@@ -211,42 +178,32 @@ class Engine(Graph):
     def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
         """Expired memories, and decayed ones if the policy says so, deleted user by user,
         each under the user's lock (without a user: the users holding candidates)."""
-        now = self.d.time(policy.now)
-        queries: list[tuple[str, str, list[object]]] = [
-            ("expired", "SELECT pk, user_id FROM memories WHERE expires_at <= ?", [now])
-        ]
-        if policy.decay_before is not None:
-            queries.append(
-                (
-                    "decayed",
-                    """SELECT pk, user_id FROM memories WHERE uses = 0 AND NOT pinned
-                       AND importance < ? AND created_at < ?
-                       AND (expires_at IS NULL OR expires_at > ?)""",
-                    [policy.decay_below_importance, self.d.time(policy.decay_before), now],
-                )
-            )
+        now_sql, before = self.d.time(policy.now), self.d.time(policy.decay_before)
+        queries = [("expired", "SELECT pk, user_id FROM memories WHERE expires_at <= ?", [now_sql])]
+        decayed = """SELECT pk, user_id FROM memories WHERE uses = 0 AND NOT pinned
+            AND importance < ? AND created_at < ? AND (expires_at IS NULL OR expires_at > ?)"""
+        if before is not None:
+            queries.append(("decayed", decayed, [policy.decay_below_importance, before, now_sql]))
         owners = [user_id] if user_id is not None else []
         if user_id is None:
             with self.d.read("forget") as tx:
                 for _, sql, values in queries:
                     owners += [str(r[1]) for r in tx.all(sql, values)]
-        counts = {"expired": 0, "decayed": 0}
+        counts, now = {"expired": 0, "decayed": 0}, policy.now
         for owner in sorted(set(owners)):
             with self.d.write("forget", owner) as tx:
                 docs = Documents(self.d, tx, owner)
                 for name, sql, values in queries:
                     pks = [int(r[0]) for r in tx.all(f"{sql} AND user_id = ?", [*values, owner])]
-                    if pks:
-                        counts[name] += delete_rows(
-                            tx, self.d, docs, pks, actor="forget", reason=name, at=policy.now
-                        )
+                    found = delete_rows(tx, self.d, docs, pks, actor="forget", reason=name, at=now)
+                    counts[name] += found
                 docs.flush()
         return counts
 
     def delete_all(self, user_id: str) -> dict[str, int]:
         with self.d.write("delete_all", user_id) as tx:
             counts = self.d.lexical.delete_user(tx, user_id)
-            for table in USER_TABLES:
+            for table in USER_TABLES.split():
                 counts[table] = tx.run(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
         counts["vectors"] = counts["memories"]
         return counts
@@ -256,13 +213,11 @@ def check_storable(items: list[NewMemory]) -> None:
     """Text that a backend cannot hold (NUL in PostgreSQL text) is refused on every backend,
     naming the message, before anything is written: the stores accept the same input."""
     for index, item in enumerate(items):
-        fields = (*(getattr(item, name) for name in _TEXT_FIELDS), item.fact_key, *item.sources)
+        fields = (*(getattr(item, name) for name in TEXT_FIELDS), item.fact_key, *item.sources)
         if any(value and "\x00" in value for value in fields):
             raise InvalidInputError(
                 f"messages[{index}] holds a NUL character, which PostgreSQL cannot store"
             )
-        if not isinstance(item.embedding, np.ndarray):
-            raise StoreError("an embedding must be a numpy array")
 
 
 MemoryStore = Engine  # what the layers above hold: the one store, whatever its dialect

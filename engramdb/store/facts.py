@@ -13,16 +13,16 @@ from engramdb.errors import NotFoundError
 from engramdb.store.base import FACT_SESSION, Inserted, NewMemory, StoredFact
 from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.documents import Documents, turn_body
-from engramdb.store.rows import HISTORY_INSERT, insert_rows, place, touch
+from engramdb.store.rows import history, insert_rows, place, set_columns, touch
 
-_TEXT_FIELDS = ("id", "text", "role", "speaker", "session_id", "subject", "attribute", "value")
+TEXT_FIELDS = ("id", "text", "role", "speaker", "session_id", "subject", "attribute", "value")
 
 
 def without_nul(item: NewMemory) -> NewMemory:
     """A derived memory without NUL characters (PostgreSQL text cannot hold them): a fact is
     written without them rather than failing the whole add on one backend only."""
     changes: dict[str, Any] = {}
-    for name in (*_TEXT_FIELDS, "fact_key"):
+    for name in (*TEXT_FIELDS, "fact_key"):
         value = getattr(item, name)
         if value and "\x00" in value:
             changes[name] = value.replace("\x00", "")
@@ -55,20 +55,12 @@ class FactSession:
             f" AND ({key} = ? OR ({key} >= ? AND {key} < ?)) ORDER BY pk",
             (self.user_id, prefix, prefix + "|", prefix + "}"),
         )
-        when = self.d.decode
+        dec = self.d.decode
         return [
             StoredFact(
-                int(r[0]),
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                when("time", r[5]),
-                when("time", r[6]),
-                when("json", r[7]),
-                r[8],
+                int(pk), mid, key, value, text, dec("time", a), dec("time", b), dec("json", c), v
             )
-            for r in rows
+            for pk, mid, key, value, text, a, b, c, v in rows
         ]
 
     def insert(self, item: NewMemory, *, actor: str, reason: str) -> tuple[int, bool]:
@@ -98,52 +90,26 @@ class FactSession:
             raise NotFoundError(f"no memory with pk {pk} for this user")
         return row
 
-    def _history(
-        self,
-        memory_id: str,
-        version: int,
-        event: str,
-        text: str,
-        actor: str,
-        reason: str,
-        previous: str | None = None,
-    ) -> None:
-        self.tx.run(
-            HISTORY_INSERT,
-            (
-                memory_id,
-                self.user_id,
-                version,
-                event,
-                text,
-                previous,
-                actor,
-                reason,
-                self.d.time(self.now),
-            ),
-        )
+    def _history(self, *line: Any) -> None:
+        """(memory_id, version, event, text, previous_text, actor, reason)"""
+        history(self.tx, self.d, self.user_id, self.now, [line])
 
     def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
         """End a fact's validity at ``valid_to``; None makes it current again (a successor
         that was called off before its day)."""
         memory_id, text, version = self._row(pk, "id, text, version")
-        self.tx.run(
-            "UPDATE memories SET valid_to = ?, updated_at = ? WHERE pk = ? AND user_id = ?",
-            (self.d.time(valid_to), self.d.time(self.now), pk, self.user_id),
-        )
+        set_columns(self.tx, self.d, pk, valid_to=valid_to, updated_at=self.now)
         self.max_vec_id = max(self.max_vec_id, touch(self.tx, self.d, pk))
         event = "INVALIDATE" if valid_to is not None else "UPDATE"
-        self._history(memory_id, version, event, text, actor, reason)
+        self._history(memory_id, version, event, text, None, actor, reason)
 
     def add_sources(self, pk: int, sources: list[str], *, actor: str, reason: str) -> None:
         memory_id, text, version, current = self._row(pk, "id, text, version, sources")
         known = self.d.decode("json", current)
         merged = known + [s for s in sources if s not in known]
         if merged != known:
-            self.tx.run(
-                "UPDATE memories SET sources = ? WHERE pk = ?", (self.d.encode("json", merged), pk)
-            )
-        self._history(memory_id, version, "NOOP", text, actor, reason)
+            set_columns(self.tx, self.d, pk, sources=merged)
+        self._history(memory_id, version, "NOOP", text, None, actor, reason)
 
     def revise(self, pk: int, item: NewMemory, *, actor: str, reason: str) -> None:
         """A new version of a fact: text, value, embedding; validity unchanged."""
@@ -154,25 +120,14 @@ class FactSession:
         known = self.d.decode("json", sources)
         merged = known + [s for s in item.sources if s not in known]
         (vec_id,) = self.d.vec_ids(self.tx, 1)
-        self.tx.run(
-            """UPDATE memories SET text = ?, value = ?, embedding = ?, vec_id = ?,
-               sources = ?, confidence = ?, version = version + 1, updated_at = ?,
-               date_words = ? WHERE pk = ?""",
-            (
-                item.text,
-                item.value,
-                self.d.encode("vector", item.embedding),
-                vec_id,
-                self.d.encode("json", merged),
-                item.confidence,
-                self.d.time(self.now),
-                item.date_words,
-                pk,
-            ),
-        )
+        change: dict[str, Any] = {"text": item.text, "value": item.value}
+        change.update(embedding=item.embedding)
+        change.update(vec_id=vec_id, sources=merged, confidence=item.confidence)
+        change.update(updated_at=self.now, date_words=item.date_words)
+        set_columns(self.tx, self.d, pk, new_version=True, **change)
         self.docs.put("turn", [(pk, turn_body(speaker, item.text, item.date_words))])
         self.max_vec_id = max(self.max_vec_id, vec_id)
-        self._history(memory_id, version + 1, "UPDATE", item.text, actor, reason, old_text)
+        self._history(memory_id, version + 1, "UPDATE", item.text, old_text, actor, reason)
 
     def link(self, src_pk: int, dst_pk: int, kind: str) -> None:
         self.tx.run(

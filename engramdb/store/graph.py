@@ -117,17 +117,12 @@ class Graph(Reads):
             args += [user_id, normalise_name(entity)]
         with self.d.read("relations") as tx:
             rows = tx.all(sql + " ORDER BY m.pk DESC LIMIT ?", [*args, limit])
+        keys, t = ("subject", "attribute", "object"), self.d.decode
         return [
-            Relation(
-                subject=r[0] or "",
-                attribute=r[1] or "",
-                object=r[2] or "",
-                fact_id=r[3],
-                valid_from=self.d.decode("time", r[4]),
-                valid_to=self.d.decode("time", r[5]),
-            )
+            Relation(**dict(zip(keys, (v or "" for v in r[:3]), strict=True)), fact_id=r[3],
+                     valid_from=t("time", r[4]), valid_to=t("time", r[5]))
             for r in rows
-        ]
+        ]  # fmt: skip
 
     def entity_memories(self, user_id: str, norms: builtins.list[str]) -> EntityMentions:
         """The memories mentioning these entities, how many memories mention each entity,

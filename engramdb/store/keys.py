@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from engramdb.config import EngramConfig
 from engramdb.errors import NotFoundError
@@ -30,30 +30,9 @@ class ApiKey:
     revoked_at: datetime | None = None
 
 
-class KeyStore(Protocol):
-    """Key persistence. ``lookup`` is called on every request: keep it cheap."""
-
-    def create(self, key_id: str, secret_hash: str, record: ApiKey) -> None: ...
-
-    def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
-        """The key and its stored secret hash, revoked or not; None if unknown."""
-        ...
-
-    def revoke(self, key_id: str) -> ApiKey:
-        """Mark a key revoked (idempotent); raises NotFoundError if unknown."""
-        ...
-
-    def list(self, tenant: str | None = None) -> list[ApiKey]: ...
-
-    def ping(self) -> None:
-        """Raise if the backing store cannot answer (for /readyz)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class SQLKeyStore:
-    """``KeyStore`` over a dialect of the engine (its own connections)."""
+class KeyStore:
+    """Key persistence over a dialect of the engine, on connections of its own. ``lookup``
+    runs on every request: one indexed read."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect
@@ -84,6 +63,7 @@ class SQLKeyStore:
             )
 
     def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """The key and its stored secret hash, revoked or not; None if unknown."""
         with self.d.read("looking up an API key") as tx:
             row = tx.one(
                 f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE key_id = ?", (key_id,)
@@ -91,6 +71,7 @@ class SQLKeyStore:
         return (self._record(row), str(row[6])) if row else None
 
     def revoke(self, key_id: str) -> ApiKey:
+        """Mark a key revoked (idempotent); NotFoundError if unknown."""
         with self.d.write("revoking an API key", None) as tx:
             # revoked_at keeps its first value: revoking twice changes nothing
             tx.run(
@@ -111,6 +92,7 @@ class SQLKeyStore:
         return [self._record(r) for r in rows]
 
     def ping(self) -> None:
+        """Raise if the backing store cannot answer (for /readyz)."""
         with self.d.read("checking the key store") as tx:
             tx.all("SELECT 1 FROM api_keys LIMIT 1")
 
@@ -124,4 +106,4 @@ def open_key_store(config: EngramConfig) -> KeyStore:
     from engramdb.store import dialect_for
 
     options = config.store_options.model_copy(update={"pool_min_size": 1, "pool_max_size": 4})
-    return SQLKeyStore(dialect_for(config.store, options))
+    return KeyStore(dialect_for(config.store, options))

@@ -7,6 +7,7 @@ import builtins
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from engramdb.errors import NotFoundError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
@@ -16,7 +17,6 @@ from engramdb.store.lexical import LexicalPlan, normalise, plan
 from engramdb.store.record import ITEM, ITEM_COLUMNS
 
 _HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
-_EPOCH = ("valid_from", "valid_to", "expires_at")
 
 
 class Reads:
@@ -144,36 +144,33 @@ class Reads:
                    FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
                 (user_id, after_vec_id),
             )
-        vectors = [self.d.decode("vector", r[9]) for r in rows]
-        dim = len(vectors[0]) if vectors else 0
-        epochs = {
-            name: np.array(
-                [
-                    t.timestamp() if (t := self.d.decode("time", r[10 + i])) else np.nan
-                    for r in rows
-                ],
-                np.float64,
-            )
-            for i, name in enumerate(_EPOCH)
-        }
+        c = list(zip(*rows, strict=True)) or [()] * 15  # the columns
+
+        def floats(values: tuple[Any, ...]) -> npt.NDArray[np.float64]:
+            return np.array([np.nan if v is None else v for v in values], np.float64)
+
+        def epochs(values: tuple[Any, ...]) -> npt.NDArray[np.float64]:
+            return floats(tuple(v and self.d.decode("time", v).timestamp() for v in values))
+
+        vectors = [self.d.decode("vector", v) for v in c[9]]
         return ScopeRows(
-            pk=np.array([r[0] for r in rows], np.int64),
-            vec_id=np.array([r[1] for r in rows], np.int64),
-            session=[r[2] for r in rows],
-            seq=np.array([r[3] for r in rows], np.int64),
-            speaker=[r[4] for r in rows],
-            kind=[r[5] for r in rows],
-            has_time=np.array([bool(r[6]) for r in rows], np.bool_),
-            time_lo=np.array([np.nan if r[7] is None else r[7] for r in rows], np.float64),
-            time_hi=np.array([np.nan if r[8] is None else r[8] for r in rows], np.float64),
-            vectors=np.vstack(vectors).astype(np.float32, copy=False)
+            pk=np.array(c[0], np.int64),
+            vec_id=np.array(c[1], np.int64),
+            session=list(c[2]),
+            seq=np.array(c[3], np.int64),
+            speaker=list(c[4]),
+            kind=list(c[5]),
+            has_time=np.array([bool(v) for v in c[6]], np.bool_),
+            time_lo=floats(c[7]),
+            time_hi=floats(c[8]),
+            vectors=np.vstack(vectors).astype(np.float32)
             if vectors
-            else np.empty((0, dim), np.float32),
-            anchor_pk=np.array([r[13] for r in rows], np.int64),
-            attribute=[r[14] for r in rows],
-            valid_from=epochs["valid_from"],
-            valid_to=epochs["valid_to"],
-            expires_at=epochs["expires_at"],
+            else np.empty((0, 0), np.float32),
+            valid_from=epochs(c[10]),
+            valid_to=epochs(c[11]),
+            expires_at=epochs(c[12]),
+            anchor_pk=np.array(c[13], np.int64),
+            attribute=list(c[14]),
         )
 
     def users(self) -> builtins.list[str]:

@@ -20,9 +20,16 @@ HISTORY_INSERT = (
 _FROM_ITEM = [c.name for c in INSERTED if c.name in NewMemory.__dataclass_fields__]
 
 
-def columns_of(item: NewMemory, **placed: Any) -> dict[str, Any]:
-    """The column values of a new memory row (placement: user, session key, seq, vec id…)."""
-    return {**{name: getattr(item, name) for name in _FROM_ITEM}, **placed}
+def set_columns(tx: Tx, d: Dialect, pk: int, *, new_version: bool = False, **values: Any) -> None:
+    """``UPDATE memories`` of one row, each value encoded by its column's codec (record.py)."""
+    sets = [f"{name} = ?" for name in values] + ["version = version + 1"] * new_version
+    args = [d.encode(BY_NAME[name].codec, value) for name, value in values.items()]
+    tx.run(f"UPDATE memories SET {', '.join(sets)} WHERE pk = ?", (*args, pk))
+
+
+def history(tx: Tx, d: Dialect, user_id: str, at: datetime, lines: list[tuple[Any, ...]]) -> None:
+    """Lines of history: (memory_id, version, event, text, previous_text, actor, reason)."""
+    tx.many(HISTORY_INSERT, [(m, user_id, *rest, d.time(at)) for m, *rest in lines])
 
 
 def bump_scope(
@@ -42,7 +49,7 @@ def bump_scope(
 def touch(tx: Tx, d: Dialect, pk: int) -> int:
     """Give a row a new vector id so every process's cache reloads its attributes."""
     (vec_id,) = d.vec_ids(tx, 1)
-    tx.run("UPDATE memories SET vec_id = ? WHERE pk = ?", (vec_id, pk))
+    set_columns(tx, d, pk, vec_id=vec_id)
     return vec_id
 
 
@@ -68,7 +75,7 @@ def insert_rows(
     actor: str,
     reason: str | None,
     at: datetime,
-    history: bool = True,
+    with_history: bool = True,
 ) -> list[int]:
     """Insert memory rows (column → value, every row with the same columns; ``seq`` and
     ``vec_id`` given), their turn documents, the windows and segments around episodes and an
@@ -86,19 +93,11 @@ def insert_rows(
     if any(r is None for r in found):  # a concurrent writer without the lock won the race
         raise StoreError("a memory of this batch was added concurrently: retry")
     pks = [int(r[0]) for r in found]
-    if history:
-        entries = [
-            (r["id"], docs.user_id, 1, "ADD", r["text"], None, actor, reason, d.time(at))
-            for r in rows
-        ]
-        tx.many(HISTORY_INSERT, entries)
-    docs.put(
-        "turn",
-        [
-            (pk, turn_body(r["speaker"], r["text"], r["date_words"]))
-            for pk, r in zip(pks, rows, strict=True)
-        ],
-    )
+    if with_history:
+        lines = [(r["id"], 1, "ADD", r["text"], None, actor, reason) for r in rows]
+        history(tx, d, docs.user_id, at, lines)
+    bodies = [turn_body(r["speaker"], r["text"], r["date_words"]) for r in rows]
+    docs.put("turn", list(zip(pks, bodies, strict=True)))
     touched: dict[str, set[int]] = {}
     for row in rows:
         if row["kind"] == "episode":
@@ -126,17 +125,9 @@ def place(
     for i, (item, key) in enumerate(zip(items, keys, strict=True)):
         seq = next_seq[key] if seqs is None else max(seqs[i], next_seq[key])
         next_seq[key] = seq + 1
-        rows.append(
-            columns_of(
-                item,
-                user_id=user_id,
-                agent_id=agent_id,
-                session_key=key,
-                seq=seq,
-                vec_id=vec_ids[i],
-                created_at=at,
-            )
-        )
+        placed: dict[str, Any] = {"user_id": user_id, "agent_id": agent_id, "seq": seq}
+        placed.update(session_key=key, vec_id=vec_ids[i], created_at=at)
+        rows.append({**{name: getattr(item, name) for name in _FROM_ITEM}, **placed})
     return rows
 
 
@@ -171,10 +162,7 @@ def delete_rows(
         if kind == "episode":
             touched.setdefault(key, set()).add(int(seq))
     docs.refresh(touched)
-    tx.many(
-        HISTORY_INSERT,
-        [(r[1], owner, r[3], "DELETE", r[2], None, actor, reason, d.time(at)) for r in rows],
-    )
+    history(tx, d, owner, at, [(r[1], r[3], "DELETE", r[2], None, actor, reason) for r in rows])
     bump_scope(tx, d, owner, deleted=len(rows))
     return len(rows)
 

@@ -168,7 +168,9 @@ class TransferRows:
                     uses=field(r, "uses"),
                     last_used_at=_when(field(r, "last_used_at")),
                 )
-            insert_rows(tx, self.d, docs, rows, actor="import", reason=None, at=at, history=False)
+            insert_rows(
+                tx, self.d, docs, rows, actor="import", reason=None, at=at, with_history=False
+            )
             docs.flush()
             bump_scope(
                 tx, self.d, user_id, max_vec_id=max(int(r["vec_id"]) for r in rows), added=len(rows)
@@ -179,24 +181,12 @@ class TransferRows:
     def _history(self, tx: Tx, user_id: str, entries: list[tuple[str, list[Record]]]) -> None:
         for chunk in chunks([m for m, _ in entries]):
             tx.run(f"DELETE FROM history WHERE memory_id IN ({marks(len(chunk))})", chunk)
-        tx.many(
-            HISTORY_INSERT,
-            [
-                (
-                    m,
-                    user_id,
-                    e["version"],
-                    e["event"],
-                    e["text"],
-                    e["previous_text"],
-                    e["actor"],
-                    e["reason"],
-                    self.d.time(_when(e["at"])),
-                )
-                for m, history in entries
-                for e in history
-            ],
-        )
+        lines = [
+            (m, user_id, *(e[k] for k in _HISTORY[1:-1]), self.d.time(_when(e["at"])))
+            for m, entries_of in entries
+            for e in entries_of
+        ]
+        tx.many(HISTORY_INSERT, lines)
 
     def _graph(self, tx: Tx, user_id: str, records: list[Record]) -> None:
         """Anchors, links and mentions, matched by memory id within the user (a link is written

@@ -1,19 +1,14 @@
 """Bulk loads on PostgreSQL: the HNSW index of ``memories.embedding`` (``memories_hnsw``) is
-dropped for the load and built once at the end, in one pass over the table with enough
-``maintenance_work_mem`` for the whole graph and parallel workers.
+dropped for the load and built once at the end, in one pass with enough
+``maintenance_work_mem`` for the whole graph and parallel workers. Inserting into a live HNSW
+index costs a graph search per row, growing with the graph (600 → 190 rows/s by 640k rows on
+the scale benchmark); a build from the finished table is several times cheaper per row.
 
-Inserting into a live HNSW index costs a graph search per row, and the cost grows with the
-graph (on the scale benchmark ingest fell from 600 to 190 rows/s by 640k rows); a build from
-the finished table is several times cheaper per row.
-
-Concurrency: every bulk load holds a *shared* session-level advisory lock (per schema) for its
-whole duration, so several loaders (processes) may run at once; on exit a loader rebuilds the
-index only if it can take the same lock *exclusively*, i.e. it is the last loader out (the
-others leave the build to it). Other writers stay correct throughout: without the index their
-rows are simply not in a graph until the build, which reads the whole table. Searches during a
-bulk load get exact results from a scan of the user's rows (pgvector without an index), slower
-on large scopes. The build runs ``CONCURRENTLY`` by default, so writers are not held up by it;
-a failed concurrent build leaves an invalid index, which the next build replaces.
+Every loader holds a *shared* advisory lock (per schema) throughout, so loads may overlap; on
+exit a loader builds only if it can take the lock *exclusively* (the last one out). Other
+writers stay correct: their rows join the graph at the build, which reads the whole table, and
+searches meanwhile scan the user's rows exactly. The build runs ``CONCURRENTLY`` by default,
+holding up no writer; a failed one leaves an invalid index, which the next build replaces.
 """
 
 from __future__ import annotations
@@ -176,20 +171,12 @@ def bulk_load(
     memory_mb: int | None = None,
     concurrently: bool = True,
 ) -> Iterator[BulkLoad]:
-    """Load many rows without maintaining the vector index: drop ``memories_hnsw`` on entry,
-    build it once on exit (also when the block raises), in one pass with
-    ``maintenance_work_mem`` sized to the graph (``memory_mb``; default: estimated from the
-    rows, at most 4 GB, never below the server's setting) and up to ``workers`` parallel
-    workers (default: 7, within the server's ``max_parallel_workers``). The ``BulkLoad`` it
-    yields says how long the build took.
-
-    Other processes may go on reading and writing: until the index is back, searches of
-    large scopes scan the user's rows exactly (correct, slower) and writes skip the graph.
-    The build is ``CREATE INDEX CONCURRENTLY``, which blocks no writer and costs about the same
-    as a plain build here; ``concurrently=False`` blocks writers for the build (they wait up to
-    ``busy_timeout_ms``). Several bulk loads may overlap: the last one out builds. If the
-    process dies inside, the index stays absent (opening the store warns): an empty
-    ``with store.bulk_load(): pass`` builds it."""
+    """Load many rows without maintaining the vector index (see above): drop it on entry,
+    build it once on exit (also when the block raises) with ``maintenance_work_mem`` sized to
+    the graph (``memory_mb``: estimated from the rows by default, at most 4 GB) and up to
+    ``workers`` parallel workers (default 7). ``concurrently=False`` blocks writers for the
+    build. If the process dies inside, the index stays absent (opening the store warns): an
+    empty ``with store.bulk_load(): pass`` builds it."""
     stats = BulkLoad()
     # a session of its own: its advisory lock goes with it if this process dies
     conn = connect(dsn)

@@ -29,7 +29,7 @@ from engramdb.store.postgres.bulk import (
     index_state,
     index_statement,
 )
-from engramdb.store.postgres.pool import Conn, Pool, connect, translated, vector_oid
+from engramdb.store.postgres.pool import Conn, connect, open_pool, translated, vector_oid
 from engramdb.store.postgres.schema import lock_key, migrate
 from engramdb.store.postgres.tsv import TsvectorIndex
 
@@ -98,14 +98,7 @@ class PostgresDialect(Dialect):
                 oid = vector_oid(conn)
         finally:
             conn.close()
-        self.pool = Pool(
-            dsn,
-            min_size=options.pool_min_size,
-            max_size=options.pool_max_size,
-            timeout_s=max(options.busy_timeout_ms / 1000, 1.0),
-            lock_timeout_ms=options.busy_timeout_ms,
-        )
-        self.pool.open(oid)
+        self.pool = open_pool(dsn, options, oid)
 
     @contextmanager
     def read(self, what: str) -> Iterator[PostgresTx]:

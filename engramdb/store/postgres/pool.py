@@ -15,14 +15,14 @@ import psycopg_pool
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 
+from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, InvalidInputError, StoreError
 
 Conn = psycopg.Connection[Any]
 
 
 class VectorDumper(Dumper):
-    """numpy float vector → pgvector binary (uint16 dim, uint16 unused, big-endian float32).
-    The vector type's oid differs per database; ``bind`` makes a subclass carrying it."""
+    """numpy float vector → pgvector binary (uint16 dim, uint16 unused, big-endian float32)."""
 
     format = Format.BINARY
 
@@ -71,53 +71,32 @@ def connect(dsn: str) -> Conn:
         raise StoreError(f"cannot connect to PostgreSQL: {describe(exc)}") from exc
 
 
-class Pool:
-    """A psycopg ConnectionPool whose connections know pgvector's type."""
+def open_pool(dsn: str, options: StoreConfig, vector_oid: int) -> psycopg_pool.ConnectionPool[Conn]:
+    """A pool of autocommit connections that know pgvector's type (its oid differs per
+    database). Statements are not prepared: plans then see each user's real selectivity (one
+    tenant may hold most rows), and transaction-mode poolers such as PgBouncer work."""
+    dumper = type("BoundVectorDumper", (VectorDumper,), {"oid": vector_oid})
 
-    def __init__(
-        self, dsn: str, *, min_size: int, max_size: int, timeout_s: float, lock_timeout_ms: int
-    ) -> None:
-        self._dumper: type[Dumper] | None = None
-        self._lock_timeout_ms = lock_timeout_ms
-        self._vector_oid = 0
-        self.timeout_s = timeout_s
-        self._pool = psycopg_pool.ConnectionPool(
-            dsn,
-            min_size=min_size,
-            max_size=max(max_size, min_size),
-            timeout=timeout_s,
-            # statements are not prepared: plans then see each user's real selectivity (one
-            # tenant may hold most rows), and transaction-mode poolers such as PgBouncer work
-            kwargs={"autocommit": True, "prepare_threshold": None},
-            configure=self._configure,
-            open=False,
-            name="engramdb",
-        )
-
-    def open(self, vector_oid: int) -> None:
-        self._vector_oid = vector_oid
-        self._dumper = type("BoundVectorDumper", (VectorDumper,), {"oid": vector_oid})
-        with translated("opening the connection pool"):
-            self._pool.open(wait=True, timeout=self.timeout_s)
-
-    def _configure(self, conn: Conn) -> None:
-        assert self._dumper is not None
-        conn.adapters.register_dumper(np.ndarray, self._dumper)
-        conn.adapters.register_loader(self._vector_oid, VectorLoader)
+    def configure(conn: Conn) -> None:
+        conn.adapters.register_dumper(np.ndarray, dumper)
+        conn.adapters.register_loader(vector_oid, VectorLoader)
         # a writer waits this long for a user's lock, as SQLite waits for its write lock
-        conn.execute(f"SET lock_timeout = {int(self._lock_timeout_ms)}".encode())
+        conn.execute(f"SET lock_timeout = {int(options.busy_timeout_ms)}".encode())
 
-    @contextmanager
-    def connection(self) -> Iterator[Conn]:
-        with self._pool.connection() as conn:
-            yield conn
-
-    def close(self) -> None:
-        self._pool.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._pool.closed
+    timeout = max(options.busy_timeout_ms / 1000, 1.0)
+    pool = psycopg_pool.ConnectionPool(
+        dsn,
+        min_size=options.pool_min_size,
+        max_size=max(options.pool_max_size, options.pool_min_size),
+        timeout=timeout,
+        kwargs={"autocommit": True, "prepare_threshold": None},
+        configure=configure,
+        open=False,
+        name="engramdb",
+    )
+    with translated("opening the connection pool"):
+        pool.open(wait=True, timeout=timeout)
+    return pool
 
 
 def vector_oid(conn: Conn) -> int:

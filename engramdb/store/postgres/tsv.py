@@ -11,6 +11,8 @@ number of positions of a lexeme in the ``tsvector``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from engramdb.store.dialect import DocTerms, LexicalQuery, Tx
 from engramdb.store.lexical import K1, B, normalise
 
@@ -43,29 +45,22 @@ def tsquery(lexemes: list[str]) -> str:
 
 
 class TsvectorIndex:
-    def put(
-        self, tx: Tx, user_id: str, granularity: str, docs: list[tuple[int, str]]
-    ) -> list[DocTerms]:
-        if not docs:
-            return []
-        texts = [normalise(body) for _, body in docs]
-        rows = tx.returning(
-            f"INSERT INTO {TABLES[granularity]} (pk, user_id, len, tsv)"
-            " VALUES (?, ?, ?, to_tsvector('engram', ?)) RETURNING len, tsvector_to_array(tsv)",
-            [
-                (key, user_id, len(text.split()), text)
-                for (key, _), text in zip(docs, texts, strict=True)
-            ],
-        )
-        return [DocTerms(int(r[0]), frozenset(r[1])) for r in rows]
-
-    def delete(self, tx: Tx, user_id: str, granularity: str, keys: list[int]) -> list[DocTerms]:
-        rows = tx.all(
-            f"DELETE FROM {TABLES[granularity]} WHERE pk = ANY(?) AND user_id = ?"
+    def replace(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int], docs: list[tuple[int, str]]
+    ) -> tuple[list[DocTerms], list[DocTerms]]:
+        table = TABLES[granularity]
+        old = tx.all(
+            f"DELETE FROM {table} WHERE pk = ANY(?) AND user_id = ?"
             " RETURNING len, tsvector_to_array(tsv)",
             (keys, user_id),
         )
-        return [DocTerms(int(r[0]), frozenset(r[1])) for r in rows]
+        texts = [normalise(body) for _, body in docs]
+        new = tx.returning(
+            f"INSERT INTO {table} (pk, user_id, len, tsv)"
+            " VALUES (?, ?, ?, to_tsvector('engram', ?)) RETURNING len, tsvector_to_array(tsv)",
+            [(key, user_id, len(t.split()), t) for (key, _), t in zip(docs, texts, strict=True)],
+        )
+        return [_terms(r) for r in old], [_terms(r) for r in new]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
         return {
@@ -97,3 +92,7 @@ class TsvectorIndex:
             if large_session:
                 tx.run("SELECT set_config('enable_indexscan', 'off', true)")
             return [(int(r[0]), float(r[1])) for r in tx.all(sql, args)]
+
+
+def _terms(row: tuple[Any, ...]) -> DocTerms:
+    return DocTerms(int(row[0]), frozenset(row[1]))

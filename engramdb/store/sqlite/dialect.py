@@ -18,8 +18,9 @@ import numpy.typing as npt
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, StoreError
 from engramdb.store.dialect import Dialect, Row, Tx
-from engramdb.store.sqlite.fts import FTS5Index
-from engramdb.store.sqlite.schema import migrate
+from engramdb.store.schema import migrate
+from engramdb.store.sqlite.fts import FTS5Index, scratch
+from engramdb.store.sqlite.schema import UPGRADES, create
 
 
 class SQLiteTx(Tx):
@@ -28,10 +29,6 @@ class SQLiteTx(Tx):
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
         return [self.conn.execute(sql, row).fetchone() for row in rows]
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
 
 
 class SQLiteDialect(Dialect):
@@ -51,7 +48,7 @@ class SQLiteDialect(Dialect):
         self._closed = False
         self.lexical = FTS5Index()
         try:
-            migrate(self._conn())
+            migrate(lambda: self.write("migrating", None), create, UPGRADES)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
 
@@ -71,6 +68,7 @@ class SQLiteDialect(Dialect):
                 sync = "FULL" if self.options.durability == "full" else "NORMAL"
                 conn.execute(f"PRAGMA synchronous = {sync}")
                 conn.execute("PRAGMA foreign_keys = ON")
+                scratch(conn)
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
             self._local.conn = conn
@@ -95,10 +93,6 @@ class SQLiteDialect(Dialect):
             conn.execute("COMMIT")
 
     def vec_ids(self, tx: Tx, n: int) -> list[int]:
-        tx.run(
-            "INSERT INTO counters VALUES ('vec_id',"
-            " (SELECT coalesce(max(vec_id), 0) FROM memories)) ON CONFLICT (name) DO NOTHING"
-        )
         row = tx.one(
             "UPDATE counters SET value = value + ? WHERE name = 'vec_id' RETURNING value", (n,)
         )
@@ -106,7 +100,7 @@ class SQLiteDialect(Dialect):
         return list(range(top - n + 1, top + 1))
 
     def time(self, value: datetime | None) -> Any:
-        return iso(value)
+        return value.astimezone(UTC).isoformat() if value else None
 
     def _time_out(self, value: Any) -> datetime:
         return datetime.fromisoformat(value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import sqlite3
 from collections import Counter
 from typing import Any
 
@@ -27,6 +28,8 @@ TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
 TABLES = {"turn": "fts_turn", "window": "fts_window", "session": "fts_session"}
 _FORMS: dict[str, str] = {}  # a word → its index term (every store tokenizes alike)
 _MAX_FORMS = 50_000
+_LINES: dict[str, Counter[str]] = {}  # a line of a document → its index terms, counted
+_MAX_LINES = 20_000
 
 
 def scope_token(user_id: str) -> str:
@@ -53,28 +56,22 @@ def quote(term: str) -> str:
 
 
 class FTS5Index:
-    def put(
-        self, tx: Tx, user_id: str, granularity: str, docs: list[tuple[int, str]]
-    ) -> list[DocTerms]:
-        if not docs:
-            return []
-        scope = scope_token(user_id)
-        tx.many(
-            f"INSERT INTO {TABLES[granularity]} (rowid, body, scope) VALUES (?, ?, ?)",
-            [(key, body, scope) for key, body in docs],
-        )
-        return tokenize(tx, [body for _, body in docs])
-
-    def delete(self, tx: Tx, user_id: str, granularity: str, keys: list[int]) -> list[DocTerms]:
-        table = TABLES[granularity]
-        bodies: list[str] = []
+    def replace(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int], docs: list[tuple[int, str]]
+    ) -> tuple[list[DocTerms], list[DocTerms]]:
+        table, scope = TABLES[granularity], scope_token(user_id)
+        old: list[str] = []
         for chunk in chunks(keys):
             # the scope column must match too: a key of another user's row is not ours to drop
             where = f"rowid IN ({marks(len(chunk))}) AND scope = ?"
-            args = [*chunk, scope_token(user_id)]
-            bodies += [r[0] for r in tx.all(f"SELECT body FROM {table} WHERE {where}", args)]
-            tx.run(f"DELETE FROM {table} WHERE {where}", args)
-        return tokenize(tx, bodies)
+            old += [
+                r[0] for r in tx.all(f"SELECT body FROM {table} WHERE {where}", (*chunk, scope))
+            ]
+            tx.run(f"DELETE FROM {table} WHERE {where}", (*chunk, scope))
+        sql = f"INSERT INTO {table} (rowid, body, scope) VALUES (?, ?, ?)"
+        tx.many(sql, [(key, body, scope) for key, body in docs])
+        terms = tokenize(tx, [*old, *(body for _, body in docs)])  # one pass for both
+        return terms[: len(old)], terms[len(old) :]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
         keys = {
@@ -91,7 +88,6 @@ class FTS5Index:
         """Remembered across queries: every store tokenizes alike."""
         missing = [w for w in dict.fromkeys(words) if w not in _FORMS]
         if missing:
-            _scratch(tx)
             tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(missing)))
             tokens: dict[int, list[str]] = {}
             for doc, term in tx.all(
@@ -101,6 +97,7 @@ class FTS5Index:
             if len(_FORMS) + len(missing) > _MAX_FORMS:
                 _FORMS.clear()
             _FORMS.update({w: " ".join(tokens.get(i, [])) for i, w in enumerate(missing)})
+            tx.run("DELETE FROM temp.stemmer")
         return {w: _FORMS.get(w, "") for w in words}
 
     def search(
@@ -138,31 +135,38 @@ class FTS5Index:
 
 def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
     """What the index makes of each body: its token count and distinct terms, from a scratch
-    FTS5 table with the index's tokenizer."""
-    if not bodies:
-        return []
-    _scratch(tx)
-    out: list[DocTerms] = []
-    for chunk in chunks(bodies, 2000):
+    FTS5 table with the index's tokenizer. A token never spans a line, so a body is the sum of
+    its lines, and lines are remembered: a turn's line recurs in its turn document, three
+    windows and a session segment, each rewritten as neighbours arrive."""
+    split = [body.split("\n") for body in bodies]
+    missing = list(dict.fromkeys(line for lines in split for line in lines if line not in _LINES))
+    if len(_LINES) + len(missing) > _MAX_LINES:
+        _LINES.clear()
+    for chunk in chunks(missing, 2000):
         tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(chunk)))
         counts: list[Counter[str]] = [Counter() for _ in chunk]
         for doc, term, n in tx.all(
             "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
         ):
             counts[doc][term] = n
-        out += [DocTerms(sum(c.values()), frozenset(c)) for c in counts]
+        _LINES.update(zip(chunk, counts, strict=True))
         tx.run("DELETE FROM temp.stemmer")
+    out = []
+    for lines in split:
+        found = [_LINES[line] for line in lines]
+        lexemes = frozenset().union(*found)
+        out.append(DocTerms(sum(sum(c.values()) for c in found), lexemes))
     return out
 
 
-def _scratch(tx: Tx) -> None:
-    """A scratch in-memory FTS table with the index's tokenizer, and a view of its terms."""
-    tx.run(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5 (x, {TOKENIZE})")
-    tx.run(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_vocab USING fts5vocab "
-        "(temp, stemmer, 'instance')"
+def scratch(conn: sqlite3.Connection) -> None:
+    """A scratch FTS table of the connection (TEMP) with the index's tokenizer, and a view of
+    its terms: what the index makes of a text, without touching the index. Left empty."""
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5 (x, {TOKENIZE})")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_vocab USING fts5vocab"
+        " (temp, stemmer, 'instance')"
     )
-    tx.run("DELETE FROM temp.stemmer")
 
 
 def _varints(blob: bytes) -> list[int]:

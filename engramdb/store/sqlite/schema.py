@@ -3,17 +3,18 @@ written by the previous release (schema version 3)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from engramdb.store.dialect import Tx
-from engramdb.store.schema import LEX_STATS, fill, run, shared_ddl, statements
-from engramdb.store.schema import migrate as run_migrations
+from engramdb.store.schema import LEX_STATS, Upgrade, fill, run, shared_ddl, statements
 from engramdb.store.sqlite.fts import TABLES, TOKENIZE
 
+# the vector-id counter starts above every id in use (a store of v3 may not have it yet)
+_COUNTER = (
+    "INSERT INTO counters VALUES ('vec_id', (SELECT coalesce(max(vec_id), 0) FROM memories))"
+    " ON CONFLICT (name) DO NOTHING"
+)
 _OWN = [
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    _COUNTER,
     *(f"CREATE VIRTUAL TABLE {t} USING fts5 (body, scope, {TOKENIZE})" for t in TABLES.values()),
 ]
 # the owner of each index row: memories by pk (turns, windows), session_docs by doc_id
@@ -24,7 +25,7 @@ _OWNERS = {
 }
 
 
-def _create(tx: Tx) -> None:
+def create(tx: Tx) -> None:
     run(tx, [*shared_ddl(0), *_OWN])
 
 
@@ -52,20 +53,7 @@ def _per_user_statistics(tx: Tx) -> None:
                 f"DROP TABLE {vocab}",
             ],
         )
-    run(tx, ["DROP TABLE term_df"])
+    run(tx, ["DROP TABLE term_df", _COUNTER])
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    from engramdb.store.sqlite.dialect import SQLiteTx
-
-    @contextmanager
-    def transaction() -> Iterator[SQLiteTx]:
-        conn.execute("BEGIN IMMEDIATE")  # other processes wait; the runner re-reads the version
-        try:
-            yield SQLiteTx(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    run_migrations(transaction, _create, [(4, "per-user lexical statistics", _per_user_statistics)])
+UPGRADES: list[Upgrade] = [(4, "per-user lexical statistics", _per_user_statistics)]

@@ -1,0 +1,190 @@
+"""``engram bench …``: LoCoMo recall, scale, changing facts, and A/B against a revision."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from engramdb.cli.common import console, fail, friendly, progress_bar
+
+
+def register(bench_app: typer.Typer) -> None:
+    @bench_app.command("locomo")
+    @friendly
+    def bench_locomo(
+        data: Annotated[Path, typer.Option(help="LoCoMo folder")] = Path("../shared/data/locomo"),
+        out: Annotated[Path, typer.Option(help="where JSON and PNG go")] = Path("bench/results"),
+        preset: Annotated[str, typer.Option(help="search preset")] = "hybrid",
+        embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
+        precision: Annotated[str, typer.Option(help="minilm precision: int8 or fp32")] = "int8",
+        conversations: Annotated[str | None, typer.Option(help="comma-separated conv ids")] = None,
+        baselines: Annotated[bool, typer.Option(help="also run BM25/dense/RRF")] = True,
+        split: Annotated[str, typer.Option(help="all, tune or validation")] = "all",
+        store: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                help="an empty store to use, e.g. a postgresql:// DSN (default: temporary)"
+            ),
+        ] = None,
+        extraction: Annotated[
+            str, typer.Option(help="facts on top of the turns: off, rules or llm")
+        ] = "rules",
+        llm_model_path: Annotated[
+            Optional[Path],  # noqa: UP045
+            typer.Option(help="with --extraction llm: a GGUF (default: the packaged model)"),
+        ] = None,
+    ) -> None:
+        """Turn recall on LoCoMo (categories 1-4) beside the BM25, dense and RRF baselines."""
+        from engramdb.bench import locomo
+        from engramdb.bench.report import locomo_tables, write_outputs
+
+        options: dict[str, Any] = {
+            "search_preset": preset,
+            "embedder": {"provider": embedder},
+            "extraction": {"mode": extraction},
+        }
+        if extraction == "llm":
+            options["llm"] = {"provider": "local"}
+            if llm_model_path:
+                options["llm"]["model_path"] = str(llm_model_path.expanduser())
+        if embedder == "minilm":
+            options["embedder"]["precision"] = precision
+        chosen = conversations.split(",") if conversations else None
+        with progress_bar() as update:
+            result = locomo.run(
+                data,
+                memory_options=options,
+                conversations=chosen,
+                baselines=baselines,
+                progress=update,
+                store=store,
+            )
+        locomo_tables(result, console, split)
+        console.print(f"wrote {write_outputs(result, out, 'locomo')}")
+
+    @bench_app.command("scale")
+    @friendly
+    def bench_scale(
+        n: Annotated[int, typer.Option("--n", min=100, help="how many memories")] = 100_000,
+        store: Annotated[str | None, typer.Option(help="store (default: a temporary file)")] = None,
+        embedder: Annotated[str, typer.Option(help="static (fast) or minilm")] = "static",
+        bulk: Annotated[
+            Optional[bool],  # noqa: UP045
+            typer.Option(
+                "--bulk/--no-bulk",
+                help="ingest in a bulk load: PostgreSQL builds its HNSW index once, after the rows"
+                " (default: from 200,000 memories on)",
+                show_default=False,
+            ),
+        ] = None,
+        out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+    ) -> None:
+        """Ingest and search latency on synthetic memories in one scope."""
+        from engramdb.bench import scale
+        from engramdb.bench.report import write_outputs
+
+        with progress_bar() as update:
+            result = scale.run(
+                n,
+                store=store,
+                memory_options={"embedder": {"provider": embedder}},
+                bulk=bulk,
+                progress=update,
+            )
+        console.print_json(json.dumps(result))
+        console.print(f"wrote {write_outputs(result, out, f'scale-{n}')}")
+
+    @bench_app.command("updates")
+    @friendly
+    def bench_updates(
+        mode: Annotated[str, typer.Option(help="rules, llm or both")] = "both",
+        llm_model_path: Annotated[
+            Optional[Path],  # noqa: UP045
+            typer.Option(help="a GGUF file (default: the packaged local model)"),
+        ] = None,
+        llm_base_url: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="an OpenAI-compatible endpoint instead of a local model"),
+        ] = None,
+        llm_model: Annotated[Optional[str], typer.Option(help="the endpoint's model name")] = None,  # noqa: UP045
+        llm_api_key: Annotated[Optional[str], typer.Option(help="the endpoint's API key")] = None,  # noqa: UP045
+        embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
+        limit: Annotated[int | None, typer.Option(min=1, help="only the first N scenarios")] = None,
+        split: Annotated[str, typer.Option(help="all, dev (tuning half) or heldout")] = "all",
+        scenarios: Annotated[
+            Optional[Path],  # noqa: UP045
+            typer.Option(
+                help="a scenarios JSONL file, or 'fresh' for the packaged second set"
+                " (default: the packaged first one)"
+            ),
+        ] = None,
+        out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+    ) -> None:
+        """Changing facts: how often the top fact is the current one, and how often a stale one."""
+        import tempfile
+
+        from engramdb.bench import updates
+        from engramdb.bench.report import write_outputs
+
+        if mode not in ("rules", "llm", "both"):
+            fail(f"--mode must be rules, llm or both, not {mode!r}")
+        modes = [m for m in updates.MODES if mode in (m, "both")]
+        llm: dict[str, Any] = {"provider": "local"}
+        if llm_base_url:
+            llm = {"provider": "openai", "base_url": llm_base_url, "model": llm_model}
+            llm |= {"api_key": llm_api_key} if llm_api_key else {}
+        elif llm_model_path:
+            llm["model_path"] = str(llm_model_path.expanduser())
+        results: dict[str, Any] = {}
+        with (
+            tempfile.TemporaryDirectory(prefix="engram-updates-") as work,
+            progress_bar() as update,
+        ):
+            for each in modes:
+                results[each] = updates.run(
+                    each,
+                    scenarios_path=updates.FRESH if str(scenarios) == "fresh" else scenarios,
+                    llm=llm if each == "llm" else None,
+                    limit=limit,
+                    work_dir=Path(work),
+                    embedder={"provider": embedder},
+                    progress=update,
+                    split=split,  # type: ignore[arg-type]
+                )
+        for result in results.values():
+            updates.print_table(result, console)
+        console.print(f"wrote {write_outputs(results, out, 'updates')}")
+
+    @bench_app.command("ab")
+    @friendly
+    def bench_ab(
+        rev: Annotated[str, typer.Option(help="the git revision to compare with")] = "HEAD~1",
+        data: Annotated[Path, typer.Option(help="LoCoMo folder")] = Path("../shared/data/locomo"),
+        conversations: Annotated[str, typer.Option(help="comma-separated conv ids")] = (
+            "conv-26,conv-30"
+        ),
+        rounds: Annotated[int, typer.Option(min=1, help="rounds of both, alternating")] = 3,
+        embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
+        extraction: Annotated[str, typer.Option(help="off, rules or llm")] = "rules",
+        out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+    ) -> None:
+        """This checkout against another revision in one process: LoCoMo recall, and ingest
+        and search as ratios (this / that), alternating so that load weighs on both."""
+        from engramdb.bench import ab
+        from engramdb.bench.report import write_outputs
+
+        options = {"embedder": {"provider": embedder}, "extraction": {"mode": extraction}}
+        with progress_bar() as update:
+            result = ab.run(
+                rev,
+                data,
+                conversations=conversations.split(","),
+                rounds=rounds,
+                memory_options=options,
+                progress=update,
+            )
+        console.print_json(json.dumps(result))
+        console.print(f"wrote {write_outputs(result, out, 'ab')}")
