@@ -52,7 +52,9 @@ def run(
     rounds: int,
     memory_options: dict[str, Any],
     progress: Callable[[str, int, int], None] | None = None,
+    fresh_store: Callable[[int], str] | None = None,
 ) -> dict[str, Any]:
+    """``fresh_store(n)``: an empty store for the n-th run (default: a temporary SQLite file)."""
     from engramdb.bench import locomo
 
     repo = Path(__file__).resolve().parents[2]
@@ -64,12 +66,14 @@ def run(
             order = list(sides) if round_ % 2 == 0 else list(sides)[::-1]
             found: dict[str, Any] = {}
             for side in order:
+                store = fresh_store(len(rows) * 2 + len(found)) if fresh_store else None
                 result = sides[side].run(
                     data_dir,
                     memory_options=memory_options,
                     conversations=conversations,
                     baselines=False,
                     progress=progress,
+                    store=store,
                 )
                 found[side] = result
             this, that = found["this"], found[rev]
@@ -91,3 +95,10 @@ def run(
         for key in ("ingest_ratio", "p50_ratio", "p95_ratio")
     }
     return {"rev": rev, "rounds": rows, "median": medians, "memory_options": memory_options}
+
+
+def pgserver_database(n: int) -> str:
+    """A fresh database on the private PostgreSQL server of ``engram pgserver``."""
+    command = [sys.executable, "-m", "engramdb.cli.main", "pgserver", "--database", f"ab_{n}"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]

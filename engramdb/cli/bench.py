@@ -169,6 +169,7 @@ def register(bench_app: typer.Typer) -> None:
         rounds: Annotated[int, typer.Option(min=1, help="rounds of both, alternating")] = 3,
         embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
         extraction: Annotated[str, typer.Option(help="off, rules or llm")] = "rules",
+        postgres: Annotated[bool, typer.Option(help="on engram pgserver, not SQLite")] = False,
         out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
     ) -> None:
         """This checkout against another revision in one process: LoCoMo recall, and ingest
@@ -185,6 +186,7 @@ def register(bench_app: typer.Typer) -> None:
                 rounds=rounds,
                 memory_options=options,
                 progress=update,
+                fresh_store=ab.pgserver_database if postgres else None,
             )
         console.print_json(json.dumps(result))
         console.print(f"wrote {write_outputs(result, out, 'ab')}")

@@ -10,9 +10,7 @@ from engramdb.store.engine import MemoryStore
 
 
 def backend_name(target: str) -> str:
-    if target.startswith(("postgresql://", "postgres://")):
-        return "postgresql"
-    return "sqlite"
+    return "postgresql" if target.startswith(("postgresql://", "postgres://")) else "sqlite"
 
 
 def dialect_for(target: str, options: StoreConfig) -> Dialect:

@@ -22,7 +22,6 @@ from engramdb.store.record import Codec
 
 Row = tuple[Any, ...]
 Args = Sequence[Any] | Mapping[str, Any]  # positional ``?`` or named ``:name`` (SQLite only)
-Granularity = str  # "turn", "window" or "session" (base.Granularity names them)
 GRANULARITIES: dict[str, int] = {"turn": 1, "window": 2, "session": 3}
 
 

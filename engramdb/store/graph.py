@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from engramdb.encode.text import normalise_name
 from engramdb.errors import NotFoundError
@@ -13,7 +13,7 @@ from engramdb.models import Entity, MemoryItem, Relation
 from engramdb.store.base import EntityMentions
 from engramdb.store.dialect import Tx, chunks, marks
 from engramdb.store.reads import Reads
-from engramdb.store.rows import bump_scope, touch
+from engramdb.store.rows import bump_scope, set_columns, touch
 
 
 def pk_of(tx: Tx, memory_id: str, user_id: str | None) -> tuple[int, str]:
@@ -47,17 +47,13 @@ class Graph(Reads):
         owner = self.owner(memory_id, user_id)
         with self.d.write("set_lifecycle", owner) as tx:
             pk, _ = pk_of(tx, memory_id, owner)
-            if pinned is not None:
-                tx.run(
-                    "UPDATE memories SET pinned = ? WHERE pk = ?",
-                    (self.d.encode("bool", pinned), pk),
-                )
-            if importance is not None:
-                tx.run("UPDATE memories SET importance = ? WHERE pk = ?", (importance, pk))
+            asked = {"pinned": pinned, "importance": importance, "expires_at": expires_at}
+            change: dict[str, Any] = {k: v for k, v in asked.items() if v not in (None, "keep")}
+            if expires_at is None:
+                change["expires_at"] = None  # None clears the expiry; "keep" keeps it
+            if change:
+                set_columns(tx, self.d, pk, **change)
             if expires_at != "keep":
-                tx.run(
-                    "UPDATE memories SET expires_at = ? WHERE pk = ?", (self.d.time(expires_at), pk)
-                )
                 bump_scope(tx, self.d, owner, max_vec_id=touch(tx, self.d, pk))
         return self.get_many([pk])[pk]
 

@@ -27,6 +27,7 @@ SQL_TYPES: dict[Codec, tuple[str, str]] = {
     "vector": ("BLOB", "vector"),
 }
 _MISSING = object()
+_PG_BOOL = {"0": "false", "1": "true"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +48,11 @@ class Column:
         parts = [self.name, SQL_TYPES[self.codec][dialect]]
         if self.required and self.codec != "pk":
             parts.append("NOT NULL")
-        if self.sql_default is not None:
+        if self.sql_default is not None:  # PostgreSQL's booleans are not 0 and 1
             value = self.sql_default
-            if self.codec == "bool":
-                value = {"0": "false", "1": "true"}[value] if dialect else value
-            parts.append(f"DEFAULT {value}")
+            parts.append(
+                f"DEFAULT {_PG_BOOL[value] if dialect and self.codec == 'bool' else value}"
+            )
         if self.check is not None:
             parts.append(f"CHECK ({self.check})")
         return " ".join(parts)

@@ -146,35 +146,17 @@ class TransferRows:
         """One user's memory records in one transaction, under the user's lock."""
         with self.d.write("import", user_id) as tx:
             docs = Documents(self.d, tx, user_id)
-            at = datetime.now(UTC)
-            keys = [session_key(r) for r in records]
-            seqs = [int(r["seq"]) for r in records]
-            rows = place(
-                tx,
-                self.d,
-                user_id,
-                None,
-                [new_memory(r) for r in records],
-                at,
-                keys=keys,
-                seqs=seqs,
-            )
-            for row, r in zip(rows, records, strict=True):
-                row.update(
-                    created_at=datetime.fromisoformat(r["created_at"]),
-                    agent_id=r["agent_id"],
-                    version=r["version"],
-                    updated_at=_when(r["updated_at"]),
-                    uses=field(r, "uses"),
-                    last_used_at=_when(field(r, "last_used_at")),
-                )
-            insert_rows(
-                tx, self.d, docs, rows, actor="import", reason=None, at=at, with_history=False
-            )
+            at, items = datetime.now(UTC), [new_memory(r) for r in records]
+            keys, seqs = [session_key(r) for r in records], [int(r["seq"]) for r in records]
+            rows = place(tx, self.d, user_id, None, items, at, keys=keys, seqs=seqs)
+            for row, r in zip(rows, records, strict=True):  # what the export kept, as it was
+                row.update(created_at=_when(r["created_at"]), updated_at=_when(r["updated_at"]))
+                row.update(agent_id=r["agent_id"], version=r["version"], uses=field(r, "uses"))
+                row["last_used_at"] = _when(field(r, "last_used_at"))
+            insert_rows(tx, self.d, docs, rows, actor="", reason=None, at=at, with_history=False)
             docs.flush()
-            bump_scope(
-                tx, self.d, user_id, max_vec_id=max(int(r["vec_id"]) for r in rows), added=len(rows)
-            )
+            top = max(int(r["vec_id"]) for r in rows)
+            bump_scope(tx, self.d, user_id, max_vec_id=top, added=len(rows))
             self._history(tx, user_id, [(r["id"], r["history"]) for r in records])
             self._graph(tx, user_id, records)
 

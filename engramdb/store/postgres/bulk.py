@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 
 from engramdb.config import StoreConfig
-from engramdb.store.postgres.pool import Conn, connect, translated
+from engramdb.store.postgres.pool import Conn, connect, scalar, translated
 from engramdb.store.postgres.schema import lock_key
 
 log = logging.getLogger("engramdb.store")
@@ -119,14 +119,13 @@ def build_index(
     concurrently: bool,
 ) -> None:
     """(Re)build the vector index with session settings sized to the table."""
-    rows = _int(conn, "SELECT count(*) FROM memories")
+    rows = int(scalar(conn, "SELECT count(*) FROM memories"))
     if memory_mb is None:
-        current = _int(
-            conn, "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1048576"
-        )
-        memory_mb = max(min(build_memory_mb(rows, dim, m), MEMORY_CAP_MB), current)
+        mb = "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1048576"
+        memory_mb = max(min(build_memory_mb(rows, dim, m), MEMORY_CAP_MB), int(scalar(conn, mb)))
     if workers is None:
-        workers = min(MAX_WORKERS, _int(conn, "SELECT current_setting('max_parallel_workers')"))
+        most = int(scalar(conn, "SELECT current_setting('max_parallel_workers')"))
+        workers = min(MAX_WORKERS, most)
     stats.workers, stats.memory_mb = workers, memory_mb
     conn.execute(f"SET maintenance_work_mem = '{int(memory_mb)}MB'".encode())
     conn.execute(f"SET max_parallel_maintenance_workers = {int(workers)}".encode())
@@ -136,25 +135,13 @@ def build_index(
     conn.execute(index_statement(m, concurrently=concurrently).encode())
     stats.build_s = time.perf_counter() - start
     stats.built = True
-    log.info(
-        "built %s over %d rows in %.1f s (maintenance_work_mem %d MB, up to %d workers)",
-        INDEX,
-        rows,
-        stats.build_s,
-        memory_mb,
-        workers,
-    )
+    done = (INDEX, rows, stats.build_s, memory_mb, workers)
+    log.info("built %s over %d rows in %.1f s (%d MB of work memory, %d workers)", *done)
     conn.execute("RESET max_parallel_maintenance_workers")
     # fresh statistics for the planner on every table the load wrote (autovacuum may not
     # have seen it yet; stale ones made the planner scan every session segment)
-    conn.execute("ANALYZE memories, lex_turn, lex_window, session_docs, lex_terms, lex_stats")
+    conn.execute("ANALYZE memories, lex_turn, lex_window, lex_session, lex_terms, lex_stats")
     conn.execute("RESET maintenance_work_mem")
-
-
-def _int(conn: Conn, query: str) -> int:
-    row = conn.execute(query.encode()).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def log_notice(diag: psycopg.errors.Diagnostic) -> None:

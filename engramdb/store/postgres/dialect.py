@@ -11,8 +11,9 @@ held open), on binary cursors (vectors arrive as numpy arrays).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from engramdb.store.postgres.bulk import (
     index_state,
     index_statement,
 )
-from engramdb.store.postgres.pool import Conn, connect, open_pool, translated, vector_oid
+from engramdb.store.postgres.pool import Conn, connect, open_pool, scalar, translated
 from engramdb.store.postgres.schema import lock_key, migrate
 from engramdb.store.postgres.tsv import TsvectorIndex
 
@@ -64,8 +65,17 @@ class PostgresTx(Tx):
             return row
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.conn.cursor().executemany(translate(sql), rows)
+        """An ``INSERT … VALUES (?, …)`` of many rows runs as one statement over arrays (the
+        server plans and runs it once, not once a row); anything else row by row."""
+        found = _VALUES.search(sql) if len(rows) > 1 else None
+        if found is None:
+            if rows:
+                self.conn.cursor().executemany(translate(sql), rows)
+            return
+        columns = list(zip(*rows, strict=True))
+        arrays = ", ".join(f"?::{_array_type(values)}" for values in columns)
+        one = f"{sql[: found.start()]} SELECT * FROM unnest({arrays}){sql[found.end() :]}"
+        self.conn.execute(translate(one), [list(values) for values in columns])
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
         found: list[Row] = []
@@ -78,7 +88,25 @@ class PostgresTx(Tx):
         return found
 
     def local(self) -> AbstractContextManager[Any]:
-        return self.conn.transaction()
+        stack = ExitStack()  # pipelined: the settings go with the query, one round trip
+        stack.enter_context(self.conn.pipeline())
+        stack.enter_context(self.conn.transaction())
+        return stack
+
+
+_VALUES = re.compile(r"\bVALUES \((\?, )*\?\)")
+_ARRAY_TYPES = (
+    (bool, "boolean[]"),
+    (int, "bigint[]"),
+    (float, "float8[]"),
+    (datetime, "timestamptz[]"),
+)
+
+
+def _array_type(values: Sequence[Any]) -> str:
+    """The array type of a column of parameters, from its first value that is not None."""
+    sample = next((v for v in values if v is not None), "")
+    return next((name for kind, name in _ARRAY_TYPES if isinstance(sample, kind)), "text[]")
 
 
 class PostgresDialect(Dialect):
@@ -95,7 +123,7 @@ class PostgresDialect(Dialect):
         try:
             with translated("preparing the schema"):
                 migrate(conn)
-                oid = vector_oid(conn)
+                oid = int(scalar(conn, "SELECT 'vector'::regtype::oid"))
         finally:
             conn.close()
         self.pool = open_pool(dsn, options, oid)

@@ -99,7 +99,8 @@ def open_pool(dsn: str, options: StoreConfig, vector_oid: int) -> psycopg_pool.C
     return pool
 
 
-def vector_oid(conn: Conn) -> int:
-    row = conn.execute("SELECT 'vector'::regtype::oid").fetchone()
+def scalar(conn: Conn, sql: str) -> Any:
+    """The one value a query returns."""
+    row = conn.execute(sql.encode()).fetchone()
     assert row is not None
-    return int(row[0])
+    return row[0]

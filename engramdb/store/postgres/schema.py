@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 
 from engramdb.errors import StoreError
 from engramdb.store.dialect import Tx
+from engramdb.store.postgres.pool import scalar
 from engramdb.store.schema import Upgrade, run, shared_ddl, statements
 from engramdb.store.schema import migrate as run_migrations
 
@@ -73,7 +73,7 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     from engramdb.store.postgres.dialect import PostgresTx
 
     _ensure_vector(conn)
-    schema = str(_one(conn, "SELECT current_schema()"))
+    schema = str(scalar(conn, "SELECT current_schema()"))
     key = lock_key(f"engramdb-migrate:{schema}")
 
     @contextmanager
@@ -108,9 +108,3 @@ def _ensure_vector(conn: psycopg.Connection[tuple[object, ...]]) -> None:
             "the pgvector extension is not installed in this database and could not be created"
             f" ({exc.diag.message_primary or exc}): run CREATE EXTENSION vector as its owner"
         ) from exc
-
-
-def _one(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> Any:
-    row = conn.execute(sql.encode()).fetchone()
-    assert row is not None
-    return row[0]

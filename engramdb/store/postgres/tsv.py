@@ -55,10 +55,15 @@ class TsvectorIndex:
             (keys, user_id),
         )
         texts = [normalise(body) for _, body in docs]
-        new = tx.returning(
-            f"INSERT INTO {table} (pk, user_id, len, tsv)"
-            " VALUES (?, ?, ?, to_tsvector('engram', ?)) RETURNING len, tsvector_to_array(tsv)",
-            [(key, user_id, len(t.split()), t) for (key, _), t in zip(docs, texts, strict=True)],
+        new = (
+            tx.all(  # one statement; the order of the rows returned does not matter here
+                f"INSERT INTO {table} (pk, user_id, len, tsv)"
+                " SELECT p, ?, l, to_tsvector('engram', b) FROM unnest(?::bigint[], ?::int[],"
+                " ?::text[]) AS t(p, l, b) RETURNING len, tsvector_to_array(tsv)",
+                (user_id, [k for k, _ in docs], [len(t.split()) for t in texts], texts),
+            )
+            if docs
+            else []
         )
         return [_terms(r) for r in old], [_terms(r) for r in new]
 
