@@ -32,6 +32,7 @@ class LiveServer:
         self.keys = open_key_store(EngramConfig.build(store=str(store)))
         self.settings = ServerSettings(**settings)
         app = create_app(self.memory, self.keys, admin_key=self.admin, settings=self.settings)
+        self.app = app
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", 0))
