@@ -73,6 +73,7 @@ def serve(
     from engramdb.api.async_memory import AsyncMemory
     from engramdb.server import create_app, open_key_store
     from engramdb.server.logs import configure_logging
+    from engramdb.server.protocol import uvicorn_config
 
     engine, settings = load_configs(
         store, config, {"host": host, "port": port, "log_level": log_level}
@@ -88,18 +89,7 @@ def serve(
         memory.memory.close()
         raise
     app = create_app(memory, keys, admin_key=admin_key, settings=settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=int(settings.graceful_timeout_s),
-            lifespan="on",
-        )
-    )
+    server = uvicorn.Server(uvicorn_config(app, settings))
     server.run()
 
 
