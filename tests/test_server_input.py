@@ -1,10 +1,13 @@
 """The REST side of the probe's findings: deep metadata and extra fields (once committed, then
-a 500 on every read of that memory), dates at the end of year 9999 (a 500), update reasons."""
+a 500 on every read of that memory), dates at the end of year 9999 (a 500), update reasons, a
+bad Content-Length (a plain-text 400) and the connection after a 500."""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -112,3 +115,43 @@ def test_update_reason_is_checked(api: httpx.Client) -> None:
         assert_json_4xx(response)
     history = api.get(f"/v1/memories/{memory_id}/history").json()["results"]
     assert [h["event"] for h in history] == ["ADD"]
+
+
+# --- the HTTP layer -------------------------------------------------------------------------
+def exchange(server: LiveServer, raw: bytes) -> bytes:
+    """Send raw bytes on a fresh connection; read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"1, 2", b"99999999999999999999999"])
+def test_a_bad_content_length_is_a_json_400(server: LiveServer, length: bytes) -> None:
+    raw = b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}"
+    head, _, body = exchange(server, raw).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 4"), head
+    assert b"content-type: application/json" in head.lower()
+    error = json.loads(body)["error"]
+    assert error["code"] in ("bad_request", "payload_too_large") and error["message"]
+
+
+def test_a_500_closes_the_connection(tmp_path: Path) -> None:
+    live = LiveServer(tmp_path / "boom.db")
+
+    async def boom() -> None:  # a real route failing as a bug would, not a stand-in
+        raise RuntimeError("a bug")
+
+    live.app.add_api_route("/boom", boom)
+    live.start()
+    try:
+        with live.client() as client:
+            response = client.get("/boom")
+            assert response.status_code == 500
+            assert response.json()["error"]["code"] == "internal_error"
+            assert response.headers["connection"] == "close"
+            assert client.get("/healthz").status_code == 200  # a new connection serves
+    finally:
+        live.stop()

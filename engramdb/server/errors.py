@@ -40,6 +40,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -74,7 +75,11 @@ def error_response(
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 500:
+        # Starlette re-raises the error after this answer and uvicorn then drops the
+        # connection: say so, or a client reusing it sends its next request into a closed socket
+        headers["Connection"] = "close"
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
