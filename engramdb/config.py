@@ -52,7 +52,16 @@ class LimitsConfig(BaseModel):
     max_batch_messages: int = Field(10_000, ge=1)
     max_query_chars: int = Field(4_000, ge=1)
     max_search_limit: int = Field(1_000, ge=1)
-    max_metadata_bytes: int = Field(64_000, ge=2)
+    # metadata (the batch's, and each message's extra fields) is stored as JSON and returned
+    # in every read: these bound what one memory may carry. Depth stays far below the 255
+    # levels at which the JSON encoders used by the service and the stores give up.
+    max_metadata_bytes: int = Field(64_000, ge=2, description="serialised JSON, UTF-8")
+    max_metadata_depth: int = Field(
+        32, ge=1, le=128, description="nesting of objects and lists; {} is 1"
+    )
+    max_metadata_keys: int = Field(1_000, ge=1, description="keys of all objects, nested too")
+    max_metadata_key_chars: int = Field(256, ge=1)
+    max_reason_chars: int = Field(1_000, ge=1, description="the reason given for an update")
 
 
 class LLMConfig(BaseModel):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from refusals import USER
 from stores import BACKENDS, new_schema
 
 from engramdb import EngramConfig, Memory
@@ -181,6 +182,29 @@ RAW = {"mode": "off", "link_entities": False}
 # rule-based slot facts as before, without notes (each statement kept as a fact, on by default):
 # for tests of storage, transfer and the service, whose counts and rankings are about messages
 NO_NOTES = {"notes": False}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Memory, str, list]]:
+    """(memory, store target, the items of ``USER``): a store for tests of refused input
+    (``refusals.assert_refused``), one per module and backend."""
+    if request.param == "sqlite":
+        path = str(tmp_path_factory.mktemp("bad-input") / "memory.db")
+    else:
+        path = new_schema(request.getfixturevalue("pg_base"))
+    m = Memory(path, embedder=STATIC, extraction=NO_NOTES)
+    items = m.add(
+        [
+            {"id": "s1", "content": "I keep my passport in the top drawer"},
+            {"id": "s2", "content": "My dentist appointment is on Friday"},
+            {"id": "s3", "content": "The garden hose leaks near the tap"},
+        ],
+        user_id=USER,
+    )
+    yield m, path, items
+    m.close()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -15,6 +15,7 @@ import uvicorn
 
 from engramdb import AsyncMemory, EngramConfig
 from engramdb.server import ServerSettings, create_app, open_key_store
+from engramdb.server.protocol import uvicorn_config
 
 STATIC = {"provider": "static"}
 
@@ -32,13 +33,14 @@ class LiveServer:
         self.keys = open_key_store(EngramConfig.build(store=str(store)))
         self.settings = ServerSettings(**settings)
         app = create_app(self.memory, self.keys, admin_key=self.admin, settings=self.settings)
+        self.app = app
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", 0))
         self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
+        # as `engram serve` configures uvicorn: the same protocol, deadlines and cap
+        self.server = uvicorn.Server(uvicorn_config(app, self.settings))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )

@@ -2,60 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NO_NOTES, STATIC
-from stores import BACKENDS, new_schema, row_counts, store_exists
+from conftest import STATIC
+from refusals import USER, assert_refused
+from stores import store_exists
 
 from engramdb import EngramConfig, Memory
 from engramdb.errors import ConfigError, EngramError, InvalidInputError, NotFoundError
-
-USER = "victim"
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def seeded(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Memory, str, list]]:
-    if request.param == "sqlite":
-        path = str(tmp_path_factory.mktemp("bad-input") / "memory.db")
-    else:
-        path = new_schema(request.getfixturevalue("pg_base"))
-    m = Memory(path, embedder=STATIC, extraction=NO_NOTES)
-    items = m.add(
-        [
-            {"id": "s1", "content": "I keep my passport in the top drawer"},
-            {"id": "s2", "content": "My dentist appointment is on Friday"},
-            {"id": "s3", "content": "The garden hose leaks near the tap"},
-        ],
-        user_id=USER,
-    )
-    yield m, path, items
-    m.close()
-
-
-def snapshot(path: str) -> dict[str, int]:
-    """Row counts of every table, read straight from the store with its own driver."""
-    return row_counts(path)
-
-
-def assert_refused(
-    seeded: tuple[Memory, str, list], call: Callable[[], Any], error: type[EngramError]
-) -> EngramError:
-    m, path, items = seeded
-    before = snapshot(path)
-    count = m.count(user_id=USER)
-    with pytest.raises(error) as info:
-        call()
-    assert str(info.value).strip(), "the error must carry a message"
-    assert snapshot(path) == before, "a refused call must write nothing"
-    assert m.count(user_id=USER) == count
-    for item in items:  # and change nothing
-        assert m.get(item.id, user_id=USER) == item
-    return info.value
 
 
 class Unserialisable:

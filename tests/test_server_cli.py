@@ -126,3 +126,63 @@ def test_serve_process_config_logs_and_graceful_shutdown(tmp_path: Path) -> None
     assert "Traceback" not in output
     with Memory(store, embedder=STATIC) as memory:  # the acknowledged write is all there
         assert memory.count(user_id="t::u") == 1000
+
+
+def serve_briefly(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> str:
+    """Start `engram serve`, check ADMIN may create a key, stop it; return what it printed."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    base = {k: v for k, v in os.environ.items() if k != "ENGRAMDB_ADMIN_KEY"}
+    config = tmp_path / "static.yaml"  # the fast embedder: nothing to derive at start
+    config.write_text(f"store: {tmp_path / 'memory.db'}\nembedder:\n  provider: static\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engramdb.cli.main", "serve", "--config", str(config), "--port",
+         str(port), *flags],
+        env={**base, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_ready(url, process)
+        created = httpx.post(
+            f"{url}/v1/keys", json={"tenant": "t"}, headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+        assert created.status_code == 201, created.text
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return output
+
+
+def test_admin_key_from_a_file_or_the_environment_is_not_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    key_file = tmp_path / "admin.key"
+    key_file.write_text(ADMIN + "\n")
+    output = serve_briefly(tmp_path, "--admin-key-file", str(key_file))
+    assert "--admin-key" not in output and ADMIN not in output
+    output = serve_briefly(tmp_path, env={"ENGRAMDB_ADMIN_KEY": ADMIN})
+    assert "--admin-key" not in output
+
+
+def test_admin_key_on_the_command_line_works_with_a_warning(tmp_path: Path) -> None:
+    output = serve_briefly(tmp_path, "--admin-key", ADMIN)
+    assert "warning: --admin-key on the command line is visible" in output
+
+
+def test_admin_key_file_errors_are_one_line(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(b"\xff\xfe\x00")
+    for flags in (
+        ["--admin-key-file", str(tmp_path / "missing.key")],
+        ["--admin-key-file", str(binary)],
+        ["--admin-key-file", str(binary), "--admin-key", ADMIN],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "engramdb.cli.main", "serve", "--store",
+             str(tmp_path / "m.db"), *flags],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert result.stderr.startswith("error:") and "Traceback" not in result.stderr, flags

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engramdb.encode.timeparse import TimeRange, asks_for_time, find_time_ranges, parse_timestamp
 from engramdb.errors import InvalidInputError
@@ -215,3 +217,87 @@ def test_asks_for_time_true(question: str) -> None:
 )
 def test_asks_for_time_false(question: str) -> None:
     assert not asks_for_time(question)
+
+
+# --- the calendar's ends ---------------------------------------------------------------------
+END = datetime(9999, 12, 31, tzinfo=UTC)
+LAST = datetime.max.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "ref", "expected"),
+    [
+        ("on 31 December 9999 we party", REF, [(END, LAST)]),
+        ("the deadline is 9999-12-31", REF, [(END, LAST)]),
+        ("December 31, 9999", REF, [(END, LAST)]),
+        ("in December 9999", REF, [(datetime(9999, 12, 1, tzinfo=UTC), LAST)]),
+        ("see you tomorrow", END, []),  # wholly past the end: nothing to resolve
+        ("I am busy today", END, [(END, LAST)]),
+        ("next week", END, []),
+        ("next year", END, []),
+        ("this month", END, [(datetime(9999, 12, 1, tzinfo=UTC), LAST)]),
+        # "in N units" is fuzzy (± a seventh): the part of it still on the calendar remains
+        ("in 9000 years", REF, [(d(9732, 7, 19), LAST)]),
+        ("in 9000 years", d(1000, 1, 1), [(d(8709, 3, 3), LAST)]),
+        ("in 90000 years", REF, []),
+        ("yesterday", datetime.min, []),
+        ("last year", datetime(1, 6, 1), []),
+        ("9000 years ago", REF, []),
+        ("in " + "9" * 5000 + " days", REF, []),
+        ("last ſunday", REF, [(d(2023, 5, 14), d(2023, 5, 15))]),
+        ("in Auguſt 2020", REF, [(d(2020, 8, 1), d(2020, 9, 1))]),
+        ("since 0000-01-01", REF, []),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_dates_at_the_calendars_ends_clamp(text: str, ref: datetime, expected: list) -> None:
+    """Dates at or past the ends of years 1-9999 once raised OverflowError (a 500 over REST)."""
+    assert [(r.start, r.end) for r in find_time_ranges(text, ref)] == expected
+
+
+# fragments that reach every pattern, at and past the calendar's ends, mixed with any text
+FRAGMENTS = st.sampled_from(
+    ["31 December 9999", "9999-12-31", "0001-01-01", "December 9999", "January 0001", "May 0",
+     "in 9000 years", "9000 years ago", "in 99999999999 days", "a few weeks ago", "tomorrow",
+     "yesterday", "today", "next week", "last weekend", "this month", "next year", "past year",
+     "last Monday", "next ſunday", "on Friday", "end of the year", "end of this week",
+     "last December", "next January", "in March", "since 1999", "by 2099", "8th May, 2023",
+     "Feb 29, 2023", " ", ",", "\u200f", "\x00", "\ud800", "٣ days ago"]
+)  # fmt: skip
+TEXTS = st.one_of(
+    st.text(max_size=80),
+    st.lists(st.one_of(FRAGMENTS, st.text(max_size=4)), max_size=8).map(" ".join),
+)
+ZONES = st.one_of(
+    st.none(),
+    st.just(UTC),
+    st.timezones(),
+    st.builds(timezone, st.timedeltas(timedelta(hours=-23, minutes=-59), timedelta(hours=23))),
+)
+REFS = st.one_of(
+    st.sampled_from([datetime.min, datetime.max]).flatmap(
+        lambda edge: ZONES.map(lambda zone: edge.replace(tzinfo=zone))
+    ),
+    st.datetimes(datetime.min, datetime.max, timezones=ZONES),
+)
+EXAMPLES = 400
+
+
+def test_find_time_ranges_is_total() -> None:
+    """Any text, any reference datetime: no exception, and every range is UTC, non-empty and
+    names words of the text."""
+    runs: list[str] = []
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True)
+    @given(text=TEXTS, ref=REFS)
+    def check(text: str, ref: datetime) -> None:
+        runs.append(text)
+        for found in find_time_ranges(text, ref):
+            assert found.start.utcoffset() == timedelta(0) == found.end.utcoffset()
+            assert found.start < found.end
+            assert found.text and found.text in text
+            assert found.words()
+
+    check()
+    print(f"timeparse property: {len(runs)} examples, 0 exceptions")
+    assert len(runs) >= EXAMPLES

@@ -26,7 +26,11 @@ def expiry(ttl: float | timedelta | None, now: datetime | None = None) -> dateti
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
         raise InvalidInputError("ttl must be a positive number of seconds")
-    return (now or datetime.now(UTC)) + timedelta(seconds=float(seconds))
+    start = now or datetime.now(UTC)
+    try:  # float() of a huge int, and a sum past year 9999, both overflow
+        return start + timedelta(seconds=float(seconds))
+    except OverflowError:
+        raise InvalidInputError("ttl reaches past the year 9999") from None
 
 
 class UseCounter:

@@ -17,7 +17,13 @@ from engramdb.config import EngramConfig
 from engramdb.encode.embedders import QueryCache, create_embedder
 from engramdb.encode.episodes import edited_memory, episode_memory
 from engramdb.encode.facts.extractor import FactExtractor
-from engramdb.encode.messages import check_metadata, check_scope_id, check_text, prepare_messages
+from engramdb.encode.messages import (
+    check_metadata,
+    check_reason,
+    check_scope_id,
+    check_text,
+    prepare_messages,
+)
 from engramdb.encode.text import speaker_prefixed
 from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import ConfigError, InvalidInputError
@@ -148,6 +154,7 @@ class Memory(Knowledge, Lifecycle):
         check_text(text, "text")
         if len(text) > self.config.limits.max_message_chars:
             raise InvalidInputError(f"text is longer than {self.config.limits.max_message_chars}")
+        reason = check_reason(reason, self.config.limits)
         current = self.get(memory_id, user_id=user_id)
         vector = self.embedder.embed([speaker_prefixed(current.speaker, text)])[0]
         edited = edited_memory(

@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engramdb.api.memory import Memory
@@ -25,7 +26,10 @@ DEFAULT_STORE = "~/.engramdb/memory.db"
 
 
 def fail(message: str, code: int = 1) -> None:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    # soft_wrap: one line whatever its length (rich would break it at the console's width,
+    # 80 columns when stderr is not a terminal, and scripts read errors line by line)
+    # escape: a message quoting the user's input ("[red]" in an id) is not markup
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

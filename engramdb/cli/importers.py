@@ -30,7 +30,7 @@ def read_jsonl(path: Path, default_user: str | None) -> Iterator[Batch]:
                 continue
             try:
                 row = json.loads(line)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                 raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc})") from exc
             if not isinstance(row, dict):
                 raise InvalidInputError(f"{path}:{number}: each line must be a JSON object")
@@ -86,7 +86,7 @@ def _locomo_turns(path: Path) -> Iterator[Batch]:
 def _locomo_original(path: Path) -> Iterator[Batch]:
     try:
         samples = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidInputError(f"{path} is not LoCoMo JSON: {exc}") from exc
     for index, sample in enumerate(samples):
         conversation = sample["conversation"]

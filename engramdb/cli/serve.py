@@ -1,6 +1,6 @@
 """``engram serve`` (REST + MCP over HTTP + web UI), ``engram mcp`` (MCP over stdio) and
-``engram bench serve``. The admin key is read here, from a flag or ENGRAMDB_ADMIN_KEY, and
-handed down; nothing below the CLI reads the environment."""
+``engram bench serve``. The admin key is read here, from ENGRAMDB_ADMIN_KEY, a file or a
+flag, and handed down; nothing below the CLI reads the environment."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from engramdb.cli.common import build_config, console, fail, friendly, progress_bar
+from engramdb.cli.common import build_config, console, errors, fail, friendly, progress_bar
 from engramdb.config import EngramConfig
 from engramdb.errors import ConfigError
 
@@ -56,13 +56,22 @@ def load_configs(
 
 @friendly
 def serve(
+    context: typer.Context,
     store: Store = None,
     config: ConfigFile = None,
     host: Annotated[Optional[str], typer.Option(help="address to bind (default 127.0.0.1)")] = None,  # noqa: UP045
     port: Annotated[Optional[int], typer.Option(help="port (default 8765)")] = None,  # noqa: UP045
     admin_key: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(envvar="ENGRAMDB_ADMIN_KEY", help="key that creates and revokes API keys"),
+        typer.Option(
+            envvar="ENGRAMDB_ADMIN_KEY",
+            help="key that creates and revokes API keys (on the command line it shows in `ps`:"
+            " prefer ENGRAMDB_ADMIN_KEY or --admin-key-file)",
+        ),
+    ] = None,
+    admin_key_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="read the admin key from this file (its first line)"),
     ] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning, error")] = None,  # noqa: UP045
 ) -> None:
@@ -73,12 +82,20 @@ def serve(
     from engramdb.api.async_memory import AsyncMemory
     from engramdb.server import create_app, open_key_store
     from engramdb.server.logs import configure_logging
+    from engramdb.server.protocol import uvicorn_config
 
     engine, settings = load_configs(
         store, config, {"host": host, "port": port, "log_level": log_level}
     )
+    source = context.get_parameter_source("admin_key")
+    admin_key = _admin_key(
+        admin_key, admin_key_file, source is not None and source.name == "COMMANDLINE"
+    )
     if not admin_key or len(admin_key) < MIN_ADMIN_KEY:
-        fail(f"an admin key of at least {MIN_ADMIN_KEY} characters is required: --admin-key KEY")
+        fail(
+            f"an admin key of at least {MIN_ADMIN_KEY} characters is required:"
+            " ENGRAMDB_ADMIN_KEY, --admin-key-file FILE or --admin-key KEY"
+        )
         return
     configure_logging(settings.log_level, access_log=settings.access_log)
     memory = AsyncMemory(config=engine, workers=settings.workers)
@@ -88,19 +105,29 @@ def serve(
         memory.memory.close()
         raise
     app = create_app(memory, keys, admin_key=admin_key, settings=settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=int(settings.graceful_timeout_s),
-            lifespan="on",
-        )
-    )
+    server = uvicorn.Server(uvicorn_config(app, settings))
     server.run()
+
+
+def _admin_key(flag: str | None, file: Path | None, from_command_line: bool) -> str | None:
+    """The admin key from a file, the environment or the flag; the flag is the one other users
+    of the machine can read (``ps``, /proc/PID/cmdline), so using it earns a warning."""
+    if file is not None:
+        if from_command_line:
+            fail("give --admin-key or --admin-key-file, not both")
+        try:
+            lines = file.expanduser().read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            fail(f"{file} is not a text file")
+            return None
+        return lines[0].strip() if lines else ""
+    if from_command_line:
+        errors.print(
+            "[yellow]warning:[/yellow] --admin-key on the command line is visible to every user"
+            " of this machine (ps); use ENGRAMDB_ADMIN_KEY or --admin-key-file",
+            highlight=False,
+        )
+    return flag
 
 
 @friendly

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,19 +59,69 @@ def check_text(value: str, name: str) -> None:
 
 
 def check_metadata(value: object, limits: LimitsConfig, name: str = "metadata") -> dict[str, Any]:
+    """The one rule for metadata, in the Python API and the service's request models alike:
+    a JSON object (RFC 8259: no NaN or Infinity, UTF-8 text) within ``limits``' depth, key
+    count, key length and size. Returns a plain copy, as it will be stored."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{name} must be a JSON object")
+    value = dict(value)
+    _check_shape(value, limits, name)  # first: json.dumps recurses, and deep input would crash it
     try:
-        encoded = json.dumps(dict(value), ensure_ascii=False, allow_nan=False)
-        encoded.encode("utf-8")
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError, UnicodeEncodeError) as exc:
         raise InvalidInputError(f"{name} must be JSON-serialisable UTF-8: {exc}") from exc
-    if len(encoded.encode("utf-8")) > limits.max_metadata_bytes:
+    if len(encoded) > limits.max_metadata_bytes:
         raise InvalidInputError(f"{name} is larger than {limits.max_metadata_bytes} bytes")
     parsed: dict[str, Any] = json.loads(encoded)
     return parsed
+
+
+def _check_shape(value: dict[Any, Any], limits: LimitsConfig, name: str) -> None:
+    """Depth, key count and key length, walked without recursion and stopped at the first
+    breach (a self-containing object ends there too: it is too deep)."""
+    keys = 0
+    nodes = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(node, dict):
+            keys += len(node)
+            if keys > limits.max_metadata_keys:
+                raise InvalidInputError(f"{name} has more than {limits.max_metadata_keys} keys")
+            for key in node:
+                if isinstance(key, str) and len(key) > limits.max_metadata_key_chars:
+                    raise InvalidInputError(
+                        f"{name} has a key longer than {limits.max_metadata_key_chars} characters"
+                    )
+            children = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if depth > limits.max_metadata_depth:
+            raise InvalidInputError(
+                f"{name} is nested deeper than {limits.max_metadata_depth} levels"
+            )
+        # each value takes at least a byte of JSON: more than the size limit cannot fit
+        nodes += len(node)
+        if nodes > limits.max_metadata_bytes:
+            raise InvalidInputError(f"{name} is larger than {limits.max_metadata_bytes} bytes")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def check_reason(value: object, limits: LimitsConfig) -> str | None:
+    """Why a memory was changed: optional, text, at most ``max_reason_chars``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError("reason must be a string")
+    check_text(value, "reason")
+    if len(value) > limits.max_reason_chars:
+        raise InvalidInputError(f"reason is longer than {limits.max_reason_chars} characters")
+    return value
 
 
 def prepare_messages(

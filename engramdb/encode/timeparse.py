@@ -1,5 +1,10 @@
 """Time: parse timestamps, and resolve time expressions ("yesterday", "last May", "in 2022")
-against a reference time into absolute ranges. Rule-based, fast, no model."""
+against a reference time into absolute ranges. Rule-based, fast, no model.
+
+``find_time_ranges`` is total: it reads text that anyone may send (messages, edits, queries),
+so no text and no reference time makes it raise. Arithmetic that would leave the calendar
+(years 1 to 9999) stops at its ends, and an expression wholly past them ("tomorrow" on 31
+December 9999) resolves to nothing."""
 
 from __future__ import annotations
 
@@ -33,6 +38,13 @@ NUMBER_WORDS = {
     "several": 3,
 }
 UNIT_DAYS = {"day": 1, "week": 7, "weekend": 7, "month": 30, "year": 365}
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+# the calendar spans 3,652,059 days: any shift longer than that leaves it from anywhere
+_CALENDAR_DAYS = 3_652_059
+# re.IGNORECASE matches these four non-ASCII letters to ASCII ones ("ſunday" to "sunday"),
+# so the words a pattern found are folded the same way before they are looked up
+_ASCII_TWINS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "K": "k"})
 
 _LOCOMO = re.compile(
     r"^\s*(\d{1,2}):(\d{2})\s*(am|pm)\s+on\s+(\d{1,2})\s+([A-Za-z]+),?\s+(\d{4})\s*$", re.I
@@ -101,14 +113,36 @@ def _day(ref: datetime) -> datetime:
     return ref.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _fold(word: str) -> str:
+    return word.translate(_ASCII_TWINS).lower()
+
+
+def _at(year: int, month: int = 1, day: int = 1) -> datetime:
+    """Midnight UTC of a date; a year before 1 or after 9999 is the calendar's end. A day
+    that the month lacks still raises ValueError ("31 February" is not a date)."""
+    if year < 1:
+        return EARLIEST
+    if year > 9999:
+        return LATEST
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+def _add_days(moment: datetime, days: int) -> datetime:
+    """``moment`` shifted by whole days, stopping at the calendar's ends."""
+    if abs(days) <= _CALENDAR_DAYS:
+        try:
+            return moment + timedelta(days=days)
+        except OverflowError:
+            pass
+    return LATEST if days > 0 else EARLIEST
+
+
 def _month_range(year: int, month: int) -> tuple[datetime, datetime]:
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
+    return _at(year, month), _at(year + (month == 12), month % 12 + 1)
 
 
 def _week_start(ref: datetime) -> datetime:
-    return _day(ref) - timedelta(days=ref.weekday())
+    return _add_days(_day(ref), -ref.weekday())
 
 
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
@@ -135,8 +169,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 
 
 def find_time_ranges(text: str, ref: datetime) -> list[TimeRange]:
-    """Every time expression in ``text`` resolved against ``ref`` (the time it was said)."""
-    ref = parse_timestamp(ref)
+    """Every time expression in ``text`` resolved against ``ref`` (the time it was said).
+    Each range is UTC with ``start < end``; this never raises for a datetime ``ref``."""
+    ref = _reference(ref)
     found: list[TimeRange] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in _PATTERNS:
@@ -145,70 +180,79 @@ def find_time_ranges(text: str, ref: datetime) -> list[TimeRange]:
             if any(span[0] < end and start < span[1] for start, end in taken):
                 continue
             resolved = _resolve(kind, match, ref)
-            if resolved is not None:
+            # empty once clamped: the expression lies wholly past the calendar's end
+            if resolved is not None and resolved[0] < resolved[1]:
                 taken.append(span)
                 found.append(TimeRange(match.group(0), *resolved))
     return found
 
 
+def _reference(ref: object) -> datetime:
+    """The reference time in UTC; an aware time whose UTC reading is off the calendar (the
+    last hours of 9999 in a zone west of UTC) is the calendar's end it passed."""
+    if not isinstance(ref, datetime):
+        return parse_timestamp(ref)
+    if ref.tzinfo is None or ref.utcoffset() is None:
+        return ref.replace(tzinfo=UTC)
+    try:
+        return ref.astimezone(UTC)
+    except (OverflowError, ValueError, OSError):
+        return LATEST if ref.year > 1 else EARLIEST
+
+
 def _number(word: str) -> int:
-    word = word.lower()
-    return int(word) if word.isdigit() else NUMBER_WORDS.get(word, 1)
+    word = _fold(word)
+    if word.isdecimal():
+        # past the calendar's span every count means the same: no need to read 5,000 digits
+        return int(word) if len(word) <= 9 else _CALENDAR_DAYS + 1
+    return NUMBER_WORDS.get(word, 1)
 
 
 def _resolve(kind: str, m: re.Match[str], ref: datetime) -> tuple[datetime, datetime] | None:
     day = _day(ref)
     try:
         if kind == "date":
-            start = datetime(int(m[3]), MONTHS[m[2].lower()], int(m[1]), tzinfo=UTC)
-            return start, start + timedelta(days=1)
+            start = datetime(int(m[3]), MONTHS[_fold(m[2])], int(m[1]), tzinfo=UTC)
+            return start, _add_days(start, 1)
         if kind == "mdy":
-            start = datetime(int(m[3]), MONTHS[m[1].lower()], int(m[2]), tzinfo=UTC)
-            return start, start + timedelta(days=1)
+            start = datetime(int(m[3]), MONTHS[_fold(m[1])], int(m[2]), tzinfo=UTC)
+            return start, _add_days(start, 1)
         if kind == "iso":
             start = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
-            return start, start + timedelta(days=1)
-        if kind == "month_year":
-            return _month_range(int(m[2]), MONTHS[m[1].lower()])
+            return start, _add_days(start, 1)
+        if kind == "month_year":  # "May 0000" clamps to an empty range, dropped by the caller
+            return _month_range(int(m[2]), MONTHS[_fold(m[1])])
     except ValueError:
-        return None  # "31 February 2023": not a date
-    try:
-        return _resolve_relative(kind, m, day)
-    except (OverflowError, ValueError):
-        return None  # "in 9000 years": past the calendar
+        return None  # "31 February 2023", "0000-01-01": not a date
+    return _resolve_relative(kind, m, day)
 
 
 def _resolve_relative(
     kind: str, m: re.Match[str], day: datetime
 ) -> tuple[datetime, datetime] | None:
-    if kind == "ago":
-        days = _number(m[1]) * UNIT_DAYS[m[2].lower()]
-        start = day - timedelta(days=days)
-        slack = timedelta(days=max(1, days // 7))
-        return start - slack, start + slack + timedelta(days=1)
+    if kind in ("ago", "in_units"):  # "two weeks ago", "in two weeks": loosely, ± a seventh
+        days = _number(m[1]) * UNIT_DAYS[_fold(m[2])] * (-1 if kind == "ago" else 1)
+        slack = max(1, abs(days) // 7)
+        return _add_days(day, days - slack), _add_days(day, days + slack + 1)
     if kind == "yesterday":
-        return day - timedelta(days=1), day
+        return _add_days(day, -1), day
     if kind == "today":
-        return day, day + timedelta(days=1)
+        return day, _add_days(day, 1)
     if kind == "tomorrow":
-        return day + timedelta(days=1), day + timedelta(days=2)
+        return _add_days(day, 1), _add_days(day, 2)
     if kind == "end_of":  # the last stretch of the current week (its weekend), month, year
-        start, end = _relative_unit("this", m[1].lower(), day)
-        return max(start, end - timedelta(days={"week": 2, "month": 7}.get(m[1].lower(), 31))), end
-    if kind == "in_units":  # "in two weeks": from now on, as loosely as "two weeks ago"
-        days = _number(m[1]) * UNIT_DAYS[m[2].lower()]
-        start = day + timedelta(days=days)
-        slack = timedelta(days=max(1, days // 7))
-        return start - slack, start + slack + timedelta(days=1)
+        unit = _fold(m[1])
+        start, end = _relative_unit("this", unit, day)
+        return max(start, _add_days(end, -{"week": 2, "month": 7}.get(unit, 31))), end
     if kind == "rel_unit":
-        return _relative_unit(m[1].lower(), m[2].lower(), day)
+        return _relative_unit(_fold(m[1]), _fold(m[2]), day)
     if kind == "rel_weekday":
-        return _relative_weekday(m[1].lower(), WEEKDAYS[m[2].lower()], day)
+        return _relative_weekday(_fold(m[1]), WEEKDAYS[_fold(m[2])], day)
     if kind == "rel_month":
         if m[2] == "may" or m[2] == "MAY":
             return None  # the verb, not the month
-        month = MONTHS[m[2].lower()]
-        word = m[1].lower()
+        month = MONTHS[_fold(m[2])]
+        word = _fold(m[1])
         year = day.year
         if word == "last" or (word == "in" and month > day.month):
             year -= month >= day.month
@@ -217,23 +261,23 @@ def _resolve_relative(
         return _month_range(year, month)
     if kind == "year":
         year = int(m[1])
-        return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+        return _at(year), _at(year + 1)
     return None
 
 
 def _relative_unit(word: str, unit: str, day: datetime) -> tuple[datetime, datetime]:
     shift = {"last": -1, "past": -1, "this": 0, "next": 1}[word]
     if unit in ("week", "weekend"):
-        start = _week_start(day) + timedelta(weeks=shift)
+        start = _add_days(_week_start(day), 7 * shift)
         if unit == "weekend":
-            start += timedelta(days=5)
-            return start, start + timedelta(days=2)
-        return start, start + timedelta(weeks=1)
+            start = _add_days(start, 5)
+            return start, _add_days(start, 2)
+        return start, _add_days(start, 7)
     if unit == "month":
         index = day.year * 12 + day.month - 1 + shift
         return _month_range(index // 12, index % 12 + 1)
     year = day.year + shift
-    return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    return _at(year), _at(year + 1)
 
 
 def _relative_weekday(word: str, weekday: int, day: datetime) -> tuple[datetime, datetime]:
@@ -242,8 +286,8 @@ def _relative_weekday(word: str, weekday: int, day: datetime) -> tuple[datetime,
         delta = delta - 7 if delta >= 0 else delta
     elif word == "next":
         delta = delta + 7 if delta <= 0 else delta
-    start = day + timedelta(days=delta)
-    return start, start + timedelta(days=1)
+    start = _add_days(day, delta)
+    return start, _add_days(start, 1)
 
 
 _WHEN = re.compile(

@@ -4,6 +4,7 @@ always a 4xx, and no traceback ever reaches the client (it goes to the log)."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,9 @@ from engramdb.errors import (
 )
 
 log = logging.getLogger("engramdb.server")
+# pydantic names the branch of a union in the location ("constrained-str",
+# "list[function-after[...]]"): words of its internals, not of the request
+_TYPE_TAG = re.compile(r"^(constrained-\w+|[\w-]+\[.*\])$")
 
 # status for each engine error class (the code is the class's ``.code``)
 ENGINE_STATUS: dict[type[EngramError], int] = {
@@ -36,6 +40,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -70,7 +75,11 @@ def error_response(
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 500:
+        # Starlette re-raises the error after this answer and uvicorn then drops the
+        # connection: say so, or a client reusing it sends its next request into a closed socket
+        headers["Connection"] = "close"
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -97,10 +106,15 @@ async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
-        {"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))}
+        {
+            "loc": [str(p) for p in err.get("loc", ()) if not _TYPE_TAG.match(str(p))],
+            "message": str(err.get("msg", "")).removeprefix("Value error, "),
+        }
         for err in exc.errors()[:20]
     ]
-    first = details[0] if details else {"loc": [], "message": "invalid request"}
+    # the deepest is the most specific: for a union ("messages": a string or a list) it is
+    # the branch the body took, not "input should be a valid string"
+    first = max(details, key=lambda d: len(d["loc"])) if details else {"loc": [], "message": ""}
     where = ".".join(first["loc"])
     return error_response(422, "invalid_input", f"{where}: {first['message']}", details)
 

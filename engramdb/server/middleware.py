@@ -69,7 +69,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and not declared.isdigit():  # h11 refuses most of these first
+            response = error_response(400, "bad_request", "Content-Length must be a byte count")
+            await response(scope, receive, send)
+            return
+        if declared is not None and int(declared) > self.limit:
             exc = BodyTooLarge(self.limit)
             response = error_response(413, "payload_too_large", str(exc.detail))
             await response(scope, receive, send)

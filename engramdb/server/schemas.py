@@ -5,9 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from engramdb.config import LimitsConfig
+from engramdb.encode.messages import check_metadata
 from engramdb.server.tenancy import MAX_USER_CHARS, TENANT_PATTERN
+
+# the engine's own rule and default limits, so a request is refused here exactly where the
+# Python API would refuse it (the engine checks again with the limits it was configured with)
+REQUEST_LIMITS = LimitsConfig()
 
 UserId = Annotated[str, Field(min_length=1, max_length=MAX_USER_CHARS)]
 ShortText = Annotated[str, Field(min_length=1, max_length=256)]
@@ -18,6 +24,9 @@ Timestamp = (
 )
 MAX_MESSAGES = 1_000
 MAX_CONTENT = 32_000
+Metadata = Annotated[
+    dict[str, Any], AfterValidator(lambda value: check_metadata(value, REQUEST_LIMITS))
+]
 
 
 class Message(BaseModel):
@@ -33,6 +42,12 @@ class Message(BaseModel):
     )
     timestamp: Timestamp | None = None
 
+    @model_validator(mode="after")
+    def _extra_fields_are_metadata(self) -> Message:
+        if self.model_extra:
+            check_metadata(self.model_extra, REQUEST_LIMITS, "extra fields")
+        return self
+
 
 class AddRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +60,7 @@ class AddRequest(BaseModel):
     session_id: ShortText | None = None
     agent_id: ShortText | None = None
     timestamp: Timestamp | None = Field(None, description="when the messages were said")
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class SearchRequest(BaseModel):
@@ -62,7 +77,7 @@ class UpdateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT)]
-    reason: Annotated[str, Field(max_length=1_000)] | None = None
+    reason: Annotated[str, Field(max_length=REQUEST_LIMITS.max_reason_chars)] | None = None
 
 
 class KeyRequest(BaseModel):

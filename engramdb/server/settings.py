@@ -15,6 +15,19 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1_024, description="largest request body")
     workers: int = Field(4, ge=1, le=64, description="threads running memory operations")
     graceful_timeout_s: float = Field(30.0, gt=0, description="wait for in-flight requests")
+    # connection limits (engramdb.server.protocol): a slow or silent client is cut off, and
+    # past the cap a new connection is answered 503, so none can hold the service's sockets
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="from a request's first byte to the end of its headers"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="from the end of a request's headers to the end of its body"
+    )
+    idle_timeout_s: int = Field(
+        5, ge=1, le=3600, description="a connection with no request in progress is closed"
+    )
+    max_connections: int = Field(1000, ge=1, description="open connections at once")
+    max_header_bytes: int = Field(16_384, ge=1_024, description="request line and headers")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
     mcp: bool = Field(True, description="serve MCP (streamable HTTP) at /mcp")

@@ -1,0 +1,66 @@
+"""The CLI on the probe's inputs: dates at the end of year 9999 (once a traceback) work, and
+input mistakes (deep metadata in an import, a timestamp past the calendar) are one line
+``error: ...`` and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engramdb.cli.main import app
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "engram.yaml"  # the fast embedder: nothing to derive
+    path.write_text(f"store: {tmp_path / 'memory.db'}\nembedder:\n  provider: static\n")
+    return path
+
+
+def engram(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("words", ["31 December 9999", "9999-12-31", "in 9000 years"])
+def test_dates_at_the_calendars_end_work_in_the_cli(config: Path, words: str) -> None:
+    code, out, err = engram(config, "add", f"the party is on {words}", "-u", "u", "--json")
+    assert code == 0, err
+    memory_id = json.loads(out)[0]["id"]
+    code, out, err = engram(config, "search", f"party {words}", "-u", "u", "--json")
+    assert code == 0, err
+    assert [hit["id"] for hit in json.loads(out)] == [memory_id]
+
+
+def one_error_line(code: int, err: str) -> str:
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_a_timestamp_past_the_calendar_is_one_error_line(config: Path) -> None:
+    code, _, err = engram(config, "add", "hi", "-u", "u", "--timestamp", "9999-12-31T23:00-05:00")
+    assert "timestamp" in one_error_line(code, err)
+
+
+@pytest.mark.parametrize("depth", [40, 300, 5000])
+def test_deep_metadata_in_an_import_is_one_error_line(
+    config: Path, tmp_path: Path, depth: int
+) -> None:
+    deep = '{"a": ' * depth + "1" + "}" * depth
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text(f'{{"user_id": "u", "content": "hello", "metadata": {deep}}}\n')
+    code, _, err = engram(config, "import", str(lines))
+    one_error_line(code, err)
+    code, out, _ = engram(config, "list", "-u", "u", "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_an_error_quoting_markup_prints_it_as_written(config: Path) -> None:
+    code, _, err = engram(config, "add", "hi", "-u", "u", "--timestamp", "[bold]never[/bold]")
+    assert "'[bold]never[/bold]'" in one_error_line(code, err)
