@@ -110,10 +110,10 @@ class Scopes:
         return [u for u in self.memory.users() if is_store_scope(u)]
 
     def live(self, scope: Scope, key: str, now: datetime) -> Record | None:
-        """The record of a key unless it has expired. An expiry that looks past is read
-        again, since another process may have refreshed it."""
+        """The record of a key unless it has expired. An expiry is read again each time:
+        changing it (a refresh, ``Memory.expire``) does not change the scope's signature."""
         record = scope.records.get(key)
-        if record is None or not record.expired(now):
+        if record is None or record.expires_at is None:
             return record
         try:
             item = self.memory.get(record.memory_id, user_id=scope.user_id)

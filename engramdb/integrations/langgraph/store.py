@@ -83,6 +83,7 @@ class _Plan:
     put of a key wins, at the place of its first), with every text to embed collected."""
 
     puts: dict[tuple[Namespace, str], PutOp] = field(default_factory=dict)
+    values: dict[tuple[Namespace, str], dict[str, Any]] = field(default_factory=dict)
     fields: dict[tuple[Namespace, str], list[tuple[str, str]]] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
 
@@ -190,17 +191,23 @@ class EngramStore(BaseStore):
             elif not isinstance(op, GetOp | SearchOp | ListNamespacesOp):
                 raise ValueError(f"Unknown operation type: {type(op)}")
         for ident, op in plan.puts.items():
-            if op.value is not None and op.index is not False:
-                plan.fields[ident] = self._indexed_texts(op)
+            if op.value is None:
+                continue
+            try:
+                # kept as JSON, so a get returns after a restart what it returns now
+                value = json.loads(json.dumps(dict(op.value), allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"EngramStore values must be JSON-serialisable: {exc}") from exc
+            plan.values[ident] = value
+            if op.index is not False:
+                plan.fields[ident] = self._indexed_texts(op, value)
         return plan
 
-    def _indexed_texts(self, op: PutOp) -> list[tuple[str, str]]:
-        paths: Paths = (
-            [(p, tokenize_path(p)) for p in op.index] if op.index else self._fields
-        )
+    def _indexed_texts(self, op: PutOp, value: dict[str, Any]) -> list[tuple[str, str]]:
+        paths: Paths = [(p, tokenize_path(p)) for p in op.index] if op.index else self._fields
         entries: list[tuple[str, str]] = []
         for path, tokens in paths:
-            texts = get_text_at_path(op.value, tokens)
+            texts = get_text_at_path(value, tokens)
             if len(texts) > 1:
                 entries += [(f"{path}.{i}", text) for i, text in enumerate(texts)]
             elif texts:
@@ -325,25 +332,21 @@ class EngramStore(BaseStore):
                     if op.key in scope.records:
                         removed.append(op.key)
                     continue
-                entries = plan.fields.get((op.namespace, op.key), [])
-                writes.append(self._write(op, old, entries, vectors, now))
+                ident = (op.namespace, op.key)
+                entries = plan.fields.get(ident, [])
+                writes.append(self._write(op, plan.values[ident], old, entries, vectors, now))
             if writes or removed or scope.stale:
                 self._scopes.write(scope, writes, removed)
 
     def _write(
         self,
         op: PutOp,
+        value: dict[str, Any],
         old: Record | None,
         entries: list[tuple[str, str]],
         vectors: dict[str, Vector],
         now: datetime,
     ) -> Write:
-        assert op.value is not None
-        try:
-            # stored as JSON, so what a get returns is what a restart returns
-            value = json.loads(json.dumps(dict(op.value), allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"EngramStore values must be JSON-serialisable: {exc}") from exc
         self._clock = max(self._clock + 1, time.time_ns())
         record = Record(
             memory_id="",
