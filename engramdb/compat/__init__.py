@@ -1,0 +1,1 @@
+"""Drop-in layers: other memory libraries' APIs on engramdb (``engramdb.compat.mem0``)."""
