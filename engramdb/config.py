@@ -43,6 +43,13 @@ class StoreConfig(BaseModel):
     # PostgreSQL only: connections per process (each service worker thread holds one at most)
     pool_min_size: int = Field(1, ge=0, le=1000)
     pool_max_size: int = Field(8, ge=1, le=1000)
+    # the history of a deleted memory keeps a tombstone (id, version, time, actor, reason);
+    # an audit trail that must keep the deleted text says so here
+    keep_deleted_text: bool = False
+    # PostgreSQL only, after a user is deleted: "vacuum" lets the server reuse the space of the
+    # dead rows; "full" rewrites the tables that held the user's text (VACUUM FULL, which locks
+    # each table while it runs) and moves the server to a new WAL segment
+    postgres_erase: Literal["vacuum", "full"] = "vacuum"
 
 
 class LimitsConfig(BaseModel):

@@ -3,12 +3,12 @@ need to look inside either (row counts of every table, read with the backend's o
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+import sqlean as sqlite3  # the store's FTS5 tables need SQLite 3.42+ (secure-delete)
 
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -6,7 +6,6 @@ import json
 import os
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import sqlean as sqlite3  # the store's FTS5 tables need SQLite 3.42+ (secure-delete)
 from conftest import NO_NOTES, STATIC
 
 from engramdb import Memory

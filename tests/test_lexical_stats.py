@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlean as sqlite3  # the store's FTS5 tables need SQLite 3.42+ (secure-delete)
 
 from engramdb import Memory
 from engramdb.encode.text import query_terms

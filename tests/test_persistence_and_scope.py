@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlean as sqlite3  # the store's FTS5 tables need SQLite 3.42+ (secure-delete)
 from conftest import NO_NOTES, STATIC, cache_of
 
 from engramdb import Memory

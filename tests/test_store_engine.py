@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import ast
 import math
-import sqlite3
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import sqlean as sqlite3  # the store's FTS5 tables need SQLite 3.42+ (secure-delete)
 from stores import is_postgres, pg_connect
 from test_store_facts import consolidating, episode, fact, store  # noqa: F401  (fixture)
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from engramdb.config import StoreConfig
 from engramdb.store.record import Codec
 
 Row = tuple[Any, ...]
@@ -130,6 +131,7 @@ class Dialect:
     them into what the driver stores, and a dialect says how times and vectors go."""
 
     name: str
+    options: StoreConfig
     capabilities = Capabilities()
     lexical: LexicalIndex
     greatest = "max"  # the scalar max function (PostgreSQL: greatest)
@@ -186,6 +188,14 @@ class Dialect:
 
     def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
         """The embedder's dimension is known (first: just recorded)."""
+
+    def erased(self) -> None:
+        """Deleted text was committed: take it out of the files where the backend keeps
+        copies (SQLite's WAL; PostgreSQL's dead rows)."""
+
+    def erased_user(self) -> None:
+        """A whole user was deleted (``erased``, and more where the backend can)."""
+        self.erased()
 
     def nearest(
         self, user_id: str, vector: npt.NDArray[np.float32], k: int, expansion: int | None

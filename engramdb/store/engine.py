@@ -173,6 +173,7 @@ class Engine(Graph):
                 why = "its source message was deleted"
                 delete_rows(tx, self.d, docs, orphans, actor=actor, reason=why, at=now)
             docs.flush()
+        self.d.erased()
         return pk
 
     def forget(self, user_id: str | None, policy: ForgetPolicy) -> dict[str, int]:
@@ -198,6 +199,8 @@ class Engine(Graph):
                     found = delete_rows(tx, self.d, docs, pks, actor="forget", reason=name, at=now)
                     counts[name] += found
                 docs.flush()
+        if any(counts.values()):
+            self.d.erased()
         return counts
 
     def delete_all(self, user_id: str) -> dict[str, int]:
@@ -205,6 +208,7 @@ class Engine(Graph):
             counts = self.d.lexical.delete_user(tx, user_id)
             for table in USER_TABLES.split():
                 counts[table] = tx.run(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+        self.d.erased_user()
         counts["vectors"] = counts["memories"]
         return counts
 

@@ -162,7 +162,22 @@ def delete_rows(
         if kind == "episode":
             touched.setdefault(key, set()).add(int(seq))
     docs.refresh(touched)
-    history(tx, d, owner, at, [(r[1], r[3], "DELETE", r[2], None, actor, reason) for r in rows])
+    keep = d.options.keep_deleted_text
+    if not keep:  # a tombstone: what was said goes with the memory, also from its history
+        for chunk in chunks([r[1] for r in rows]):
+            tx.run(
+                "UPDATE history SET text = NULL, previous_text = NULL, reason = NULL"
+                f" WHERE user_id = ? AND memory_id IN ({marks(len(chunk))})",
+                (owner, *chunk),
+            )
+        # names no memory of the user mentions any more go too
+        tx.run(
+            "DELETE FROM entities WHERE user_id = ? AND NOT EXISTS"
+            " (SELECT 1 FROM memory_entities m WHERE m.entity_pk = entities.pk)",
+            (owner,),
+        )
+    lines = [(r[1], r[3], "DELETE", r[2] if keep else None, None, actor, reason) for r in rows]
+    history(tx, d, owner, at, lines)
     bump_scope(tx, d, owner, deleted=len(rows))
     return len(rows)
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.config import StoreConfig
+from engramdb.errors import StoreError
 from engramdb.store.dialect import Args, Capabilities, Dialect, Row, Tx
 from engramdb.store.postgres.bulk import (
     HNSW_MAX_DIM,
@@ -35,6 +36,16 @@ from engramdb.store.postgres.schema import lock_key, migrate
 from engramdb.store.postgres.tsv import TsvectorIndex
 
 HNSW_MAX_EF = 1000  # pgvector's upper bound for hnsw.ef_search
+# the tables whose rows hold a user's words
+_USER_TEXT = [
+    "memories",
+    "history",
+    "lex_turn",
+    "lex_window",
+    "lex_session",
+    "lex_terms",
+    "entities",
+]
 log = logging.getLogger("engramdb.store")
 _SQL: dict[str, bytes] = {}
 
@@ -198,6 +209,34 @@ class PostgresDialect(Dialect):
 
     def bulk_load(self, **options: Any) -> AbstractContextManager[BulkLoad]:
         return bulk_load(self.dsn, self.options, **options)
+
+    def erased(self) -> None:
+        """VACUUM makes the space of dead rows reusable, no more: their bytes stay in the
+        table files until overwritten, and in the WAL until its segments go. With
+        ``postgres_erase = "full"`` every erasing write rewrites the tables that held text
+        into new files (VACUUM FULL, locking each table while it runs) and starts a new WAL
+        segment, so that the checkpoint drops the old ones (a server with ``wal_recycle =
+        off`` removes them; otherwise it reuses them, and their bytes stay until
+        overwritten)."""
+        if self.options.postgres_erase == "full":
+            self._vacuum("FULL ")
+            with self.read("erasing deleted text") as tx:
+                try:
+                    tx.run("SELECT pg_switch_wal()")
+                    tx.run("CHECKPOINT")
+                except StoreError as exc:  # needs the pg_checkpoint role or a superuser
+                    log.warning("after an erasing delete, the WAL could not be moved on: %s", exc)
+
+    def erased_user(self) -> None:
+        """A deleted user: at least a VACUUM, so the space of the dead rows is reused soon."""
+        if self.options.postgres_erase == "full":
+            self.erased()
+        else:
+            self._vacuum("")
+
+    def _vacuum(self, how: str) -> None:
+        with self.read("erasing deleted text") as tx:
+            tx.run(f"VACUUM {how}{', '.join(_USER_TEXT)}")
 
     def close(self) -> None:
         self.pool.close()

@@ -1,10 +1,15 @@
 """SQLite as a dialect of the engine: one file in WAL mode, a connection per thread, writers
 serialised by SQLite's write lock (BEGIN IMMEDIATE), so several processes may share a file;
-times as ISO 8601 text in UTC (which sorts as time), vectors as float32 blobs."""
+times as ISO 8601 text in UTC (which sorts as time), vectors as float32 blobs.
+
+The driver is sqlean (the standard library's sqlite3 API with SQLite 3.50 built in): FTS5's
+``secure-delete`` (3.42 on) removes a deleted document's terms from the index blocks, where
+the 3.40 that Python links leaves them until a merge. With ``secure_delete`` (freed pages are
+zeroed) and the WAL truncated after each erasing write, deleted text leaves the files.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import sqlean as sqlite3
 
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, StoreError
@@ -68,6 +74,8 @@ class SQLiteDialect(Dialect):
                 sync = "FULL" if self.options.durability == "full" else "NORMAL"
                 conn.execute(f"PRAGMA synchronous = {sync}")
                 conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA secure_delete = ON")
+                conn.execute("PRAGMA temp_store = MEMORY")  # scratch tables never reach a file
                 scratch(conn)
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
@@ -110,6 +118,11 @@ class SQLiteDialect(Dialect):
 
     def _vector_out(self, value: Any) -> npt.NDArray[np.float32]:
         return np.frombuffer(value, dtype=np.float32)
+
+    def erased(self) -> None:
+        """Copy the WAL into the file (whose freed pages are zeroed) and truncate it; with
+        readers in other processes it may stay partly until the next one."""
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._all_lock:

@@ -12,10 +12,13 @@ _COUNTER = (
     "INSERT INTO counters VALUES ('vec_id', (SELECT coalesce(max(vec_id), 0) FROM memories))"
     " ON CONFLICT (name) DO NOTHING"
 )
+# a deleted document's terms leave the index blocks at once (FTS5 secure-delete)
+_SECURE = [f"INSERT INTO {t} ({t}, rank) VALUES ('secure-delete', 1)" for t in TABLES.values()]
 _OWN = [
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     _COUNTER,
     *(f"CREATE VIRTUAL TABLE {t} USING fts5 (body, scope, {TOKENIZE})" for t in TABLES.values()),
+    *_SECURE,
 ]
 # the owner of each index row: memories by pk (turns, windows), session_docs by doc_id
 _OWNERS = {
@@ -53,7 +56,9 @@ def _per_user_statistics(tx: Tx) -> None:
                 f"DROP TABLE {vocab}",
             ],
         )
-    run(tx, ["DROP TABLE term_df", _COUNTER])
+    run(tx, ["DROP TABLE term_df", _COUNTER, *_SECURE])
 
 
-UPGRADES: list[Upgrade] = [(4, "per-user lexical statistics", _per_user_statistics)]
+UPGRADES: list[Upgrade] = [
+    (4, "per-user lexical statistics, erasing deletes", _per_user_statistics)
+]
