@@ -26,6 +26,7 @@ from engramdb.store.documents import Documents, turn_body
 from engramdb.store.facts import TEXT_FIELDS, Consolidator, FactSession
 from engramdb.store.graph import Graph
 from engramdb.store.rows import (
+    Change,
     bump_scope,
     delete_rows,
     history,
@@ -116,7 +117,7 @@ class Engine(Graph):
             rows = place(
                 tx, self.d, user_id, agent_id, fresh, now, keys=[i.session_id or "" for i in fresh]
             )
-            pks = insert_rows(tx, self.d, docs, rows, actor="add", reason=None, at=now)
+            pks = insert_rows(tx, self.d, docs, rows, Change("add", None, now))
             for item, pk in zip(fresh, pks, strict=True):
                 found[(item.kind, item.content_hash)] = pk
             session = FactSession(self.d, tx, docs, agent_id, now)
@@ -168,10 +169,9 @@ class Engine(Graph):
             pk = int(locate(tx, memory_id, owner)[0])
             orphans = orphaned_facts(tx, pk)
             docs = Documents(self.d, tx, owner)
-            delete_rows(tx, self.d, docs, [pk], actor=actor, reason=None, at=now)
-            if orphans:
-                why = "its source message was deleted"
-                delete_rows(tx, self.d, docs, orphans, actor=actor, reason=why, at=now)
+            delete_rows(tx, self.d, docs, [pk], Change(actor, None, now))
+            why = Change(actor, "its source message was deleted", now)
+            delete_rows(tx, self.d, docs, orphans, why)
             docs.flush()
         self.d.erased()
         return pk
@@ -196,8 +196,7 @@ class Engine(Graph):
                 docs = Documents(self.d, tx, owner)
                 for name, sql, values in queries:
                     pks = [int(r[0]) for r in tx.all(f"{sql} AND user_id = ?", [*values, owner])]
-                    found = delete_rows(tx, self.d, docs, pks, actor="forget", reason=name, at=now)
-                    counts[name] += found
+                    counts[name] += delete_rows(tx, self.d, docs, pks, Change("forget", name, now))
                 docs.flush()
         if any(counts.values()):
             self.d.erased()

@@ -13,7 +13,7 @@ from engramdb.errors import NotFoundError
 from engramdb.store.base import FACT_SESSION, Inserted, NewMemory, StoredFact
 from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.documents import Documents, turn_body
-from engramdb.store.rows import history, insert_rows, place, set_columns, touch
+from engramdb.store.rows import Change, history, insert_rows, place, set_columns, touch
 
 TEXT_FIELDS = ("id", "text", "role", "speaker", "session_id", "subject", "attribute", "value")
 
@@ -75,9 +75,7 @@ class FactSession:
         rows = place(
             self.tx, self.d, self.user_id, self.agent_id, [item], self.now, keys=[FACT_SESSION]
         )
-        (pk,) = insert_rows(
-            self.tx, self.d, self.docs, rows, actor=actor, reason=reason, at=self.now
-        )
+        (pk,) = insert_rows(self.tx, self.d, self.docs, rows, Change(actor, reason, self.now))
         self.max_vec_id = max(self.max_vec_id, int(rows[0]["vec_id"]))
         self.inserted += 1
         return pk, True

@@ -4,6 +4,8 @@ the scope counters. Each runs inside the caller's transaction, under the user's 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,7 @@ HISTORY_INSERT = (
     "INSERT INTO history (memory_id, user_id, version, event, text, previous_text, actor,"
     " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+Row = dict[str, Any]  # a memory row by column
 _FROM_ITEM = [c.name for c in INSERTED if c.name in NewMemory.__dataclass_fields__]
 
 
@@ -66,20 +69,22 @@ def next_seqs(tx: Tx, user_id: str, keys: list[str]) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Who changes memories, why and when: what their history records."""
+
+    actor: str
+    reason: str | None
+    at: datetime
+
+
 def insert_rows(
-    tx: Tx,
-    d: Dialect,
-    docs: Documents,
-    rows: list[dict[str, Any]],
-    *,
-    actor: str,
-    reason: str | None,
-    at: datetime,
-    with_history: bool = True,
+    tx: Tx, d: Dialect, docs: Documents, rows: list[Row], why: Change | None
 ) -> list[int]:
     """Insert memory rows (column → value, every row with the same columns; ``seq`` and
     ``vec_id`` given), their turn documents, the windows and segments around episodes and an
-    ADD line of history each. Returns the pks; the caller bumps the scope and flushes."""
+    ADD line of history each (none without ``why``: an import brings its own). Returns the
+    pks; the caller bumps the scope and flushes."""
     if not rows:
         return []
     names = list(rows[0])
@@ -93,17 +98,22 @@ def insert_rows(
     if any(r is None for r in found):  # a concurrent writer without the lock won the race
         raise StoreError("a memory of this batch was added concurrently: retry")
     pks = [int(r[0]) for r in found]
-    if with_history:
-        lines = [(r["id"], 1, "ADD", r["text"], None, actor, reason) for r in rows]
-        history(tx, d, docs.user_id, at, lines)
+    if why is not None:
+        lines = [(r["id"], 1, "ADD", r["text"], None, why.actor, why.reason) for r in rows]
+        history(tx, d, docs.user_id, why.at, lines)
     bodies = [turn_body(r["speaker"], r["text"], r["date_words"]) for r in rows]
     docs.put("turn", list(zip(pks, bodies, strict=True)))
-    touched: dict[str, set[int]] = {}
-    for row in rows:
-        if row["kind"] == "episode":
-            touched.setdefault(row["session_key"], set()).add(int(row["seq"]))
-    docs.refresh(touched)
+    docs.refresh(_episodes((r["kind"], r["session_key"], r["seq"]) for r in rows))
     return pks
+
+
+def _episodes(rows: Iterable[tuple[str, str, int]]) -> dict[str, set[int]]:
+    """Session key → sequence numbers of the episodes among (kind, session key, seq) rows."""
+    touched: dict[str, set[int]] = {}
+    for kind, key, seq in rows:
+        if kind == "episode":
+            touched.setdefault(key, set()).add(int(seq))
+    return touched
 
 
 def place(
@@ -131,16 +141,7 @@ def place(
     return rows
 
 
-def delete_rows(
-    tx: Tx,
-    d: Dialect,
-    docs: Documents,
-    pks: list[int],
-    *,
-    actor: str,
-    reason: str | None,
-    at: datetime,
-) -> int:
+def delete_rows(tx: Tx, d: Dialect, docs: Documents, pks: list[int], why: Change) -> int:
     """Delete memories of ``docs.user_id`` with their documents (links and mentions go by
     cascade), write a DELETE line of history for each and count them in the scope."""
     owner = docs.user_id
@@ -157,11 +158,7 @@ def delete_rows(
     gone = [int(r[0]) for r in rows]
     docs.delete("turn", gone)
     docs.delete("window", gone)
-    touched: dict[str, set[int]] = {}
-    for _, _, _, _, key, seq, kind in rows:
-        if kind == "episode":
-            touched.setdefault(key, set()).add(int(seq))
-    docs.refresh(touched)
+    docs.refresh(_episodes((kind, key, seq) for *_, key, seq, kind in rows))
     keep = d.options.keep_deleted_text
     if not keep:  # a tombstone: what was said goes with the memory, also from its history
         for chunk in chunks([r[1] for r in rows]):
@@ -176,8 +173,10 @@ def delete_rows(
             " (SELECT 1 FROM memory_entities m WHERE m.entity_pk = entities.pk)",
             (owner,),
         )
-    lines = [(r[1], r[3], "DELETE", r[2] if keep else None, None, actor, reason) for r in rows]
-    history(tx, d, owner, at, lines)
+    lines = [
+        (r[1], r[3], "DELETE", r[2] if keep else None, None, why.actor, why.reason) for r in rows
+    ]
+    history(tx, d, owner, why.at, lines)
     bump_scope(tx, d, owner, deleted=len(rows))
     return len(rows)
 

@@ -153,7 +153,7 @@ class TransferRows:
                 row.update(created_at=_when(r["created_at"]), updated_at=_when(r["updated_at"]))
                 row.update(agent_id=r["agent_id"], version=r["version"], uses=field(r, "uses"))
                 row["last_used_at"] = _when(field(r, "last_used_at"))
-            insert_rows(tx, self.d, docs, rows, actor="", reason=None, at=at, with_history=False)
+            insert_rows(tx, self.d, docs, rows, None)
             docs.flush()
             top = max(int(r["vec_id"]) for r in rows)
             bump_scope(tx, self.d, user_id, max_vec_id=top, added=len(rows))
