@@ -50,11 +50,21 @@ def _messages(texts: list[str], prefix: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_other_users_documents_do_not_move_a_users_scores(store_target: str) -> None:
+@pytest.mark.parametrize("large", [False, True], ids=["small-scope", "large-scope"])
+def test_other_users_documents_do_not_move_a_users_scores(
+    store_target: str, large: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At every scope size: above FULL_OR_MAX_ROWS (20,000 rows; lowered here so that a test
+    reaches it) the plan keeps only rare terms, still scored with the user's own statistics,
+    where SQLite once used FTS5's table-wide ones and another tenant's writes moved them."""
+    if large:
+        monkeypatch.setattr(lexical, "FULL_OR_MAX_ROWS", 0)
     with Memory(store_target, embedder=STATIC) as mem:
         mem.add(_messages(TALK, "a"), user_id="alice", session_id="s1")
         before = _scores(mem, "alice", "kayak piano lemon zebra")
         assert all(before[g] for g in GRANULARITIES)
+        plan = mem.store.lexical_plan("alice", query_terms("kayak piano lemon zebra"))
+        assert plan is not None and all(q.large == large for q in plan.queries.values())
         # another tenant writes a lot, with the same words and longer documents
         noise = [f"kayak kayak lemon piano zebra filler words number {i} " * 3 for i in range(300)]
         mem.add(_messages(noise, "b"), user_id="bob", session_id="s1")

@@ -15,7 +15,7 @@ from stores import is_postgres, pg_connect
 from test_store_facts import consolidating, episode, fact, store  # noqa: F401  (fixture)
 
 import engramdb
-from engramdb.errors import NotFoundError
+from engramdb.errors import InvalidInputError, NotFoundError
 from engramdb.models import Hit, MemoryItem
 from engramdb.server.schemas import MemoryOut
 from engramdb.store import MemoryStore, lexical
@@ -170,3 +170,22 @@ def test_the_store_imports_nothing_from_the_layers_above() -> None:
     for own, other in (("sqlite", "postgres"), ("postgres", "sqlite")):
         for path in (PACKAGE / "store" / own).rglob("*.py"):
             assert not [m for m in _imports(path) if f"engramdb.store.{other}" in m], path
+
+
+def test_list_cursors_say_nothing_of_other_tenants_and_bind_to_their_user(
+    store: MemoryStore,  # noqa: F811
+) -> None:
+    """A cursor was the page's last pk: a tenant watching it saw every other tenant's writes."""
+    store.add("u", None, [episode(f"u{i}", f"note {i}") for i in range(6)])
+    first, cursor = store.list("u", limit=3, order="asc")
+    assert cursor is not None and len(first) == 3
+    pks = {str(pk) for pk in store.scope_rows("u", 0).pk.tolist()}
+    assert cursor not in pks and not cursor.isdigit()
+    store.add("v", None, [episode(f"v{i}", f"other {i}") for i in range(50)])  # another tenant
+    assert store.list("u", limit=3, order="asc")[1] == cursor  # unmoved by their writes
+    rest, end = store.list("u", limit=3, order="asc", cursor=cursor)
+    assert [i.id for i in rest] == ["u3", "u4", "u5"] and end is None
+    with pytest.raises(InvalidInputError, match="cursor"):
+        store.list("v", limit=3, cursor=cursor)  # not v's
+    with pytest.raises(InvalidInputError, match="cursor"):
+        store.list("u", limit=3, cursor=cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB"))

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from engramdb.errors import NotFoundError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
-from engramdb.store.base import Granularity, ScopeRows, ScopeState, parse_cursor
+from engramdb.store.base import Cursors, Granularity, ScopeRows, ScopeState
 from engramdb.store.dialect import Dialect, Row, Tx, chunks, marks
 from engramdb.store.lexical import LexicalPlan, normalise, plan
 from engramdb.store.record import ITEM, ITEM_COLUMNS
@@ -21,6 +21,7 @@ _HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
 
 class Reads:
     d: Dialect
+    _cursors: Cursors | None = None
 
     def item(self, row: Row) -> MemoryItem:
         """A MemoryItem from a row of ``ITEM_COLUMNS`` (by name: the spec's order)."""
@@ -62,7 +63,7 @@ class Reads:
         cursor: str | None = None,
         order: Literal["asc", "desc"] = "desc",
     ) -> tuple[builtins.list[MemoryItem], str | None]:
-        after = parse_cursor(cursor)
+        after = self.cursors().parse(user_id, cursor)
         clauses, args = ["user_id = ?"], [user_id]
         if kind is not None:
             clauses.append("kind = ?")
@@ -78,7 +79,16 @@ class Reads:
             rows = tx.all(sql, [*args, limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
-        return [self.item(r[1:]) for r in rows], (str(rows[-1][0]) if more and rows else None)
+        page = [self.item(r[1:]) for r in rows]
+        return page, (self.cursors().make(user_id, int(rows[-1][0])) if more and rows else None)
+
+    def cursors(self) -> Cursors:
+        """The store's list cursors, keyed by the store's secret (schema.py makes it)."""
+        if self._cursors is None:
+            with self.d.read("list cursors") as tx:
+                row = tx.one("SELECT value FROM meta WHERE key = 'cursor_key'")
+            self._cursors = Cursors(bytes.fromhex(str(row[0]) if row else ""))
+        return self._cursors
 
     def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         query, args = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?", [memory_id]

@@ -6,6 +6,7 @@ once, in order, in its own transaction.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -143,3 +144,6 @@ def migrate(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 (step, name, datetime.now(UTC).isoformat()),
             )
+            # the secret that list cursors are enciphered with (base.Cursors)
+            secret = (secrets.token_hex(32),)
+            tx.run("INSERT INTO meta VALUES ('cursor_key', ?) ON CONFLICT (key) DO NOTHING", secret)
