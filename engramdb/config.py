@@ -127,6 +127,13 @@ class ExtractionConfig(BaseModel):
         description="also keep each statement a person makes as a fact in its own words"
         " (unset: on, except with the static embedder)",
     )
+    # whose messages are first-hand facts about people: what the assistant or a tool says of
+    # a person is stored as a message, and becomes a fact only where its role is named here
+    fact_roles: list[str] = Field(
+        default_factory=lambda: ["user"],
+        description="message roles whose statements become facts (a message without a role"
+        " counts as 'user')",
+    )
 
 
 class ForgettingConfig(BaseModel):

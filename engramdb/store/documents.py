@@ -20,10 +20,11 @@ from engramdb.store.dialect import GRANULARITIES, Dialect, DocTerms, Tx
 _Row = tuple[int, int, str | None, str, str]  # pk, seq, speaker, text, date_words
 
 
-def turn_body(speaker: str | None, text: str, date_words: str) -> str:
-    """A turn's document: the text with its speaker, then the words of its dates on a line of
-    their own (the lines a window and a session segment are made of too)."""
-    body = speaker_prefixed(speaker, text)
+def turn_body(kind: str, speaker: str | None, text: str, date_words: str) -> str:
+    """A memory's document: a message's text with its speaker (a fact's names its subject
+    and is indexed as written), then the words of its dates on a line of their own (the lines
+    a window and a session segment are made of too)."""
+    body = speaker_prefixed(speaker, text) if kind == "episode" else text
     return f"{body}\n{date_words}" if date_words else body
 
 

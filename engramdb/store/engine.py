@@ -152,7 +152,7 @@ class Engine(Graph):
             set_columns(tx, self.d, pk, time_lo=item.time_lo, time_hi=item.time_hi)
             set_columns(tx, self.d, pk, metadata=item.metadata)
             docs = Documents(self.d, tx, owner)
-            docs.put("turn", [(pk, turn_body(speaker, item.text, item.date_words))])
+            docs.put("turn", [(pk, turn_body(kind, speaker, item.text, item.date_words))])
             if kind == "episode":
                 docs.refresh({key: {seq}})
             docs.flush()

@@ -123,7 +123,7 @@ class FactSession:
         change.update(vec_id=vec_id, sources=merged, confidence=item.confidence)
         change.update(updated_at=self.now, date_words=item.date_words)
         set_columns(self.tx, self.d, pk, new_version=True, **change)
-        self.docs.put("turn", [(pk, turn_body(speaker, item.text, item.date_words))])
+        self.docs.put("turn", [(pk, turn_body("fact", speaker, item.text, item.date_words))])
         self.max_vec_id = max(self.max_vec_id, vec_id)
         self._history(memory_id, version + 1, "UPDATE", item.text, old_text, actor, reason)
 

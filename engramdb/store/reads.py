@@ -148,7 +148,7 @@ class Reads:
     def scope_rows(self, user_id: str, after_vec_id: int) -> ScopeRows:
         with self.d.read("scope rows") as tx:
             rows = tx.all(
-                """SELECT pk, vec_id, session_key, seq, coalesce(speaker, subject, ''), kind,
+                """SELECT pk, vec_id, session_key, seq, coalesce(subject, speaker, ''), kind,
                       has_time, time_lo, time_hi, embedding, valid_from, valid_to, expires_at,
                       coalesce(anchor_pk, -1), coalesce(attribute, '')
                    FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",

@@ -101,7 +101,7 @@ def insert_rows(
     if why is not None:
         lines = [(r["id"], 1, "ADD", r["text"], None, why.actor, why.reason) for r in rows]
         history(tx, d, docs.user_id, why.at, lines)
-    bodies = [turn_body(r["speaker"], r["text"], r["date_words"]) for r in rows]
+    bodies = [turn_body(r["kind"], r["speaker"], r["text"], r["date_words"]) for r in rows]
     docs.put("turn", list(zip(pks, bodies, strict=True)))
     docs.refresh(_episodes((r["kind"], r["session_key"], r["seq"]) for r in rows))
     return pks

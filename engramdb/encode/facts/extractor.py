@@ -53,9 +53,14 @@ class FactExtractor:
     def prepare(
         self, drafts: list[EpisodeDraft], user_id: str, session_id: str | None
     ) -> Consolidation:
+        # first-hand only: a message of a role not named in fact_roles (the assistant, a
+        # tool, the system) is kept as a message but says nothing as fact about anyone
+        roles = set(self.config.fact_roles)
+        firsthand = [d for d in drafts if (d.role or "user") in roles]
+        said_by = {d.message_id: d for d in firsthand}
         messages = [
             rules.Message(_speaker(d), d.content, d.event_time, d.message_id, -1)
-            for d in drafts
+            for d in firsthand
             if _speaker(d).lower() not in _NOT_A_PERSON
         ]
         found = self._claims(messages) if self.config.mode != "off" else []
@@ -68,7 +73,8 @@ class FactExtractor:
                 names = find_entities(d.content)
                 if names:
                     mentions[d.message_id] = [(n, "mention") for n in names]
-        return Consolidation(claims=self._embedded(found, user_id, session_id), mentions=mentions)
+        claims = self._embedded(found, user_id, session_id, said_by)
+        return Consolidation(claims=claims, mentions=mentions)
 
     def _claims(self, messages: list[rules.Message]) -> list[FactDraft]:
         if self.config.mode == "rules" or self.model is None:
@@ -95,20 +101,32 @@ class FactExtractor:
         return found
 
     def _embedded(
-        self, found: list[FactDraft], user_id: str, session_id: str | None
+        self,
+        found: list[FactDraft],
+        user_id: str,
+        session_id: str | None,
+        said_by: dict[str, EpisodeDraft],
     ) -> list[Claim]:
         if not found:
             return []
         vectors = self.embed([f.statement() for f in found])
         return [
-            Claim(fact, fact_memory(fact, vector, user_id, session_id))
+            Claim(
+                fact, fact_memory(fact, vector, user_id, session_id, said_by.get(fact.sources[0]))
+            )
             for fact, vector in zip(found, vectors, strict=True)
         ]
 
 
 def fact_memory(
-    fact: FactDraft, vector: npt.NDArray[np.float32], user_id: str, session_id: str | None
+    fact: FactDraft,
+    vector: npt.NDArray[np.float32],
+    user_id: str,
+    session_id: str | None,
+    source: EpisodeDraft | None = None,
 ) -> NewMemory:
+    """A fact keeps its provenance: who said it, in which role, on which channel (the
+    message's metadata ``source``)."""
     text = fact.statement()
     when = fact.event_time
     ranges = find_time_ranges(text, when) if when else []
@@ -117,13 +135,13 @@ def fact_memory(
         id=uuid.uuid4().hex,
         kind="fact",
         text=text,
-        role=None,
-        speaker=None,
+        role=(source.role or "user") if source else None,
+        speaker=source.speaker if source else None,
         session_id=session_id,
         event_time=when,
         sources=list(fact.sources),
         content_hash=content_hash(user_id, fact.key(), normalise_name(fact.value), stamp),
-        metadata={"extractor": fact.actor},
+        metadata=_provenance(fact.actor, source),
         embedding=vector,
         subject=fact.subject,
         attribute=fact.attribute,
@@ -133,6 +151,11 @@ def fact_memory(
         importance=fact.spec.importance,
         **date_fields(ranges, when),
     )
+
+
+def _provenance(actor: str, source: EpisodeDraft | None) -> dict[str, str]:
+    channel = source.metadata.get("source") if source else None
+    return {"extractor": actor, **({"source": channel} if isinstance(channel, str) else {})}
 
 
 def _gaps(first: list[FactDraft], second: list[FactDraft]) -> list[FactDraft]:
