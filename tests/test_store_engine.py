@@ -189,3 +189,59 @@ def test_list_cursors_say_nothing_of_other_tenants_and_bind_to_their_user(
         store.list("v", limit=3, cursor=cursor)  # not v's
     with pytest.raises(InvalidInputError, match="cursor"):
         store.list("u", limit=3, cursor=cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB"))
+
+
+def test_memory_ids_are_unique_and_indexed(store_target: str) -> None:
+    with engramdb.Memory(store_target, embedder={"provider": "static"}):
+        pass
+    if is_postgres(store_target):
+        with pg_connect(store_target) as conn:
+            defs = [r[0] for r in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND tablename = 'memories'"
+            )]  # fmt: skip
+        assert any("UNIQUE" in d and d.endswith("(id)") for d in defs), defs
+    else:
+        with sqlite3.connect(store_target) as conn:
+            plan = conn.execute("EXPLAIN QUERY PLAN SELECT pk FROM memories WHERE id = 'x'")
+            assert "USING" in " ".join(str(r) for r in plan.fetchall())  # no table scan
+
+
+def test_links_and_mentions_never_cross_scopes(store: MemoryStore) -> None:  # noqa: F811
+    store.add("bob", None, [episode("b1", "Bob's own note")])
+    bob_pk = int(store.scope_rows("bob", 0).pk[0])
+
+    def work(s: FactSession, fresh: list[Inserted]) -> None:
+        s.link(fresh[0].pk, bob_pk, "source")  # a consolidator's mistake: bob's memory
+        s.mention(bob_pk, [("Lisbon", "object")])
+
+    consolidating(store, "alice", [episode("a1", "Alice in Lisbon")], work)
+    assert store.linked("a1", "alice", "source") == []
+    assert store.entities("bob", 10) == []
+
+
+def test_postgres_many_row_inserts_take_any_column_types(store_target: str) -> None:
+    """Many rows run as one INSERT over arrays where the column types are plain; columns of
+    None only, of mixed or numpy types go row by row: the same rows either way."""
+    if not is_postgres(store_target):
+        pytest.skip("PostgreSQL's array path")
+    import numpy as np
+
+    from engramdb.config import StoreConfig
+    from engramdb.store import dialect_for
+
+    d = dialect_for(store_target, StoreConfig())
+    try:
+        with d.write("test", None) as tx:
+            tx.run("CREATE TABLE t (a bigint, b double precision, c timestamptz, d text)")
+            sql = "INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)"
+            tx.many(sql, [(1, 1.5, None, "x"), (2, 2.5, None, None)])  # None-only column
+            tx.many(sql, [(3, 1, None, "y"), (4, 2.5, None, "z")])  # int and float mixed
+            tx.many(sql, [(np.int64(5), 0.5, None, "w"), (np.int64(6), 0.5, None, "v")])
+            rows = tx.all("SELECT a, b, d FROM t ORDER BY a")
+        assert [tuple(r) for r in rows] == [
+            (1, 1.5, "x"), (2, 2.5, None), (3, 1.0, "y"), (4, 2.5, "z"), (5, 0.5, "w"),
+            (6, 0.5, "v"),
+        ]  # fmt: skip
+    finally:
+        d.close()

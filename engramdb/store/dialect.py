@@ -186,6 +186,10 @@ class Dialect:
             return bool(value)
         return int(value) if codec in ("int", "pk") else value
 
+    def lock(self, tx: Tx, name: str) -> None:
+        """Serialise transactions that take the same named lock (SQLite's write transactions
+        are serialised already)."""
+
     def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
         """The embedder's dimension is known (first: just recorded)."""
 

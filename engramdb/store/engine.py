@@ -73,6 +73,7 @@ class Engine(Graph):
     def check_embedder(self, name: str, dim: int) -> None:
         """The first embedder fixes the store's vectors; another one is refused."""
         with self.d.write("checking the embedder", None) as tx:
+            self.d.lock(tx, "engramdb-embedder")  # replicas starting together check one by one
             row = tx.one("SELECT value FROM meta WHERE key = 'embedder'")
             if row is None:
                 tx.run(
@@ -128,8 +129,8 @@ class Engine(Graph):
                 top = max([session.max_vec_id, *(int(r["vec_id"]) for r in rows)])
                 bump_scope(tx, self.d, user_id, max_vec_id=top, added=len(fresh) + session.inserted)
         ordered = [found[(i.kind, i.content_hash)] for i in items]
-        got = self.get_many(ordered)
-        return [got[pk] for pk in ordered]
+        got = self.get_many(ordered)  # a writer may have deleted one since the commit
+        return [got[pk] for pk in ordered if pk in got]
 
     def update(
         self,

@@ -128,10 +128,11 @@ class FactSession:
         self._history(memory_id, version + 1, "UPDATE", item.text, old_text, actor, reason)
 
     def link(self, src_pk: int, dst_pk: int, kind: str) -> None:
-        self.tx.run(
-            "INSERT INTO memory_links (src_pk, dst_pk, user_id, kind) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
-            (src_pk, dst_pk, self.user_id, kind),
+        self.tx.run(  # both ends must be the user's: a link never crosses scopes
+            "INSERT INTO memory_links (src_pk, dst_pk, user_id, kind) SELECT s.pk, d.pk, ?, ?"
+            " FROM memories s, memories d WHERE s.pk = ? AND d.pk = ? AND s.user_id = ?"
+            " AND d.user_id = ? ON CONFLICT DO NOTHING",
+            (self.user_id, kind, src_pk, dst_pk, self.user_id, self.user_id),
         )
 
     def mention(self, pk: int, names: list[tuple[str, str]]) -> None:
@@ -152,9 +153,9 @@ class FactSession:
         )
         self.tx.many(
             "INSERT INTO memory_entities (memory_pk, entity_pk, user_id, role)"
-            " SELECT ?, pk, ?, ? FROM entities WHERE user_id = ? AND norm = ?"
-            " ON CONFLICT DO NOTHING",
-            [(pk, self.user_id, role, self.user_id, norm) for norm, role in pairs],
+            " SELECT m.pk, e.pk, ?, ? FROM memories m, entities e WHERE m.pk = ?"
+            " AND m.user_id = ? AND e.user_id = ? AND e.norm = ? ON CONFLICT DO NOTHING",
+            [(self.user_id, role, pk, self.user_id, self.user_id, norm) for norm, role in pairs],
         )
 
 

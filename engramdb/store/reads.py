@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from engramdb.errors import NotFoundError
+from engramdb.errors import NotFoundError, StoreError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
 from engramdb.store.base import Cursors, Granularity, ScopeRows, ScopeState
 from engramdb.store.dialect import Dialect, Row, Tx, chunks, marks
@@ -87,7 +87,11 @@ class Reads:
         if self._cursors is None:
             with self.d.read("list cursors") as tx:
                 row = tx.one("SELECT value FROM meta WHERE key = 'cursor_key'")
-            self._cursors = Cursors(bytes.fromhex(str(row[0]) if row else ""))
+            if row is None:
+                raise StoreError(
+                    "this store has no cursor secret (meta.cursor_key): was it made by engramdb?"
+                )
+            self._cursors = Cursors(bytes.fromhex(str(row[0])))
         return self._cursors
 
     def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:

@@ -22,6 +22,7 @@ Upgrade = tuple[int, str, Callable[[Tx], None]]
 _SHARED = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 {memories};
+CREATE UNIQUE INDEX memories_id ON memories (id);
 CREATE UNIQUE INDEX memories_content ON memories (user_id, kind, content_hash);
 CREATE INDEX memories_vec ON memories (user_id, vec_id);
 CREATE INDEX memories_session ON memories (user_id, session_key, seq);

@@ -162,7 +162,8 @@ class TransferRows:
 
     def _history(self, tx: Tx, user_id: str, entries: list[tuple[str, list[Record]]]) -> None:
         for chunk in chunks([m for m, _ in entries]):
-            tx.run(f"DELETE FROM history WHERE memory_id IN ({marks(len(chunk))})", chunk)
+            where = f"user_id = ? AND memory_id IN ({marks(len(chunk))})"
+            tx.run(f"DELETE FROM history WHERE {where}", (user_id, *chunk))
         lines = [
             (m, user_id, *(e[k] for k in _HISTORY[1:-1]), self.d.time(_when(e["at"])))
             for m, entries_of in entries
@@ -193,7 +194,10 @@ class TransferRows:
         written = 0
         for record in records:
             with self.d.write("import", record["user_id"]) as tx:
-                if tx.one("SELECT 1 FROM history WHERE memory_id = ?", (record["memory_id"],)):
+                if tx.one(
+                    "SELECT 1 FROM history WHERE memory_id = ? AND user_id = ?",
+                    (record["memory_id"], record["user_id"]),
+                ):
                     continue
                 self._history(tx, record["user_id"], [(record["memory_id"], record["history"])])
                 written += 1

@@ -79,12 +79,13 @@ class PostgresTx(Tx):
         """An ``INSERT … VALUES (?, …)`` of many rows runs as one statement over arrays (the
         server plans and runs it once, not once a row); anything else row by row."""
         found = _VALUES.search(sql) if len(rows) > 1 else None
-        if found is None:
+        columns = list(zip(*rows, strict=True))
+        types = [_array_type(values) for values in columns]
+        if found is None or None in types:
             if rows:
                 self.conn.cursor().executemany(translate(sql), rows)
             return
-        columns = list(zip(*rows, strict=True))
-        arrays = ", ".join(f"?::{_array_type(values)}" for values in columns)
+        arrays = ", ".join(f"?::{kind}" for kind in types)
         one = f"{sql[: found.start()]} SELECT * FROM unnest({arrays}){sql[found.end() :]}"
         self.conn.execute(translate(one), [list(values) for values in columns])
 
@@ -114,10 +115,16 @@ _ARRAY_TYPES = (
 )
 
 
-def _array_type(values: Sequence[Any]) -> str:
-    """The array type of a column of parameters, from its first value that is not None."""
-    sample = next((v for v in values if v is not None), "")
-    return next((name for kind, name in _ARRAY_TYPES if isinstance(sample, kind)), "text[]")
+def _array_type(values: Sequence[Any]) -> str | None:
+    """The array type of a column of parameters; None where it cannot be told for sure (only
+    None values, values of several Python types, a type not listed): row by row, then."""
+    kinds = {type(v) for v in values if v is not None}
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    if kind is str:
+        return "text[]"
+    return next((name for k, name in _ARRAY_TYPES if kind is k), None)
 
 
 class PostgresDialect(Dialect):
@@ -155,6 +162,9 @@ class PostgresDialect(Dialect):
                 )
             yield PostgresTx(conn)
 
+    def lock(self, tx: Tx, name: str) -> None:
+        tx.run("SELECT pg_advisory_xact_lock(?)", (lock_key(name),))
+
     def vec_ids(self, tx: Tx, n: int) -> list[int]:
         rows = tx.all("SELECT nextval('vec_ids') FROM generate_series(1, ?)", (n,))
         return sorted(int(r[0]) for r in rows)
@@ -175,7 +185,6 @@ class PostgresDialect(Dialect):
         """The first embedder fixes the vector column's dimension and gets its HNSW index;
         later, a missing index (a bulk load cut short) is reported."""
         assert isinstance(tx, PostgresTx)
-        tx.run("SELECT pg_advisory_xact_lock(?)", (lock_key("engramdb-embedder"),))
         if first:
             tx.run(f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({int(dim)})")
             if dim <= HNSW_MAX_DIM:
