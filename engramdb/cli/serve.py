@@ -34,7 +34,9 @@ def _need_server_extra() -> None:
         import mcp  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
-        fail("this command needs the server extra: pip install 'engramdb[server]'")
+        fail(
+            "this command needs the server extra: pip install -e '.[server]' in a clone of engramdb"
+        )
 
 
 def load_configs(

@@ -8,6 +8,7 @@ a laptop CPU); it is cached under ``cache_dir`` and rebuilt if missing or corrup
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -145,11 +146,19 @@ def _quantise_matmuls(source: Path, target: Path) -> None:
         for n in model.graph.node
         if n.op_type == "MatMul" and not any(name in weights for name in n.input)
     ]
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"],
-        per_channel=True,
-        nodes_to_exclude=activation_only,
-    )
+    # onnxruntime's quantizer logs advice (pre-processing, per-node INFO) to the root logger
+    # on every derivation: nothing a user of engramdb can act on
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            nodes_to_exclude=activation_only,
+        )
+    finally:
+        root.setLevel(level)
