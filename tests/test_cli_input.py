@@ -57,10 +57,22 @@ def test_deep_metadata_in_an_import_is_one_error_line(
     lines.write_text(f'{{"user_id": "u", "content": "hello", "metadata": {deep}}}\n')
     code, _, err = engram(config, "import", str(lines))
     one_error_line(code, err)
-    code, out, _ = engram(config, "list", "-u", "u", "--json")
-    assert code == 0 and json.loads(out) == []
+    code, out, err = engram(config, "list", "-u", "u", "--json")
+    # nothing written: no memory, or (a file that did not parse) not even the store
+    assert (code == 0 and json.loads(out) == []) or "no store at" in err
 
 
 def test_an_error_quoting_markup_prints_it_as_written(config: Path) -> None:
     code, _, err = engram(config, "add", "hi", "-u", "u", "--timestamp", "[bold]never[/bold]")
     assert "'[bold]never[/bold]'" in one_error_line(code, err)
+
+
+def test_a_mistyped_store_is_an_error_not_a_new_empty_store(config: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "memroy.db"
+    result = CliRunner().invoke(app, ["search", "hello", "-u", "u", "--store", str(missing)])
+    assert "no store at" in one_error_line(result.exit_code, result.stderr)
+    assert not missing.exists() and not missing.parent.exists()
+    code, _, err = engram(config, "add", "hello there", "-u", "u")  # a write makes the store
+    assert code == 0, err
+    code, out, _ = engram(config, "search", "hello", "-u", "nobody")
+    assert code == 0 and "no memories for user 'nobody'" in out

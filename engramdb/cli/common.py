@@ -16,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from engramdb.api.memory import Memory
 from engramdb.config import EngramConfig
-from engramdb.errors import EngramError
+from engramdb.errors import EngramError, InvalidInputError
+from engramdb.store import backend_name
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -62,8 +63,18 @@ def build_config(store: str | None, config_file: Path | None, **overrides: Any) 
 
 
 @contextmanager
-def open_memory(store: str | None, config_file: Path | None, **overrides: Any) -> Iterator[Memory]:
-    with Memory(config=build_config(store, config_file, **overrides)) as memory:
+def open_memory(
+    store: str | None, config_file: Path | None, *, create: bool = False, **overrides: Any
+) -> Iterator[Memory]:
+    """The configured store; one that does not exist yet is made only by a command that
+    writes (``create``): a mistyped ``--store`` is an error, not a new empty store."""
+    config = build_config(store, config_file, **overrides)
+    path = Path(config.store).expanduser()
+    if not create and backend_name(config.store) == "sqlite" and not path.exists():
+        raise InvalidInputError(
+            f"no store at {path}: `engram add` or `engram import` makes one (a mistyped --store?)"
+        )
+    with Memory(config=config) as memory:
         yield memory
 
 

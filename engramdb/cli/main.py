@@ -78,7 +78,7 @@ def add(
 ) -> None:
     """Remember one message."""
     message: dict[str, Any] = {"content": text, "speaker": speaker, "role": role, "id": message_id}
-    with open_memory(store, config) as mem:
+    with open_memory(store, config, create=True) as mem:
         items = mem.add(
             [{k: v for k, v in message.items() if v is not None}],
             user_id=user_id,
@@ -120,6 +120,10 @@ def search(
             as_of=as_of,
             kinds=kind,  # type: ignore[arg-type]
         )
+        empty = not hits and mem.count(user_id=user_id) == 0
+    if empty and not as_json:  # say why nothing came back: often a mistyped user id
+        console.print(f"no memories for user {user_id!r}", markup=False, highlight=False)
+        return
     _dump(hits) if as_json else _table(hits, f"{len(hits)} hits for {query!r}")
 
 
@@ -210,7 +214,7 @@ def import_(
     batches = list(read_locomo(path) if fmt == "locomo" else read_jsonl(path, user_id))
     total = sum(len(b.messages) for b in batches)
     done = 0
-    with open_memory(store, config) as mem, progress_bar() as update:
+    with open_memory(store, config, create=True) as mem, progress_bar() as update:
         for batch in batches:
             mem.add(
                 batch.messages,
