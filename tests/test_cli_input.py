@@ -76,3 +76,13 @@ def test_a_mistyped_store_is_an_error_not_a_new_empty_store(config: Path, tmp_pa
     assert code == 0, err
     code, out, _ = engram(config, "search", "hello", "-u", "nobody")
     assert code == 0 and "no memories for user 'nobody'" in out
+
+
+def test_history_prints_a_table_and_json_on_request(config: Path) -> None:
+    code, out, err = engram(config, "add", "my [bold]plan[/bold] is to travel", "-u", "u", "--json")
+    assert code == 0, err
+    memory_id = json.loads(out)[0]["id"]
+    code, out, _ = engram(config, "history", memory_id)
+    assert code == 0 and "ADD" in out and "[bold]plan[/bold]" in out  # markup printed as written
+    code, out, _ = engram(config, "history", memory_id, "--json")
+    assert code == 0 and [e["event"] for e in json.loads(out)] == ["ADD"]

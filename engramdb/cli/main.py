@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from engramdb.cli.bench import register as register_bench_commands
@@ -176,11 +177,22 @@ def history(
     memory_id: Annotated[str, typer.Argument()],
     store: Store = None,
     config: ConfigFile = None,
+    as_json: AsJson = False,
 ) -> None:
     """Every version of a memory: what changed, when, by whom, why."""
     with open_memory(store, config) as mem:
         entries = mem.history(memory_id)
-    console.print_json(json.dumps([e.model_dump(mode="json") for e in entries]))
+    if as_json:
+        console.print_json(json.dumps([e.model_dump(mode="json") for e in entries]))
+        return
+    table = Table(title=f"history of {memory_id}")
+    for column in ("version", "event", "at", "actor", "reason", "text"):
+        table.add_column(column)
+    for e in entries:
+        text = "(erased)" if e.text is None and e.event == "DELETE" else (e.text or "")
+        cells = (str(e.version), e.event, f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.reason or "", text)
+        table.add_row(*(escape(cell) for cell in cells))
+    console.print(table)
 
 
 @app.command("import")
