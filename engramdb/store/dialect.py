@@ -136,6 +136,7 @@ class Dialect:
     lexical: LexicalIndex
     greatest = "max"  # the scalar max function (PostgreSQL: greatest)
     collate_c = ""  # makes a text comparison bytewise ("" where it already is)
+    row_locks = False  # writers lock rows one by one (not the whole store)
 
     def read(self, what: str) -> AbstractContextManager[Tx]:
         """A connection for reads (no transaction held open)."""

@@ -58,17 +58,20 @@ class Graph(Reads):
         return self.get_many([pk])[pk]
 
     def record_uses(self, uses: dict[int, int], at: datetime) -> None:
-        """One statement per row in pk order, outside a transaction: a row locked by a writer
-        (a fact being revised) delays its count but never deadlocks, as a multi-row
-        transaction could."""
-        if not uses:
+        """Count search results. Where rows are locked one by one (PostgreSQL), one statement a
+        row outside a transaction: a row a writer holds delays its count but never deadlocks,
+        as a multi-row transaction could; elsewhere one transaction for them all."""
+        sql = "UPDATE memories SET uses = uses + ?, last_used_at = ? WHERE pk = ?"
+        rows = [(uses[pk], self.d.time(at), pk) for pk in sorted(uses)]
+        if not rows:
             return
-        with self.d.read("record_uses") as tx:
-            for pk in sorted(uses):
-                tx.run(
-                    "UPDATE memories SET uses = uses + ?, last_used_at = ? WHERE pk = ?",
-                    (uses[pk], self.d.time(at), pk),
-                )
+        if self.d.row_locks:
+            with self.d.read("record_uses") as tx:
+                for row in rows:
+                    tx.run(sql, row)
+        else:
+            with self.d.write("record_uses", None) as tx:
+                tx.many(sql, rows)
 
     def linked(self, memory_id: str, user_id: str | None, kind: str) -> builtins.list[MemoryItem]:
         with self.d.read("linked") as tx:
