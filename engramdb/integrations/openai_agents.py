@@ -33,7 +33,8 @@ from agents.memory import SessionSettings
 from agents.memory.session_settings import resolve_session_limit
 
 from engramdb.api.memory import Memory
-from engramdb.errors import ConfigError, InvalidInputError, NotFoundError
+from engramdb.errors import InvalidInputError, NotFoundError
+from engramdb.integrations.common import memory_of
 from engramdb.models import Kind, MemoryItem
 
 if TYPE_CHECKING:
@@ -98,12 +99,7 @@ class EngramSession:
         session_settings: SessionSettings | None = None,
         **options: Any,
     ) -> None:
-        if isinstance(memory, Memory):
-            if options:
-                raise ConfigError("options configure a new Memory; pass them to Memory(...)")
-            self.memory, self._owns_memory = memory, False
-        else:
-            self.memory, self._owns_memory = Memory(os.fspath(memory), **options), True
+        self.memory, self._owns_memory = memory_of(memory, **options)
         self.session_id = session_id
         self.user_id = user_id if user_id is not None else session_id
         self.session_settings = session_settings

@@ -37,6 +37,7 @@ from langgraph.store.base import (
 
 from engramdb.api.memory import Memory
 from engramdb.errors import ConfigError
+from engramdb.integrations.common import memory_of
 from engramdb.integrations.langgraph.matching import matches_condition, matches_filter, rank
 from engramdb.integrations.langgraph.records import (
     Namespace,
@@ -112,13 +113,9 @@ class EngramStore(BaseStore):
         ttl: TTLConfig | None = None,
         **options: Any,
     ) -> None:
-        if isinstance(memory, Memory):
-            if options:
-                raise ConfigError("options configure a new Memory; pass them to Memory(...)")
-            self.memory, self._owns_memory = memory, False
-        else:
+        if not isinstance(memory, Memory):
             options.setdefault("extraction", _DOCUMENT_EXTRACTION)
-            self.memory, self._owns_memory = Memory(os.fspath(memory), **options), True
+        self.memory, self._owns_memory = memory_of(memory, **options)
         self.index_config: IndexConfig | None = index
         self.ttl_config: TTLConfig | None = ttl
         embed = index.get("embed") if index else None
