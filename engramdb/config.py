@@ -104,7 +104,9 @@ class ExtractionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["off", "rules", "llm"] = "rules"
+    # parse: claims from a dependency parse (encode/claims, spaCy), no model; rules: the regex
+    # extractor of earlier releases (attribute slots and notes), kept to compare against
+    mode: Literal["off", "parse", "rules", "llm"] = "parse"
     batch_messages: int = Field(3, ge=1, le=64, description="messages per extraction call")
     extract_max_tokens: int = Field(
         256, ge=32, le=4096, description="reply budget of one extraction call"

@@ -30,8 +30,8 @@ def register(bench_app: typer.Typer) -> None:
             ),
         ] = None,
         extraction: Annotated[
-            str, typer.Option(help="facts on top of the turns: off, rules or llm")
-        ] = "rules",
+            str, typer.Option(help="facts on top of the turns: off, parse, rules or llm")
+        ] = "parse",
         llm_model_path: Annotated[
             Optional[Path],  # noqa: UP045
             typer.Option(help="with --extraction llm: a GGUF (default: the packaged model)"),
@@ -100,7 +100,9 @@ def register(bench_app: typer.Typer) -> None:
     @bench_app.command("updates")
     @friendly
     def bench_updates(
-        mode: Annotated[str, typer.Option(help="rules, llm or both")] = "both",
+        mode: Annotated[
+            str, typer.Option(help="off, parse, rules, llm, both (parse and llm) or all")
+        ] = "both",
         llm_model_path: Annotated[
             Optional[Path],  # noqa: UP045
             typer.Option(help="a GGUF file (default: the packaged local model)"),
@@ -117,21 +119,28 @@ def register(bench_app: typer.Typer) -> None:
         scenarios: Annotated[
             Optional[Path],  # noqa: UP045
             typer.Option(
-                help="a scenarios JSONL file, or 'fresh' for the packaged second set"
-                " (default: the packaged first one)"
+                help="a scenarios JSONL file, or a packaged set: packaged (default), fresh,"
+                " chat (validation: failures not shown)"
             ),
+        ] = None,
+        search: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="search config overrides as JSON, e.g. '{\"present_first\": false}'"),
         ] = None,
         out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
     ) -> None:
-        """Changing facts: how often the top fact is the current one, and how often a stale one."""
+        """Changing facts: how often the first hit holds the current value, and how often a
+        stale one (the first fact beside it), per half, time and kind."""
         import tempfile
 
         from engramdb.bench import updates
         from engramdb.bench.report import write_outputs
 
-        if mode not in ("rules", "llm", "both"):
-            fail(f"--mode must be rules, llm or both, not {mode!r}")
-        modes = [m for m in updates.MODES if mode in (m, "both")]
+        if mode not in (*updates.MODES, "both", "all"):
+            fail(f"--mode must be off, parse, rules, llm, both or all, not {mode!r}")
+        wanted = {"both": ("parse", "llm"), "all": updates.MODES}.get(mode, (mode,))
+        modes = [m for m in updates.MODES if m in wanted]
+        path = updates.SETS.get(str(scenarios), scenarios) if scenarios else None
         llm: dict[str, Any] = {"provider": "local"}
         if llm_base_url:
             llm = {"provider": "openai", "base_url": llm_base_url, "model": llm_model}
@@ -146,13 +155,14 @@ def register(bench_app: typer.Typer) -> None:
             for each in modes:
                 results[each] = updates.run(
                     each,
-                    scenarios_path=updates.FRESH if str(scenarios) == "fresh" else scenarios,
+                    scenarios_path=path,
                     llm=llm if each == "llm" else None,
                     limit=limit,
                     work_dir=Path(work),
                     embedder={"provider": embedder},
                     progress=update,
                     split=split,  # type: ignore[arg-type]
+                    search=_json_option(search, "--search"),
                 )
         for result in results.values():
             updates.print_table(result, console)
@@ -168,7 +178,7 @@ def register(bench_app: typer.Typer) -> None:
         ),
         rounds: Annotated[int, typer.Option(min=1, help="rounds of both, alternating")] = 3,
         embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
-        extraction: Annotated[str, typer.Option(help="off, rules or llm")] = "rules",
+        extraction: Annotated[str, typer.Option(help="off, parse, rules or llm")] = "parse",
         postgres: Annotated[bool, typer.Option(help="on engram pgserver, not SQLite")] = False,
         out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
     ) -> None:
@@ -190,3 +200,16 @@ def register(bench_app: typer.Typer) -> None:
             )
         console.print_json(json.dumps(result))
         console.print(f"wrote {write_outputs(result, out, 'ab')}")
+
+
+def _json_option(text: str | None, name: str) -> dict[str, Any]:
+    """A JSON object given on the command line (an error line if it is not one)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{name} is not JSON: {exc}")
+    if not isinstance(value, dict):
+        fail(f"{name} must be a JSON object")
+    return dict(value)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from engramdb.encode.facts.model import NOTE, FactDraft
+from engramdb.encode.facts.model import CLAIM, NOTE, FactDraft
 from engramdb.encode.text import normalise_name, query_terms
 from engramdb.models import Decision, DecisionEvent
 from engramdb.store.base import Inserted, NewMemory, StoredFact
@@ -52,7 +52,7 @@ class Consolidation:
             if not pks:
                 continue  # its message was stored before: consolidated then (idempotent add)
             if claim.draft.op == "end":
-                self._end(session, claim)
+                self._end(session, claim, pks)
             else:
                 self._set(session, claim, pks)
 
@@ -87,7 +87,7 @@ class Consolidation:
         for episode in episode_pks:
             session.link(pk, episode, "source")
         session.mention(pk, _fact_entities(draft))
-        if added and draft.attribute != NOTE:  # notes: many, and linked by their sources
+        if added and draft.attribute not in (NOTE, CLAIM):  # many, linked by their sources
             self._relate(session, pk, draft)
         closed = []
         if added and prev is not None and _open_at(prev, when) and draft.spec.single:
@@ -113,9 +113,11 @@ class Consolidation:
             session.link(pk, other.pk, "related")
             session.link(other.pk, pk, "related")
 
-    def _end(self, session: FactSession, claim: Claim) -> None:
+    def _end(self, session: FactSession, claim: Claim, episode_pks: list[int]) -> None:
         draft, when = claim.draft, claim.draft.event_time
         prefix = _prefix(draft)
+        if draft.attribute == CLAIM:
+            return self._end_claims(session, claim, episode_pks)
         words = _tokens(normalise_name(draft.value))
         closed = []
         for fact in _timeline(session.facts_for(prefix)):
@@ -136,6 +138,36 @@ class Consolidation:
             text = f"{draft.subject} {draft.attribute} ended ({draft.value})"
             why = "no current fact matches; kept to end an older one that arrives later"
             self._decide("SKIP", marker, text, why, draft.actor, [])
+
+    def _end_claims(self, session: FactSession, claim: Claim, episode_pks: list[int]) -> None:
+        """ "I quit", "I don't eat meat anymore", "the Austin move fell through": the open
+        claims about the subject that share a content word with it end now; one that had not
+        begun (a plan) never holds, and what it was to replace holds again. The end is kept
+        as a claim of its own (what the person said)."""
+        draft, when = claim.draft, claim.draft.event_time
+        subject = _tokens(normalise_name(draft.subject))
+        words = _tokens(normalise_name(draft.statement())) - subject
+        closed: list[str] = []
+        facts = _timeline(session.facts_for(_prefix(draft)))
+        for fact in facts:
+            if _is_end(fact) or when is None or not _open_at(fact, when):
+                continue
+            if not words & (_tokens(normalise_name(fact.text)) - subject):
+                continue  # "I left Google" does not end a job at Acme
+            if _start(fact) > _naive(when):  # a plan called off before its day
+                assert fact.valid_from is not None
+                session.close(fact.pk, fact.valid_from, actor=draft.actor, reason="called off")
+                for before in facts:
+                    if before.valid_to is not None and _naive(before.valid_to) == _start(fact):
+                        why = "what was to replace it was called off"
+                        session.close(before.pk, None, actor=draft.actor, reason=why)
+            else:
+                reason = f"ended: {draft.statement()}"
+                session.close(fact.pk, when, actor=draft.actor, reason=reason)
+            closed.append(fact.id)
+        self._set(session, claim, episode_pks)  # its own timeline (drafts.py: it coexists)
+        if closed and self.decisions:
+            self.decisions[-1].closed.extend(closed)
 
     @staticmethod
     def _call_off(

@@ -69,6 +69,19 @@ class SearchConfig(BaseModel):
         description="score factor of facts that only repeat the question or lack the name or "
         "number it asks for (retrieve/answers.py)",
     )
+    # retrieve/present.py: of the best ``present_head`` candidates, those within
+    # ``present_slack`` of the closest one's cosine to the question and about the person asked
+    # for take their places newest first
+    present_first: bool = Field(
+        True, description="the newest statement on the question's topic first"
+    )
+    superseded: float = Field(
+        0.5, ge=0, le=1, description="score factor of superseded memories (1: off)"
+    )
+    present_head: int = Field(10, ge=2, le=100, description="candidates present_first reorders")
+    present_slack: float = Field(
+        0.1, ge=0, le=2, description="how much less close to the question a newer memory may be"
+    )
     kinds: list[Literal["episode", "fact", "summary"]] | None = Field(
         None, description="only these kinds of memory (None: all)"
     )

@@ -34,6 +34,9 @@ class AnnSettings:
     folder: Path | None
 
 
+_TIMES = ("valid_from", "valid_to", "expires_at", "anchor_pk", "said_at")
+
+
 class ScopeIndex:
     def __init__(self, user_id: str, dim: int, ann: AnnSettings) -> None:
         self.user_id = user_id
@@ -61,6 +64,7 @@ class ScopeIndex:
                 "valid_from": (np.float64, (), np.nan),
                 "valid_to": (np.float64, (), np.nan),
                 "expires_at": (np.float64, (), np.nan),
+                "said_at": (np.float64, (), np.nan),
                 "anchor_pk": (np.int64, (), -1),
                 "attribute_code": (np.int32, (), 0),
                 "prev": (np.int64, (), -1),
@@ -73,6 +77,8 @@ class ScopeIndex:
         self.speakers: dict[str, int] = {}
         self._speaker_words: tuple[int, frozenset[str]] = (0, frozenset())
         self.attributes: dict[str, int] = {"": 0}
+        # message position → positions of the facts drawn from it (their anchor)
+        self.drawn: dict[int, list[int]] = {}
         self.ann: Any = None
 
     def speaker_words(self) -> frozenset[str]:
@@ -141,23 +147,53 @@ class ScopeIndex:
         column: npt.NDArray[np.float64] = self._cols["valid_from"]
         return column
 
-    def visible(self, positions: IntArray, now: float, as_of: float) -> npt.NDArray[np.bool_]:
-        """Which rows a search at ``now`` may return: not expired, and (facts) valid at
-        ``as_of``. Episodes carry no validity, so they always pass the second test."""
+    @property
+    def said_at(self) -> npt.NDArray[np.float64]:
+        """When each row was said (a fact: its claim's time), epoch seconds (NaN: unknown)."""
+        column: npt.NDArray[np.float64] = self._cols["said_at"]
+        return column
+
+    def visible(
+        self, positions: IntArray, now: float, as_of: float | None
+    ) -> npt.NDArray[np.bool_]:
+        """Which rows a search at ``now`` may return: not expired; under ``as_of``, only
+        what had been said by then, and facts valid then (otherwise facts valid now)."""
         cols = self._cols
         expires, start, end = (
             cols["expires_at"][positions],
             cols["valid_from"][positions],
             cols["valid_to"][positions],
         )
+        at = now if as_of is None else as_of
         ok: npt.NDArray[np.bool_] = np.isnan(expires) | (expires > now)
-        ok &= np.isnan(start) | (start <= as_of)
-        ok &= np.isnan(end) | (end > as_of)
+        ok &= np.isnan(start) | (start <= at)
+        ok &= np.isnan(end) | (end > at)
+        if as_of is not None:
+            said = cols["said_at"][positions]
+            ok &= np.isnan(said) | (said <= as_of)
         return ok
 
     def attribute_codes(self, positions: IntArray) -> npt.NDArray[np.int32]:
         column: npt.NDArray[np.int32] = self._cols["attribute_code"][positions]
         return column
+
+    def status(self, positions: IntArray, at: float) -> npt.NDArray[np.int8]:
+        """Per row: 1 current, -1 superseded (a fact closed by ``at``; a message whose every
+        claim was), 0 a message from which no claim was drawn."""
+        out = np.zeros(len(positions), np.int8)
+        ends = self._cols["valid_to"]
+        alive = self._cols["alive"]
+        for i, pos in enumerate(positions.tolist()):
+            facts = [pos] if not self._cols["is_episode"][pos] else self.drawn.get(pos, [])
+            facts = [f for f in facts if alive[f]]
+            if facts:
+                closed = all(not np.isnan(ends[f]) and ends[f] <= at for f in facts)
+                out[i] = -1 if closed else 1
+        return out
+
+    def drawn_subjects(self, pos: int) -> set[int]:
+        """The subject codes of the claims drawn from a message (empty: none)."""
+        return {int(self.speaker_code[f]) for f in self.drawn.get(pos, []) if self.alive[f]}
 
     def anchors(self, positions: IntArray) -> IntArray:
         """Each row's anchor episode position (facts borrow its context signals), or -1."""
@@ -219,14 +255,19 @@ class ScopeIndex:
         cols["has_time"][rows_at] = rows.has_time[index]
         cols["time_lo"][rows_at] = rows.time_lo[index]
         cols["time_hi"][rows_at] = rows.time_hi[index]
-        for name in ("valid_from", "valid_to", "expires_at", "anchor_pk"):
-            cols[name][rows_at] = getattr(rows, name)[index]
+        for name in _TIMES:
+            if len(getattr(rows, name)):
+                cols[name][rows_at] = getattr(rows, name)[index]
         if rows.attribute:
             cols["attribute_code"][rows_at] = [
                 self._code(self.attributes, rows.attribute[i]) for i in index
             ]
         for offset, pk in enumerate(rows.pk[index].tolist()):
             self.position[pk] = rows_at.start + offset
+        for pos in range(rows_at.start, rows_at.stop):
+            anchor = self.position.get(int(cols["anchor_pk"][pos]), -1)
+            if anchor >= 0 and not cols["is_episode"][pos]:
+                self.drawn.setdefault(anchor, []).append(pos)
         self._layout.add(np.arange(rows_at.start, rows_at.stop), len(self.sessions))
         if self.ann is not None and len(index):
             self.ann.add(rows.pk[index], rows.vectors[index])
@@ -240,8 +281,9 @@ class ScopeIndex:
         self.has_time[pos] = rows.has_time[i]
         self.time_lo[pos] = rows.time_lo[i]
         self.time_hi[pos] = rows.time_hi[i]
-        for name in ("valid_from", "valid_to", "expires_at", "anchor_pk"):
-            self._cols[name][pos] = getattr(rows, name)[i]
+        for name in _TIMES:
+            if len(getattr(rows, name)):
+                self._cols[name][pos] = getattr(rows, name)[i]
         if rows.attribute:
             self._cols["attribute_code"][pos] = self._code(self.attributes, rows.attribute[i])
         if self.ann is not None:

@@ -18,11 +18,12 @@ from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
 from engramdb.retrieve.intent import attribute_scores
+from engramdb.retrieve.present import present_first
+from engramdb.retrieve.query import QueryAnalysis
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.scopes import ScopeCache
 from engramdb.retrieve.signals import (
     DenseView,
-    QueryInfo,
     Scores,
     lexical_scores,
     session_lexical_scores,
@@ -77,17 +78,18 @@ class Searcher:
         weights = config.weights.model_dump()
         active = {name for name, weight in weights.items() if weight > 0}
         lexical = {s: g for s, g in LEXICAL_SIGNALS.items() if s in active}
-        info = QueryInfo(
+        info = QueryAnalysis(
             text=query,
             now=now,
             match=self.store.lexical_plan(user_id, query_terms(query)) if lexical else None,
             vector=self.embed_query(query) if active & set(DENSE_SIGNALS) else None,
             asks_time=asks_for_time(query),
             ranges=find_time_ranges(query, now) if "time" in active else [],
+            as_of=as_of,
         )
         if info.match:
             info.lexical = self._lexical(user_id, info.match, lexical, config)
-        window = (now.timestamp(), (as_of or now).timestamp())
+        window = (now.timestamp(), as_of.timestamp() if as_of else None)
         read: dict[int, MemoryItem] = {}  # rows read while ranking, not read again for hits
         with self.scopes.open(user_id) as index:
             if not index.position:
@@ -114,6 +116,8 @@ class Searcher:
                 ),
                 config,
             )
+            if config.present_first:
+                present_first(index, positions, scores, info, config)
             if config.kinds is not None:
                 scores[~_of_kinds(index, positions, config.kinds)] = -np.inf
             top = np.argsort(-scores, kind="stable")[:limit]
@@ -161,9 +165,9 @@ class Searcher:
     def _candidates(
         self,
         index: ScopeIndex,
-        info: QueryInfo,
+        info: QueryAnalysis,
         config: SearchConfig,
-        window: tuple[float, float],
+        window: tuple[float, float | None],
     ) -> IntArray:
         found: list[IntArray] = []
         for signal, hits in info.lexical.items():
@@ -193,7 +197,7 @@ class Searcher:
     def _signals(
         self,
         index: ScopeIndex,
-        info: QueryInfo,
+        info: QueryAnalysis,
         config: SearchConfig,
         positions: IntArray,
         active: set[str],

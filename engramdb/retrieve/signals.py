@@ -5,29 +5,16 @@ Every signal returns one float per candidate position; fusion normalises and wei
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engramdb.encode.text import words
-from engramdb.encode.timeparse import TimeRange
+from engramdb.retrieve.query import QueryAnalysis
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 
 Scores = npt.NDArray[np.float64]
-
-
-@dataclass(slots=True)
-class QueryInfo:
-    text: str
-    now: datetime
-    match: Any  # the store's lexical plan; None when the query has no content word
-    vector: FloatArray | None
-    asks_time: bool
-    ranges: list[TimeRange]
-    lexical: dict[str, list[tuple[Any, float]]] = field(default_factory=dict)
 
 
 def lexical_scores(index: ScopeIndex, hits: list[tuple[Any, float]], positions: IntArray) -> Scores:
@@ -87,7 +74,7 @@ def speaker_scores(index: ScopeIndex, query: str, positions: IntArray) -> Scores
     return np.isin(index.speaker_code[positions], list(named)).astype(np.float64)
 
 
-def time_scores(index: ScopeIndex, info: QueryInfo, positions: IntArray) -> Scores:
+def time_scores(index: ScopeIndex, info: QueryAnalysis, positions: IntArray) -> Scores:
     """A "when" question favours turns that say when; a dated question favours overlap."""
     scores = np.zeros(len(positions))
     if info.asks_time:

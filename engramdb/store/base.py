@@ -126,6 +126,8 @@ class ScopeRows:
     expires_at: npt.NDArray[np.float64]
     anchor_pk: npt.NDArray[np.int64]
     attribute: list[str] = field(default_factory=list)  # a fact's attribute ("" otherwise)
+    # when it was said (a fact: its claim's time), epoch seconds (NaN: unknown)
+    said_at: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -154,11 +154,11 @@ class Reads:
             rows = tx.all(
                 """SELECT pk, vec_id, session_key, seq, coalesce(subject, speaker, ''), kind,
                       has_time, time_lo, time_hi, embedding, valid_from, valid_to, expires_at,
-                      coalesce(anchor_pk, -1), coalesce(attribute, '')
+                      coalesce(anchor_pk, -1), coalesce(attribute, ''), event_time
                    FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
                 (user_id, after_vec_id),
             )
-        c = list(zip(*rows, strict=True)) or [()] * 15  # the columns
+        c = list(zip(*rows, strict=True)) or [()] * 16  # the columns
 
         def floats(values: tuple[Any, ...]) -> npt.NDArray[np.float64]:
             return np.array([np.nan if v is None else v for v in values], np.float64)
@@ -185,6 +185,7 @@ class Reads:
             expires_at=epochs(c[12]),
             anchor_pk=np.array(c[13], np.int64),
             attribute=list(c[14]),
+            said_at=epochs(c[15]),
         )
 
     def users(self) -> builtins.list[str]:

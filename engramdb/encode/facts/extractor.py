@@ -15,7 +15,7 @@ from engramdb.config import ExtractionConfig
 from engramdb.encode.embedders.base import Vectors
 from engramdb.encode.episodes import date_fields
 from engramdb.encode.facts import rules
-from engramdb.encode.facts.entities import find_entities
+from engramdb.encode.claims.drafts import ClaimReader, Said
 from engramdb.encode.facts.model import FactDraft
 from engramdb.encode.facts.notes import notes
 from engramdb.encode.messages import EpisodeDraft
@@ -48,7 +48,8 @@ class FactExtractor:
         self.model = model
         self.stats = stats
         self.max_tokens = max_tokens
-        self.fallbacks = 0  # batches the model failed on, read by the rules instead
+        self.fallbacks = 0  # batches the model failed on, read by the parser instead
+        self.reader = ClaimReader()
 
     def prepare(
         self, drafts: list[EpisodeDraft], user_id: str, session_id: str | None
@@ -63,16 +64,26 @@ class FactExtractor:
             for d in firsthand
             if _speaker(d).lower() not in _NOT_A_PERSON
         ]
-        found = self._claims(messages) if self.config.mode != "off" else []
-        if self.config.mode != "off" and self.notes:
-            found += [note for m in messages for note in notes(m)]
-        found = [f for f in found if f.confidence >= self.config.min_confidence]
+        found: list[FactDraft] = []
         mentions: dict[str, list[tuple[str, str]]] = {}
-        if self.config.link_entities:
-            for d in drafts:
-                names = find_entities(d.content)
-                if names:
-                    mentions[d.message_id] = [(n, "mention") for n in names]
+        if self.config.mode != "off" or self.config.link_entities:
+            own = {d.message_id for d in firsthand}
+            said = [
+                Said(d.message_id, _speaker(d), d.content, d.event_time, d.message_id in own)
+                for d in drafts
+                if d.content.strip()
+            ]
+            said = [s for s in said if not (s.firsthand and s.speaker.lower() in _NOT_A_PERSON)]
+            parsed, named = self.reader.read(said, (user_id, session_id or ""))
+            if self.config.mode == "parse":
+                found = parsed
+            if self.config.link_entities:
+                mentions = {m: [(n, "mention") for n, _ in names] for m, names in named.items()}
+        if self.config.mode in ("rules", "llm"):
+            found = self._claims(messages)
+            if self.notes:
+                found += [note for m in messages for note in notes(m)]
+        found = [f for f in found if f.confidence >= self.config.min_confidence]
         claims = self._embedded(found, user_id, session_id, said_by)
         return Consolidation(claims=claims, mentions=mentions)
 
@@ -141,7 +152,8 @@ def fact_memory(
         event_time=when,
         sources=list(fact.sources),
         content_hash=content_hash(user_id, fact.key(), normalise_name(fact.value), stamp),
-        metadata=_provenance(fact.actor, source),
+        metadata=_provenance(fact.actor, source)
+        | ({"tense": fact.tense} if fact.tense != "current" else {}),
         embedding=vector,
         subject=fact.subject,
         attribute=fact.attribute,

@@ -19,6 +19,7 @@ class Attribute:
 
 
 NOTE = "note"
+CLAIM = "claim"  # open vocabulary (encode/claims): the predicate says what it is about
 _ATTRIBUTES = [
     # statements carry the attribute's plain name too, for questions that use it
     Attribute("job", True, "{s} works as {v} (job)", 0.9),
@@ -38,6 +39,9 @@ _ATTRIBUTES = [
     Attribute("other", False, "{s}: {v}", 0.4),
     # a statement in its own words (notes.py): the value is the whole third-person sentence
     Attribute(NOTE, False, "{v}", 0.4),
+    # a parsed claim: its text is its third-person statement; one current value per subject
+    # and predicate, unless the text says values coexist (then the value is in its key)
+    Attribute(CLAIM, True, "{v}", 0.6),
 ]
 ATTRIBUTES = {a.name: a for a in _ATTRIBUTES}
 # "favorite_<thing>" attributes are single-valued and built on the fly
@@ -116,6 +120,11 @@ class FactDraft:
     op: Literal["set", "end"] = "set"
     confidence: float = 0.8
     actor: str = "rules"
+    # claims (encode/claims): the statement, the predicate, tense and whether values coexist
+    said: str | None = None
+    predicate: str = ""
+    tense: str = "current"
+    coexists: bool = False
 
     @property
     def spec(self) -> Attribute:
@@ -128,10 +137,16 @@ class FactDraft:
         facts are read without reading all its notes."""
         if self.attribute == NOTE:  # apart from "subject|…": scans of a subject's facts
             return f"#{NOTE}|{normalise_name(self.subject)}|{normalise_name(self.value)}"
+        if self.attribute == CLAIM:  # subject|claim|predicate(|value where values coexist)
+            base = f"{normalise_name(self.subject)}|{CLAIM}|{normalise_name(self.predicate)}"
+            apart = self.coexists or self.tense == "past"
+            return f"{base}|{normalise_name(self.value)}" if apart else base
         base = f"{normalise_name(self.subject)}|{self.attribute}"
         return base if self.spec.single else f"{base}|{normalise_name(self.value)}"
 
     def statement(self) -> str:
+        if self.said is not None:
+            return self.said
         if self.op == "end":
             what = f" ({self.value})" if self.value else ""
             return f"{self.subject}: {self.attribute.replace('_', ' ')} ended{what}"

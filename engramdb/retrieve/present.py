@@ -1,0 +1,75 @@
+"""The present ranks first: for a question about what holds now (or at ``as_of``), the newest
+statement on the question's topic, by or about the person asked for, is read first.
+
+The question itself is the topic. Of the best ``head`` candidates, those about as close to the
+question as the closest one (cosine within ``slack``) and about the person it asks for are
+on its topic; among them the newest — a message or a fact, by the time it was said — takes the
+first place, the next newest the second, and so on, in the places they already held. Two
+memories that answer the same question are two versions of one answer, whatever words they
+use ("drives a Tesla" after "traded in the Civic"), so no list of attributes is needed.
+
+Superseded knowledge (a fact closed by a newer claim; a message whose every claim was closed)
+drops by ``superseded`` first. A question about the past ("before", "used to", "in 2022") is
+left as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from engramdb.retrieve.config import SearchConfig
+from engramdb.retrieve.query import QueryAnalysis
+from engramdb.retrieve.scope_index import IntArray, ScopeIndex
+from engramdb.retrieve.signals import Scores
+
+
+def present_first(
+    index: ScopeIndex,
+    positions: IntArray,
+    scores: Scores,
+    query: QueryAnalysis,
+    config: SearchConfig,
+) -> None:
+    """Reorder ``scores`` in place (``config.present_first`` switches it on)."""
+    if query.vector is None or query.past:
+        return
+    live = np.flatnonzero(np.isfinite(scores))
+    if len(live) < 2:
+        return
+    head = live[np.argsort(-scores[live], kind="stable")[: config.present_head]]
+    rows = positions[head]
+    closeness = index.vectors[rows] @ query.vector
+    on_topic = closeness >= closeness.max() - config.present_slack
+    at = query.at
+    status = index.status(rows, at)
+    if config.superseded < 1:  # what is no longer true goes below what is
+        superseded = head[status < 0]
+        scores[superseded] *= config.superseded
+        on_topic &= status >= 0
+    asked = query.subject(index)
+    if asked is not None:
+        about = _about(index, rows, asked)
+        scores[head[~about]] *= config.other_subject  # "my mom takes her cat to Dr. Patel"
+        on_topic &= about
+    said = index.said_at[rows]
+    on_topic &= ~np.isnan(said)
+    chosen = np.flatnonzero(on_topic)
+    if len(chosen) < 2:
+        return
+    places = np.sort(chosen)  # the places they hold, best first
+    newest_first = chosen[np.argsort(-said[chosen], kind="stable")]
+    old = scores[head].copy()
+    for place, member in zip(places.tolist(), newest_first.tolist(), strict=True):
+        scores[head[member]] = old[place]
+
+
+def _about(index: ScopeIndex, rows: IntArray, subject: int) -> npt.NDArray[np.bool_]:
+    """Whether each row is about the subject: a fact about them; a message whose claims
+    are about them, or by them when no claim was drawn from it ("my mom takes her cat to
+    Dr. Patel" is about the mom)."""
+    out = np.zeros(len(rows), np.bool_)
+    for i, pos in enumerate(rows.tolist()):
+        drawn = index.drawn_subjects(pos) if index.is_episode[pos] else set()
+        out[i] = subject in drawn if drawn else index.speaker_code[pos] == subject
+    return out
