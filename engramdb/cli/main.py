@@ -147,7 +147,10 @@ def list_(
 @app.command()
 @friendly
 def delete(
-    memory_id: Annotated[Optional[str], typer.Argument(help="the memory to delete")] = None,  # noqa: UP045
+    memory_id: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="the memory to delete (its id, or 8+ characters of it)"),
+    ] = None,
     user_id: Annotated[Optional[str], typer.Option("--user-id", "-u")] = None,  # noqa: UP045
     all_: Annotated[bool, typer.Option("--all", help="delete everything of --user-id")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
@@ -167,8 +170,9 @@ def delete(
     if not memory_id:
         fail("give a memory id, or --all --user-id USER")
     with open_memory(store, config) as mem:
-        mem.delete(memory_id or "", user_id=user_id)
-    console.print(f"deleted {memory_id}")
+        full = mem.resolve_id(memory_id or "", user_id=user_id)
+        mem.delete(full, user_id=user_id)
+    console.print(f"deleted {full}")
 
 
 @app.command()
