@@ -143,9 +143,12 @@ def mcp(
         Optional[str],  # noqa: UP045
         typer.Option("--user-id", "-u", help="bind the session to this one user"),
     ] = None,
+    default_user: Annotated[
+        str, typer.Option(help="the user of tool calls that name none (unless --user-id)")
+    ] = "local",
     read_only: Annotated[bool, typer.Option(help="refuse add and delete")] = False,
 ) -> None:
-    """Serve MCP over stdio (for desktop agents and IDEs)."""
+    """Serve MCP over stdio (for desktop agents and IDEs): one local user by default."""
     _need_server_extra()
     from engramdb.api.async_memory import AsyncMemory
     from engramdb.mcp.server import run_stdio
@@ -155,11 +158,12 @@ def mcp(
 
     engine, _ = load_configs(store, config, {})
     check_tenant(tenant)
-    if user_id is not None:
-        check_user(user_id, tenant)
+    for name in (user_id, default_user):
+        if name is not None:
+            check_user(name, tenant)
     configure_logging("warning")
     local = Principal("key", tenant, user_id, "read" if read_only else "write", "stdio")
-    asyncio.run(run_stdio(AsyncMemory(config=engine), local))
+    asyncio.run(run_stdio(AsyncMemory(config=engine), local, default_user))
 
 
 @friendly
