@@ -13,6 +13,7 @@ from rich.table import Table
 from engramdb.cli.bench import register as register_bench_commands
 from engramdb.cli.common import console, fail, friendly, open_memory, progress_bar
 from engramdb.cli.importers import read_jsonl, read_locomo
+from engramdb.cli.keys import register as register_key_commands
 from engramdb.cli.knowledge import register as register_knowledge_commands
 from engramdb.cli.llm import register as register_llm_commands
 from engramdb.cli.serve import register as register_service_commands
@@ -27,6 +28,7 @@ register_bench_commands(bench_app)
 register_transfer_commands(app)
 register_knowledge_commands(app)
 register_llm_commands(app)
+register_key_commands(app)
 
 Store = Annotated[
     str | None,

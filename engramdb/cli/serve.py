@@ -108,7 +108,28 @@ def serve(
         raise
     app = create_app(memory, keys, admin_key=admin_key, settings=settings)
     server = uvicorn.Server(uvicorn_config(app, settings))
+    _banner(settings, store, config)
     server.run()
+
+
+def _banner(settings: Any, store: str | None, config: Path | None) -> None:
+    """Where to point a browser, and how to make the key the UI, REST and MCP ask for."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    base = f"http://{host}:{settings.port}"
+    parts = [f"the web UI at {base}/"] if settings.ui else []
+    parts.append(f"REST at {base}/v1 (OpenAPI: {base}/openapi.json)")
+    if settings.mcp:
+        parts.append(f"MCP at {base}/mcp")
+    where = f" --config {config}" if config else (f" --store {store}" if store else "")
+    console.print(f"engramdb: {'; '.join(parts)}", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"make an API key (the UI asks for one): engram keys create{where} [--tenant T]"
+        " [--user-id U] [--rights read]",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.file.flush()  # before uvicorn's own logs, also when stdout is a pipe
 
 
 def _admin_key(flag: str | None, file: Path | None, from_command_line: bool) -> str | None:
