@@ -62,7 +62,9 @@ class Memory(Knowledge, Lifecycle):
             cache = Path(
                 config.cache_dir or f"{Path(config.store).expanduser()}.cache"
             ).expanduser()
-            self.embedder = create_embedder(config.embedder, cache)
+            self.embedder = create_embedder(
+                config.embedder, Path(config.model_cache_dir).expanduser()
+            )
             self.store.check_embedder(self.embedder.name, self.embedder.dim)
         except BaseException:
             self.store.close()
