@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,6 +150,15 @@ class ForgettingConfig(BaseModel):
     decay_below_importance: float = Field(0.3, ge=0, le=1)
 
 
+def default_model_cache() -> str:
+    """Where derived model files are kept once per machine: ``$XDG_CACHE_HOME/engramdb/models``
+    (an absolute XDG_CACHE_HOME only, as the XDG spec says), else ``~/.cache/engramdb/models``.
+    Read here, when a config is built; nothing below reads the environment."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path("~/.cache").expanduser()
+    return str(root / "engramdb" / "models")
+
+
 class EngramConfig(BaseModel):
     """Everything engramdb can be told. Load with ``from_file`` or keyword arguments."""
 
@@ -156,7 +166,12 @@ class EngramConfig(BaseModel):
 
     store: str = Field("~/.engramdb/memory.db", description="SQLite path, or a postgresql:// DSN")
     cache_dir: str | None = Field(
-        None, description="derived files (ANN indexes, converted models); default: next to store"
+        None, description="derived files of the store (ANN indexes); default: next to the store"
+    )
+    model_cache_dir: str = Field(
+        default_factory=default_model_cache,
+        description="derived model files (MiniLM's int8 copy), one per machine for every store;"
+        " default: $XDG_CACHE_HOME/engramdb/models or ~/.cache/engramdb/models",
     )
     embedder: EmbedderConfig = Field(default_factory=lambda: EmbedderConfig())
     search_preset: str = "hybrid"

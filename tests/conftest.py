@@ -6,10 +6,11 @@
   ``static_memory``, ``memory`` are parametrised by backend). PostgreSQL is a private server
   started once per session by ``pgserver`` (PostgreSQL + pgvector from PyPI), or the server that
   ``ENGRAMDB_TEST_PG_DSN`` (a postgresql:// URI) names; each store gets a fresh schema.
-* The default embedder (MiniLM) derives an int8 copy of its model into ``<db>.cache/models`` the
-  first time a store is opened (about 3 s). The session derives it once; ``primed_path`` then
-  hard-links that derived file into a fresh store's cache folder, which is exactly what a
-  previous run would have left there, so fresh MiniLM stores open in a fraction of a second.
+* The default embedder (MiniLM) derives an int8 copy of its model once per machine, into
+  ``EngramConfig.model_cache_dir`` (``~/.cache/engramdb/models`` unless XDG_CACHE_HOME says
+  otherwise; about 3 s the first time), which every store then shares: fresh MiniLM stores open
+  in a fraction of a second. (``primed_path`` and friends still hard-link those files into a
+  store's cache folder, as older versions kept them; nothing reads them there now.)
 """
 
 from __future__ import annotations
@@ -79,11 +80,11 @@ def no_network() -> Iterator[None]:
 # --- paths and stores ------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def minilm_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder holding the derived MiniLM model files (derived once per session)."""
+    """The folder holding the derived MiniLM model files (derived once per machine)."""
     base = tmp_path_factory.mktemp("minilm-seed")
     Memory(base / "seed.db").close()
-    models = base / "seed.db.cache" / "models"
-    assert any(models.glob("*.onnx")), "the default embedder did not derive its model"
+    models = Path(EngramConfig.build().model_cache_dir)
+    assert any(models.glob("minilm-int8-*.onnx")), "the default embedder did not derive its model"
     return models
 
 

@@ -176,8 +176,13 @@ class AsyncMemory:
         loaded on first use, in a worker thread)."""
         return await self._run(self.memory.llm)
 
-    async def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
-        return await self._run(self.memory.get, memory_id, user_id=user_id)
+    async def get(
+        self, memory_id: str, *, user_id: str | None = None, exact: bool = False
+    ) -> MemoryItem:
+        return await self._run(self.memory.get, memory_id, user_id=user_id, exact=exact)
+
+    async def resolve_id(self, memory_id: str, *, user_id: str | None = None) -> str:
+        return await self._run(self.memory.resolve_id, memory_id, user_id=user_id)
 
     async def list(
         self,

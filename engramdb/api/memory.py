@@ -35,6 +35,9 @@ from engramdb.retrieve.scopes import ScopeCache
 from engramdb.retrieve.search import Searcher
 from engramdb.store import open_store
 
+MIN_ID_PREFIX = 8  # the shortest prefix of a memory id that commands accept
+FULL_ID_CHARS = 32  # memory ids are uuid4 hex
+
 
 class Memory(Knowledge, Lifecycle):
     """Long-term memory on an embedded store: ``Memory("~/.engramdb/demo.db")``.
@@ -59,7 +62,9 @@ class Memory(Knowledge, Lifecycle):
             cache = Path(
                 config.cache_dir or f"{Path(config.store).expanduser()}.cache"
             ).expanduser()
-            self.embedder = create_embedder(config.embedder, cache)
+            self.embedder = create_embedder(
+                config.embedder, Path(config.model_cache_dir).expanduser()
+            )
             self.store.check_embedder(self.embedder.name, self.embedder.dim)
         except BaseException:
             self.store.close()
@@ -165,13 +170,13 @@ class Memory(Knowledge, Lifecycle):
             metadata=current.metadata,
         )
         return self.store.update(
-            memory_id, edited, actor="user", reason=reason, user_id=current.user_id
+            current.id, edited, actor="user", reason=reason, user_id=current.user_id
         )
 
     def delete(self, memory_id: str, *, user_id: str | None = None) -> None:
         """Delete one memory (its history records the deletion)."""
         current = self.get(memory_id, user_id=user_id)
-        pk = self.store.delete(memory_id, actor="user", user_id=current.user_id)
+        pk = self.store.delete(current.id, actor="user", user_id=current.user_id)
         self._scopes.forget(current.user_id, pk)
 
     def delete_all(self, *, user_id: str) -> dict[str, int]:
@@ -223,10 +228,32 @@ class Memory(Knowledge, Lifecycle):
         self._uses.saw(pks)
         return hits
 
-    def get(self, memory_id: str, *, user_id: str | None = None) -> MemoryItem:
-        return self.store.get(
-            _memory_id(memory_id), user_id=_user(user_id) if user_id is not None else None
-        )
+    def get(self, memory_id: str, *, user_id: str | None = None, exact: bool = False) -> MemoryItem:
+        """One memory by id, or by a unique prefix of at least 8 characters of its id (unless
+        ``exact``); with ``user_id``, only that user's memories are looked at."""
+        user = _user(user_id) if user_id is not None else None
+        found = _memory_id(memory_id) if exact else self.resolve_id(memory_id, user_id=user)
+        return self.store.get(found, user_id=user)
+
+    def resolve_id(self, memory_id: str, *, user_id: str | None = None) -> str:
+        """The full id a memory id or a unique prefix of it (at least ``MIN_ID_PREFIX``
+        characters) names, among ``user_id``'s memories (and deleted memories that left
+        history), or the whole store's without ``user_id``. An id that matches nothing is
+        returned as given (the operation then says it is not found); a prefix of more than one
+        id is an ``InvalidInputError``."""
+        memory_id = _memory_id(memory_id)
+        if len(memory_id) < MIN_ID_PREFIX or len(memory_id) >= FULL_ID_CHARS:
+            return memory_id
+        user = _user(user_id) if user_id is not None else None
+        matches = self.store.ids_with_prefix(memory_id, user, limit=2)
+        if memory_id in matches or not matches:
+            return memory_id
+        if len(matches) > 1:
+            raise InvalidInputError(
+                f"memory id {memory_id!r} is ambiguous: it begins more than one memory's id;"
+                " give more characters"
+            )
+        return matches[0]
 
     def list(
         self,
@@ -260,9 +287,8 @@ class Memory(Knowledge, Lifecycle):
         return self.store.list(_user(user_id), kind=kind, limit=limit, cursor=cursor, order=order)
 
     def history(self, memory_id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
-        return self.store.history(
-            _memory_id(memory_id), user_id=_user(user_id) if user_id is not None else None
-        )
+        user = _user(user_id) if user_id is not None else None
+        return self.store.history(self.resolve_id(memory_id, user_id=user), user_id=user)
 
     def users(self) -> builtins.list[str]:
         return self.store.users()

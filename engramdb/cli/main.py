@@ -13,6 +13,7 @@ from rich.table import Table
 from engramdb.cli.bench import register as register_bench_commands
 from engramdb.cli.common import console, fail, friendly, open_memory, progress_bar
 from engramdb.cli.importers import read_jsonl, read_locomo
+from engramdb.cli.keys import register as register_key_commands
 from engramdb.cli.knowledge import register as register_knowledge_commands
 from engramdb.cli.llm import register as register_llm_commands
 from engramdb.cli.serve import register as register_service_commands
@@ -27,6 +28,7 @@ register_bench_commands(bench_app)
 register_transfer_commands(app)
 register_knowledge_commands(app)
 register_llm_commands(app)
+register_key_commands(app)
 
 Store = Annotated[
     str | None,
@@ -147,7 +149,10 @@ def list_(
 @app.command()
 @friendly
 def delete(
-    memory_id: Annotated[Optional[str], typer.Argument(help="the memory to delete")] = None,  # noqa: UP045
+    memory_id: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="the memory to delete (its id, or 8+ characters of it)"),
+    ] = None,
     user_id: Annotated[Optional[str], typer.Option("--user-id", "-u")] = None,  # noqa: UP045
     all_: Annotated[bool, typer.Option("--all", help="delete everything of --user-id")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
@@ -167,8 +172,9 @@ def delete(
     if not memory_id:
         fail("give a memory id, or --all --user-id USER")
     with open_memory(store, config) as mem:
-        mem.delete(memory_id or "", user_id=user_id)
-    console.print(f"deleted {memory_id}")
+        full = mem.resolve_id(memory_id or "", user_id=user_id)
+        mem.delete(full, user_id=user_id)
+    console.print(f"deleted {full}")
 
 
 @app.command()

@@ -108,7 +108,28 @@ def serve(
         raise
     app = create_app(memory, keys, admin_key=admin_key, settings=settings)
     server = uvicorn.Server(uvicorn_config(app, settings))
+    _banner(settings, store, config)
     server.run()
+
+
+def _banner(settings: Any, store: str | None, config: Path | None) -> None:
+    """Where to point a browser, and how to make the key the UI, REST and MCP ask for."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    base = f"http://{host}:{settings.port}"
+    parts = [f"the web UI at {base}/"] if settings.ui else []
+    parts.append(f"REST at {base}/v1 (OpenAPI: {base}/openapi.json)")
+    if settings.mcp:
+        parts.append(f"MCP at {base}/mcp")
+    where = f" --config {config}" if config else (f" --store {store}" if store else "")
+    console.print(f"engramdb: {'; '.join(parts)}", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"make an API key (the UI asks for one): engram keys create{where} [--tenant T]"
+        " [--user-id U] [--rights read]",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.file.flush()  # before uvicorn's own logs, also when stdout is a pipe
 
 
 def _admin_key(flag: str | None, file: Path | None, from_command_line: bool) -> str | None:
@@ -143,9 +164,12 @@ def mcp(
         Optional[str],  # noqa: UP045
         typer.Option("--user-id", "-u", help="bind the session to this one user"),
     ] = None,
+    default_user: Annotated[
+        str, typer.Option(help="the user of tool calls that name none (unless --user-id)")
+    ] = "local",
     read_only: Annotated[bool, typer.Option(help="refuse add and delete")] = False,
 ) -> None:
-    """Serve MCP over stdio (for desktop agents and IDEs)."""
+    """Serve MCP over stdio (for desktop agents and IDEs): one local user by default."""
     _need_server_extra()
     from engramdb.api.async_memory import AsyncMemory
     from engramdb.mcp.server import run_stdio
@@ -155,11 +179,12 @@ def mcp(
 
     engine, _ = load_configs(store, config, {})
     check_tenant(tenant)
-    if user_id is not None:
-        check_user(user_id, tenant)
+    for name in (user_id, default_user):
+        if name is not None:
+            check_user(name, tenant)
     configure_logging("warning")
     local = Principal("key", tenant, user_id, "read" if read_only else "write", "stdio")
-    asyncio.run(run_stdio(AsyncMemory(config=engine), local))
+    asyncio.run(run_stdio(AsyncMemory(config=engine), local, default_user))
 
 
 @friendly

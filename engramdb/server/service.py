@@ -33,11 +33,13 @@ def memory_view(item: MemoryItem, caller: Principal) -> dict[str, Any]:
 async def owner(memory: AsyncMemory, caller: Principal, memory_id: str, user_id: str | None) -> str:
     """The internal user_id to scope a by-id operation with. A key bound to a user, or a
     request naming its user, gives it directly; otherwise the memory's owner is looked up and
-    must belong to the caller's tenant (404 otherwise, never revealing that it exists)."""
+    must belong to the caller's tenant (404 otherwise, never revealing that it exists). Only
+    a scoped operation accepts a prefix of an id: the owner is looked up by the full id, so a
+    prefix never reaches beyond the caller's own user."""
     caller.tenant_key()
     if caller.user_id is not None or user_id is not None:
         return caller.scope(user_id)
-    item = await memory.get(memory_id)
+    item = await memory.get(memory_id, exact=True)
     if caller.external(item.user_id) is None:
         raise NotFoundError(f"no memory with id {memory_id!r}")
     return item.user_id
@@ -152,10 +154,13 @@ async def update(
 
 async def delete(
     memory: AsyncMemory, caller: Principal, memory_id: str, user_id: str | None
-) -> None:
+) -> str:
+    """Delete one memory; returns its full id (``memory_id`` may be a prefix of it)."""
     caller.require_write()
     user = await owner(memory, caller, memory_id, user_id)
-    await memory.delete(memory_id, user_id=user)
+    full = await memory.resolve_id(memory_id, user_id=user)
+    await memory.delete(full, user_id=user)
+    return full
 
 
 async def delete_all(memory: AsyncMemory, caller: Principal, user_id: str | None) -> dict[str, int]:

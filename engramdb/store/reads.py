@@ -109,6 +109,25 @@ class Reads:
             for r in rows
         ]
 
+    def ids_with_prefix(
+        self, prefix: str, user_id: str | None, limit: int = 2
+    ) -> builtins.list[str]:
+        """Up to ``limit`` ids of memories (or, if none, of deleted memories that left history)
+        starting with ``prefix``, of ``user_id`` only where given."""
+        n = len(prefix)  # an int literal in the SQL: one form for every driver's parameters
+        found: builtins.list[str] = []
+        with self.d.read("ids by prefix") as tx:
+            for table, column in (("memories", "id"), ("history", "memory_id")):
+                query = f"SELECT DISTINCT {column} FROM {table} WHERE substr({column}, 1, {n}) = ?"
+                args: builtins.list[Any] = [prefix]
+                if user_id is not None:
+                    query += " AND user_id = ?"
+                    args.append(user_id)
+                found = [str(r[0]) for r in tx.all(f"{query} LIMIT {int(limit)}", args)]
+                if found:
+                    break
+        return found
+
     # --- lexical ---------------------------------------------------------------------------
     def lexical_plan(self, user_id: str, terms: builtins.list[str]) -> LexicalPlan | None:
         if not terms:

@@ -15,10 +15,12 @@ PROVIDERS: dict[str, str] = {
 }
 
 
-def create_embedder(config: EmbedderConfig, cache_dir: Path) -> Embedder:
+def create_embedder(config: EmbedderConfig, model_dir: Path) -> Embedder:
+    """The configured embedder; ``model_dir`` is where it may keep derived model files (one
+    folder per machine: ``EngramConfig.model_cache_dir``)."""
     module_name, class_name = PROVIDERS[config.provider].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    embedder: Embedder = cls(config, cache_dir)
+    embedder: Embedder = cls(config, model_dir)
     return embedder
 
 

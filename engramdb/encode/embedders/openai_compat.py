@@ -22,7 +22,7 @@ _RETRIES = 3
 
 
 class OpenAICompatEmbedder:
-    def __init__(self, config: EmbedderConfig, cache_dir: Path) -> None:
+    def __init__(self, config: EmbedderConfig, model_dir: Path) -> None:
         if not config.base_url or not config.model:
             raise ConfigError("embedder provider 'openai' needs base_url and model")
         self._url = config.base_url.rstrip("/") + "/embeddings"

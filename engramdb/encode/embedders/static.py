@@ -18,7 +18,7 @@ class StaticEmbedder:
     name = "tokenlearn-static-64"
     dim = 64
 
-    def __init__(self, config: EmbedderConfig, cache_dir: Path) -> None:
+    def __init__(self, config: EmbedderConfig, model_dir: Path) -> None:
         import static_model
 
         self._encode = static_model.get_embeddings

@@ -26,7 +26,15 @@ from engramdb.server.tenancy import MAX_USER_CHARS
 
 router = APIRouter(prefix="/v1", tags=["memories"], responses=ERRORS)
 
-MemoryId = Annotated[str, Path(min_length=1, max_length=128, description="a memory id")]
+MemoryId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        description="a memory id, or (with user_id, or a key bound to a user) a unique prefix"
+        " of 8 or more characters of it",
+    ),
+]
 UserQuery = Annotated[
     str | None,
     Query(
@@ -116,8 +124,7 @@ async def update_memory(
 async def delete_memory(
     memory_id: MemoryId, memory: MemoryDep, caller: Caller, user_id: UserQuery = None
 ) -> Deleted:
-    await service.delete(memory, caller, memory_id, user_id)
-    return Deleted(id=memory_id)
+    return Deleted(id=await service.delete(memory, caller, memory_id, user_id))
 
 
 @router.get("/memories/{memory_id}/history", response_model=HistoryList, summary="Every version")
