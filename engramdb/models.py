@@ -57,6 +57,9 @@ class Hit(MemoryItem):
 
     score: float
     signals: dict[str, float] = Field(default_factory=dict)
+    # still true? current; superseded (a fact closed, or a message whose every claim was);
+    # past (a claim about an earlier state); None: a message from which no claim was drawn
+    status: Literal["current", "superseded", "past"] | None = None
 
 
 class HistoryEntry(BaseModel):

@@ -75,8 +75,8 @@ class SearchConfig(BaseModel):
     present_first: bool = Field(
         True, description="the newest statement on the question's topic first"
     )
-    superseded: float = Field(
-        0.5, ge=0, le=1, description="score factor of superseded memories (1: off)"
+    superseded_last: bool = Field(
+        True, description="superseded memories below current ones (present questions)"
     )
     present_head: int = Field(10, ge=2, le=100, description="candidates present_first reorders")
     present_slack: float = Field(

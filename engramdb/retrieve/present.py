@@ -9,7 +9,7 @@ memories that answer the same question are two versions of one answer, whatever 
 use ("drives a Tesla" after "traded in the Civic"), so no list of attributes is needed.
 
 Superseded knowledge (a fact closed by a newer claim; a message whose every claim was closed)
-drops by ``superseded`` first. A question about the past ("before", "used to", "in 2022") is
+goes below all current knowledge of the head first (``superseded_last``). A question about the past ("before", "used to", "in 2022") is
 left as it is.
 """
 
@@ -43,9 +43,12 @@ def present_first(
     on_topic = closeness >= closeness.max() - config.present_slack
     at = query.at
     status = index.status(rows, at)
-    if config.superseded < 1:  # what is no longer true goes below what is
+    if config.superseded_last and (status < 0).any() and (status >= 0).any():
+        # what is no longer true goes below all that is, in its own order
+        floor = scores[head[status >= 0]].min()
         superseded = head[status < 0]
-        scores[superseded] *= config.superseded
+        top = scores[superseded].max()
+        scores[superseded] = floor - (top - scores[superseded]) - 1e-6 * abs(floor) - 1e-9
         on_topic &= status >= 0
     asked = query.subject(index)
     if asked is not None:

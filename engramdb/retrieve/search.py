@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -122,7 +122,11 @@ class Searcher:
                 scores[~_of_kinds(index, positions, config.kinds)] = -np.inf
             top = np.argsort(-scores, kind="stable")[:limit]
             top = top[np.isfinite(scores[top])]
-            chosen = [(int(index.pks[positions[i]]), float(scores[i]), i) for i in top]
+            status = index.status(positions[top], info.at)
+            chosen = [
+                (int(index.pks[positions[i]]), float(scores[i]), i, int(s))
+                for i, s in zip(top, status, strict=True)
+            ]
         return self._hits(chosen, signals, read)
 
     def _read(self, pks: list[int], read: dict[int, MemoryItem]) -> dict[int, str]:
@@ -131,19 +135,26 @@ class Searcher:
 
     def _hits(
         self,
-        chosen: list[tuple[int, float, int]],
+        chosen: list[tuple[int, float, int, int]],
         signals: dict[str, Scores],
         read: dict[int, MemoryItem],
     ) -> tuple[list[Hit], list[int]]:
-        missing = [pk for pk, _, _ in chosen if pk not in read]
+        missing = [pk for pk, _, _, _ in chosen if pk not in read]
         items = {**read, **(self.store.get_many(missing) if missing else {})}
         hits, pks = [], []
-        for pk, score, i in chosen:
+        for pk, score, i, status in chosen:
             item = items.get(pk)
             if item is None:  # deleted by another process since the cache was synced
                 continue
             detail = {name: round(float(values[i]), 4) for name, values in signals.items()}
-            hits.append(Hit(**item.model_dump(), score=round(score, 6), signals=detail))
+            hits.append(
+                Hit(
+                    **item.model_dump(),
+                    score=round(score, 6),
+                    signals=detail,
+                    status=_STATUS[status] if item.metadata.get("tense") != "past" else "past",
+                )
+            )
             pks.append(pk)
         return hits, pks
 
@@ -225,6 +236,13 @@ class Searcher:
             out["time"] = time_scores(index, info, positions)
         inherit_context(index, positions, out, config.fact_context)
         return out
+
+
+_STATUS: dict[int, Literal["current", "superseded"] | None] = {
+    1: "current",
+    -1: "superseded",
+    0: None,
+}
 
 
 def _of_kinds(

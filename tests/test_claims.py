@@ -1,0 +1,142 @@
+"""Claims from the dependency parse (encode/claims) and what search does with them: who a
+statement is about, its third-person text, tense and coexistence; as_of sees only the past;
+the newest statement about the person asked comes first."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from engramdb.api.memory import Memory
+from engramdb.encode.claims.extract import ClaimDraft, Conversation, claims_of
+from engramdb.encode.claims.parser import parse
+
+
+def _claims(*messages: str, speaker: str = "Maya") -> list[list[ClaimDraft]]:
+    context = Conversation()
+    return [claims_of(list(d.sents), speaker, None, context) for d in parse(list(messages))]
+
+
+def test_subjects_are_resolved_from_the_parse() -> None:
+    dad, ann, sam = _claims(
+        "My dad drives a Volvo.",
+        "My sister Ann moved to Denver last May. She drives a Tesla now.",
+        "My brother Sam just got an offer from Microsoft!",
+    )
+    assert [(c.subject, c.statement) for c in dad] == [("Maya's dad", "Maya's dad drives a Volvo.")]
+    assert [c.subject for c in ann] == ["Ann", "Ann"]  # "she" is the sister named before
+    assert ann[1].statement == "Ann drives a Tesla now."
+    assert sam[0].subject == "Sam" and "Microsoft" in sam[0].statement
+
+
+def test_statements_are_in_the_third_person() -> None:
+    (start,), (moving,) = _claims(
+        "I'm starting at St. Mary's Hospital in July as a clinical data manager.",
+        "Moving to Denver next month!",
+    )
+    assert start.statement == (
+        "Maya is starting at St. Mary's Hospital in July as a clinical data manager."
+    )
+    assert start.predicate == "start at"
+    assert moving.statement == "Maya is moving to Denver next month."  # the dropped "I"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks so much!",
+        "Can you remind me to book a dentist appointment next week?",
+        "Glad you had support. Being yourself is great!",
+        "That sounds great",
+        "Where do you live?",
+    ],
+)
+def test_no_claim_in_pleasantries_questions_or_remarks_about_the_listener(text: str) -> None:
+    assert _claims(text) == [[]]
+
+
+def test_tense_and_coexistence() -> None:
+    plan, ended, past, second, listed = (
+        claims[0]
+        for claims in _claims(
+            "I'm going to move to Austin next month.",
+            "I don't eat meat anymore.",
+            "I used to live in Boston.",
+            "We also got a second cat, Luna.",
+            "I have a cat and two dogs.",
+        )
+    )
+    assert plan.tense == "planned" and plan.predicate == "move to"
+    assert ended.tense == "ended" and ended.negated
+    assert past.tense == "past"
+    assert second.coexists and listed.coexists
+    assert not _claims("I drive a Civic.")[0][0].coexists
+
+
+def _tell(memory: Memory, user: str, lines: list[tuple[str, str]], speaker: str) -> None:
+    for i, (when, text) in enumerate(lines):
+        memory.add(
+            [{"content": text, "speaker": speaker, "role": "user", "id": f"m{i}"}],
+            user_id=user,
+            session_id=f"s{i}",
+            timestamp=when,
+        )
+
+
+def test_a_newer_claim_supersedes_and_every_hit_says_so(memory: Memory) -> None:
+    user = f"zoe-{uuid.uuid4().hex[:8]}"
+    _tell(
+        memory,
+        user,
+        [
+            ("2023-01-10T10:00:00Z", "I drive a Honda Civic, it's been reliable."),
+            ("2023-03-02T10:00:00Z", "My dad drives a Volvo, he loves it."),
+            ("2023-09-20T10:00:00Z", "I drive a Tesla Model 3 now, sold the Honda."),
+        ],
+        "Zoe",
+    )
+    hits = memory.search("What car does Zoe drive?", user_id=user)
+    assert "Tesla" in hits[0].text  # not the Civic, not the dad's Volvo
+    old = [h for h in memory.search("Civic", user_id=user, kinds=["fact"])]
+    assert old == [] or all("Civic" not in h.text or h.valid_to is not None for h in old)
+    history = memory.search("Civic", user_id=user, as_of="2023-02-01T00:00:00Z", kinds=["fact"])
+    assert any("Civic" in h.text for h in history)
+
+
+def test_as_of_sees_only_what_had_been_said(memory: Memory) -> None:
+    user = f"raj-{uuid.uuid4().hex[:8]}"
+    _tell(
+        memory,
+        user,
+        [
+            ("2023-01-05T10:00:00Z", "I work as a nurse at the city hospital."),
+            ("2024-01-15T10:00:00Z", "Big news: I left the hospital, I teach biology now."),
+        ],
+        "Raj",
+    )
+    then = memory.search("Where does Raj work?", user_id=user, as_of="2023-06-01T00:00:00Z")
+    assert then and all(h.event_time is None or h.event_time.year == 2023 for h in then)
+    assert "hospital" in then[0].text
+    now = memory.search("Where does Raj work?", user_id=user)
+    assert "biology" in now[0].text
+
+
+def test_a_statement_about_someone_else_is_not_read_first(memory: Memory) -> None:
+    user = f"noah-{uuid.uuid4().hex[:8]}"
+    _tell(
+        memory,
+        user,
+        [
+            ("2023-02-01T10:00:00Z", "I take my dog Buddy to Dr. Patel at Greenway Clinic."),
+            ("2023-08-01T10:00:00Z", "I switched Buddy to the Riverside vet, much closer."),
+            ("2023-09-01T10:00:00Z", "My mom still takes her cat to Dr. Patel though."),
+        ],
+        "Noah",
+    )
+    hits = memory.search("Which vet does Noah take his dog to?", user_id=user)
+    assert "Riverside" in hits[0].text
+    off = memory.search(
+        "Which vet does Noah take his dog to?", user_id=user, options={"present_first": False}
+    )
+    assert off  # the stage can be switched off
