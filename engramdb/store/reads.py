@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from engramdb.errors import NotFoundError, StoreError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
-from engramdb.store.base import Cursors, Granularity, ScopeRows, ScopeState
+from engramdb.store.base import Granularity, ScopeRows, ScopeState
 from engramdb.store.dialect import Dialect, Row, Tx, chunks, marks
 from engramdb.store.lexical import LexicalPlan, normalise, plan
 from engramdb.store.record import ITEM, ITEM_COLUMNS
@@ -21,7 +21,6 @@ _HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
 
 class Reads:
     d: Dialect
-    _cursors: Cursors | None = None
 
     def item(self, row: Row) -> MemoryItem:
         """A MemoryItem from a row of ``ITEM_COLUMNS`` (by name: the spec's order)."""
@@ -60,10 +59,11 @@ class Reads:
         *,
         kind: Kind | None = None,
         limit: int = 100,
-        cursor: str | None = None,
+        after: int | None = None,
         order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[builtins.list[MemoryItem], str | None]:
-        after = self.cursors().parse(user_id, cursor)
+    ) -> tuple[builtins.list[MemoryItem], int | None]:
+        """A page of the user's memories after pk ``after``, and the pk the next page goes on
+        after (None: this is the last). The API hands pks out only enciphered (api/cursors.py)."""
         clauses, args = ["user_id = ?"], [user_id]
         if kind is not None:
             clauses.append("kind = ?")
@@ -80,19 +80,17 @@ class Reads:
         more = len(rows) > limit
         rows = rows[:limit]
         page = [self.item(r[1:]) for r in rows]
-        return page, (self.cursors().make(user_id, int(rows[-1][0])) if more and rows else None)
+        return page, (int(rows[-1][0]) if more and rows else None)
 
-    def cursors(self) -> Cursors:
-        """The store's list cursors, keyed by the store's secret (schema.py makes it)."""
-        if self._cursors is None:
-            with self.d.read("list cursors") as tx:
-                row = tx.one("SELECT value FROM meta WHERE key = 'cursor_key'")
-            if row is None:
-                raise StoreError(
-                    "this store has no cursor secret (meta.cursor_key): was it made by engramdb?"
-                )
-            self._cursors = Cursors(bytes.fromhex(str(row[0])))
-        return self._cursors
+    def cursor_secret(self) -> bytes:
+        """The secret list cursors are enciphered with (schema.py makes it)."""
+        with self.d.read("list cursors") as tx:
+            row = tx.one("SELECT value FROM meta WHERE key = 'cursor_key'")
+        if row is None:
+            raise StoreError(
+                "this store has no cursor secret (meta.cursor_key): was it made by engramdb?"
+            )
+        return bytes.fromhex(str(row[0]))
 
     def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         query, args = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?", [memory_id]

@@ -145,6 +145,6 @@ def migrate(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 (step, name, datetime.now(UTC).isoformat()),
             )
-            # the secret that list cursors are enciphered with (base.Cursors)
+            # the secret that list cursors are enciphered with (api/cursors.py)
             secret = (secrets.token_hex(32),)
             tx.run("INSERT INTO meta VALUES ('cursor_key', ?) ON CONFLICT (key) DO NOTHING", secret)
