@@ -24,14 +24,14 @@ from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
 from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
 from engramdb.store.documents import Documents, turn_body
 from engramdb.store.facts import TEXT_FIELDS, Consolidator, FactSession
-from engramdb.store.graph import Graph
+from engramdb.store.graph import Graph, pk_of
+from engramdb.store.reads import by_id
 from engramdb.store.rows import (
     Change,
     bump_scope,
     delete_rows,
     history,
     insert_rows,
-    locate,
     orphaned_facts,
     place,
     set_columns,
@@ -145,7 +145,8 @@ class Engine(Graph):
         owner = self.owner(memory_id, user_id)
         now = datetime.now(UTC)
         with self.d.write("update", owner) as tx:
-            pk, _, old_text, version, key, seq, kind, speaker = locate(tx, memory_id, owner)
+            columns = "pk, text, version, session_key, seq, kind, speaker"
+            pk, old_text, version, key, seq, kind, speaker = by_id(tx, columns, memory_id, owner)
             (vec_id,) = self.d.vec_ids(tx, 1)
             set_columns(tx, self.d, pk, new_version=True, text=item.text, vec_id=vec_id)
             set_columns(tx, self.d, pk, embedding=item.embedding, updated_at=now)
@@ -167,7 +168,7 @@ class Engine(Graph):
         owner = self.owner(memory_id, user_id)
         now = datetime.now(UTC)
         with self.d.write("delete", owner) as tx:
-            pk = int(locate(tx, memory_id, owner)[0])
+            pk, _ = pk_of(tx, memory_id, owner)
             orphans = orphaned_facts(tx, pk)
             docs = Documents(self.d, tx, owner)
             delete_rows(tx, self.d, docs, [pk], Change(actor, None, now))

@@ -19,6 +19,18 @@ from engramdb.store.record import ITEM, ITEM_COLUMNS
 _HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
 
 
+def by_id(tx: Tx, columns: str, memory_id: str, user_id: str | None) -> Row:
+    """``columns`` of the memory ``memory_id`` (only if it is the user's, given a user)."""
+    query, args = f"SELECT {columns} FROM memories WHERE id = ?", [memory_id]
+    if user_id is not None:
+        query += " AND user_id = ?"
+        args.append(user_id)
+    row = tx.one(query, args)
+    if row is None:
+        raise NotFoundError(f"no memory with id {memory_id!r}")
+    return row
+
+
 class Reads:
     d: Dialect
 
@@ -29,14 +41,8 @@ class Reads:
         )
 
     def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
-        query, args = f"SELECT {ITEM_COLUMNS} FROM memories WHERE id = ?", [memory_id]
-        if user_id is not None:
-            query += " AND user_id = ?"
-            args.append(user_id)
         with self.d.read("get") as tx:
-            row = tx.one(query, args)
-        if row is None:
-            raise NotFoundError(f"no memory with id {memory_id!r}")
+            row = by_id(tx, ITEM_COLUMNS, memory_id, user_id)
         return self.item(row)
 
     def get_many(self, pks: builtins.list[int]) -> dict[int, MemoryItem]:
