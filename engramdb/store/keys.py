@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from engramdb.config import EngramConfig
 from engramdb.errors import NotFoundError
 from engramdb.store.dialect import Dialect, Row
 
@@ -98,12 +97,3 @@ class KeyStore:
 
     def close(self) -> None:
         self.d.close()
-
-
-def open_key_store(config: EngramConfig) -> KeyStore:
-    """The key store that goes with the configured memory store, on connections of its own
-    (a small pool on PostgreSQL: one lookup per request)."""
-    from engramdb.store import dialect_for
-
-    options = config.store_options.model_copy(update={"pool_min_size": 1, "pool_max_size": 4})
-    return KeyStore(dialect_for(config.store, options))
