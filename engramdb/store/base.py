@@ -123,4 +123,3 @@ class ScopeRows:
     expires_at: npt.NDArray[np.float64]
     anchor_pk: npt.NDArray[np.int64]
     attribute: list[str] = field(default_factory=list)  # a fact's attribute ("" otherwise)
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -72,17 +72,15 @@ class Engine(Graph):
 
     def check_embedder(self, name: str, dim: int) -> None:
         """The first embedder fixes the store's vectors; another one is refused."""
+        configured = {"name": name, "dim": dim}
         with self.d.write("checking the embedder", None) as tx:
             self.d.lock(tx, "engramdb-embedder")  # replicas starting together check one by one
             row = tx.one("SELECT value FROM meta WHERE key = 'embedder'")
             if row is None:
-                tx.run(
-                    "INSERT INTO meta VALUES ('embedder', ?)",
-                    (json.dumps({"name": name, "dim": dim}),),
-                )
+                tx.run("INSERT INTO meta VALUES ('embedder', ?)", (json.dumps(configured),))
             self.d.on_embedder(tx, dim, first=row is None)
-        stored = json.loads(row[0]) if row else {"name": name, "dim": dim}
-        if stored != {"name": name, "dim": dim}:
+        stored = json.loads(row[0]) if row else configured
+        if stored != configured:
             raise ConfigError(
                 f"this store holds vectors of {stored['name']} ({stored['dim']}-d); the configured"
                 f" embedder is {name} ({dim}-d). Use the same embedder or export/import the store."
@@ -148,11 +146,10 @@ class Engine(Graph):
             columns = "pk, text, version, session_key, seq, kind, speaker"
             pk, old_text, version, key, seq, kind, speaker = by_id(tx, columns, memory_id, owner)
             (vec_id,) = self.d.vec_ids(tx, 1)
-            set_columns(tx, self.d, pk, new_version=True, text=item.text, vec_id=vec_id)
-            set_columns(tx, self.d, pk, embedding=item.embedding, updated_at=now)
-            set_columns(tx, self.d, pk, date_words=item.date_words, has_time=item.has_time)
-            set_columns(tx, self.d, pk, time_lo=item.time_lo, time_hi=item.time_hi)
-            set_columns(tx, self.d, pk, metadata=item.metadata)
+            change: dict[str, Any] = {"text": item.text, "vec_id": vec_id, "updated_at": now}
+            change.update(embedding=item.embedding, date_words=item.date_words)
+            change.update(has_time=item.has_time, time_lo=item.time_lo, time_hi=item.time_hi)
+            set_columns(tx, self.d, pk, new_version=True, metadata=item.metadata, **change)
             docs = Documents(self.d, tx, owner)
             docs.put("turn", [(pk, turn_body(kind, speaker, item.text, item.date_words))])
             if kind == "episode":

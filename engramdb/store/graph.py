@@ -135,13 +135,10 @@ class Graph(Reads):
             pks = sorted({int(m) for m, _, _ in mentions})
             hops: list[tuple[int, int]] = []
             for chunk in chunks(pks):
-                hops += [
-                    (int(a), int(b))
-                    for a, b in tx.all(
-                        "SELECT src_pk, dst_pk FROM memory_links WHERE kind = 'source'"
-                        f" AND src_pk IN ({marks(len(chunk))}) ORDER BY src_pk, dst_pk",
-                        chunk,
-                    )
-                ]
+                sql = (
+                    "SELECT src_pk, dst_pk FROM memory_links WHERE kind = 'source'"
+                    f" AND src_pk IN ({marks(len(chunk))}) ORDER BY src_pk, dst_pk"
+                )
+                hops += [(int(a), int(b)) for a, b in tx.all(sql, chunk)]
         rows = [(int(m), int(e), int(n)) for m, e, n in mentions]
         return EntityMentions(rows, self.scope_state(user_id).rows, hops)

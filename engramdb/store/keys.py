@@ -47,18 +47,12 @@ class KeyStore:
         )
 
     def create(self, key_id: str, secret_hash: str, record: ApiKey) -> None:
+        key = (key_id, secret_hash, record.tenant, record.user_id, record.rights)
         with self.d.write("creating an API key", None) as tx:
             tx.run(
                 "INSERT INTO api_keys (key_id, secret_hash, tenant, user_id, rights, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    key_id,
-                    secret_hash,
-                    record.tenant,
-                    record.user_id,
-                    record.rights,
-                    self.d.time(record.created_at),
-                ),
+                (*key, self.d.time(record.created_at)),
             )
 
     def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:

@@ -120,7 +120,7 @@ class Reads:
         rows = self.scope_state(user_id).rows
         words = [w for t in terms for w in normalise(t).split()]
         with self.d.read("lexical search") as tx:
-            return plan(tx, self.d.lexical.lexemes(tx, words), user_id, terms, rows)
+            return plan(tx, self.d.lexical.lexemes(tx, words), user_id, words, rows)
 
     def lexical(
         self, user_id: str, plan: LexicalPlan | None, granularity: Granularity, limit: int
@@ -171,6 +171,7 @@ class Reads:
             return floats(tuple(v and self.d.decode("time", v).timestamp() for v in values))
 
         vectors = [self.d.decode("vector", v) for v in c[9]]
+        matrix = np.vstack(vectors).astype(np.float32) if vectors else np.empty((0, 0), np.float32)
         return ScopeRows(
             pk=np.array(c[0], np.int64),
             vec_id=np.array(c[1], np.int64),
@@ -181,9 +182,7 @@ class Reads:
             has_time=np.array([bool(v) for v in c[6]], np.bool_),
             time_lo=floats(c[7]),
             time_hi=floats(c[8]),
-            vectors=np.vstack(vectors).astype(np.float32)
-            if vectors
-            else np.empty((0, 0), np.float32),
+            vectors=matrix,
             valid_from=epochs(c[10]),
             valid_to=epochs(c[11]),
             expires_at=epochs(c[12]),

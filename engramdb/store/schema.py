@@ -96,10 +96,6 @@ def shared_ddl(dialect: int) -> list[str]:
     return statements(sql)
 
 
-def fill(sql: str, dialect: int) -> str:
-    return sql.format(int=SQL_TYPES["int"][dialect])
-
-
 def statements(sql: str) -> list[str]:
     return [part.strip() for part in sql.split(";") if part.strip()]
 
