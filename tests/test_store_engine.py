@@ -173,22 +173,25 @@ def test_the_store_imports_nothing_from_the_layers_above() -> None:
 
 
 def test_list_cursors_say_nothing_of_other_tenants_and_bind_to_their_user(
-    store: MemoryStore,  # noqa: F811
+    store_target: str,
 ) -> None:
     """A cursor was the page's last pk: a tenant watching it saw every other tenant's writes."""
-    store.add("u", None, [episode(f"u{i}", f"note {i}") for i in range(6)])
-    first, cursor = store.list("u", limit=3, order="asc")
-    assert cursor is not None and len(first) == 3
-    pks = {str(pk) for pk in store.scope_rows("u", 0).pk.tolist()}
-    assert cursor not in pks and not cursor.isdigit()
-    store.add("v", None, [episode(f"v{i}", f"other {i}") for i in range(50)])  # another tenant
-    assert store.list("u", limit=3, order="asc")[1] == cursor  # unmoved by their writes
-    rest, end = store.list("u", limit=3, order="asc", cursor=cursor)
-    assert [i.id for i in rest] == ["u3", "u4", "u5"] and end is None
-    with pytest.raises(InvalidInputError, match="cursor"):
-        store.list("v", limit=3, cursor=cursor)  # not v's
-    with pytest.raises(InvalidInputError, match="cursor"):
-        store.list("u", limit=3, cursor=cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB"))
+    with engramdb.Memory(store_target, embedder={"provider": "static"}) as m:
+        said = m.add([f"note {i}" for i in range(6)], user_id="u")
+        first, cursor = m.list_page(user_id="u", kind="episode", limit=3, order="asc")
+        assert cursor is not None and len(first) == 3
+        pks = {str(pk) for pk in m.store.scope_rows("u", 0).pk.tolist()}
+        assert cursor not in pks and not cursor.isdigit()
+        m.add([f"other {i}" for i in range(50)], user_id="v")  # another tenant
+        again = m.list_page(user_id="u", kind="episode", limit=3, order="asc")
+        assert again[1] == cursor  # unmoved by their writes
+        rest, end = m.list_page(user_id="u", kind="episode", limit=3, order="asc", cursor=cursor)
+        assert [i.id for i in rest] == [i.id for i in said[3:]] and end is None
+        with pytest.raises(InvalidInputError, match="cursor"):
+            m.list_page(user_id="v", limit=3, cursor=cursor)  # not v's
+        tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+        with pytest.raises(InvalidInputError, match="cursor"):
+            m.list_page(user_id="u", limit=3, cursor=tampered)
 
 
 def test_memory_ids_are_unique_and_indexed(store_target: str) -> None:

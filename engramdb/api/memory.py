@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from engramdb.api.cursors import Cursors
 from engramdb.api.knowledge import Knowledge
 from engramdb.api.lifecycle import Lifecycle, UseCounter, expiry
 from engramdb.config import EngramConfig
@@ -88,6 +89,7 @@ class Memory(Knowledge, Lifecycle):
         self._scopes = ScopeCache(self.store, self.embedder.dim, ann)
         self._searcher = Searcher(self.store, self._scopes, self._queries.embed_query)
         self._search_config = config.search_config()
+        self._cursors: Cursors | None = None  # made on the first page asked for
         self._closed = False
 
     # --- writing -------------------------------------------------------------------------
@@ -284,7 +286,12 @@ class Memory(Knowledge, Lifecycle):
             raise InvalidInputError("limit must be between 1 and 10000")
         if order not in ("asc", "desc"):
             raise InvalidInputError("order must be 'asc' or 'desc'")
-        return self.store.list(_user(user_id), kind=kind, limit=limit, cursor=cursor, order=order)
+        uid = _user(user_id)
+        if self._cursors is None:
+            self._cursors = Cursors(self.store.cursor_secret())
+        after = self._cursors.parse(uid, cursor)
+        page, last = self.store.list(uid, kind=kind, limit=limit, after=after, order=order)
+        return page, None if last is None else self._cursors.make(uid, last)
 
     def history(self, memory_id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         user = _user(user_id) if user_id is not None else None

@@ -35,12 +35,23 @@ import numpy as np
 
 from engramdb.errors import InvalidInputError, StoreError
 from engramdb.store.engine import MemoryStore
+from engramdb.store.record import EXPORT_DEFAULTS, EXPORTED
 from engramdb.store.transfer import Record, TransferRows
 
 FORMAT = "engramdb-export"
 VERSION = 1
 BATCH = 500
 Progress = Callable[[str, int, int], None]
+# a memory record's fields left out of the file where they hold these values (fields added
+# after the first export format: old files and new ones give the same lines and digests)
+DEFAULTS: dict[str, Any] = {
+    **EXPORT_DEFAULTS,
+    "anchor": None,
+    "links": [],
+    "linked_from": [],
+    "entities": [],
+}
+TIMES = {c.name for c in EXPORTED if c.codec == "time"}  # ISO 8601 in UTC in the file
 
 
 @dataclass
@@ -65,6 +76,40 @@ def encode(record: Record, kind: str) -> str:
         vector = np.asarray(data["embedding"], dtype="<f4")
         data["embedding"] = base64.b64encode(vector.tobytes()).decode("ascii")
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def to_file(record: Record) -> Record:
+    """A memory record as the file holds it: times as text, the session key only where it is
+    not the session id's, fields at their defaults left out."""
+    out = {key: _iso(value) if key in TIMES else value for key, value in record.items()}
+    out["history"] = _history_times(record["history"], _iso)
+    if out["session_key"] == (out["session_id"] or ""):
+        del out["session_key"]
+    for key, default in DEFAULTS.items():
+        if out[key] == default and type(out[key]) is type(default):
+            del out[key]
+    return out
+
+
+def from_file(record: Record) -> Record:
+    """A memory record of a file as the store writes it: every field, times parsed."""
+    out = {**DEFAULTS, "session_key": record["session_id"] or "", **record}
+    for key in TIMES & out.keys():
+        out[key] = _when(out[key])
+    out["history"] = _history_times(record["history"], _when)
+    return out
+
+
+def _history_times(entries: list[Record], convert: Callable[[Any], Any]) -> list[Record]:
+    return [{**entry, "at": convert(entry["at"])} for entry in entries]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def decode_embedding(value: str) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -101,12 +146,13 @@ def _lines(rows: TransferRows, batch: int) -> Iterator[tuple[str, str]]:
     after = 0
     while page := rows.memories(after, batch):
         for pk, record in page:
-            yield "memory", encode(record, "memory")
+            yield "memory", encode(to_file(record), "memory")
             after = pk
     last = ""
     while orphans := rows.orphans(last, batch):
         for record in orphans:
-            yield "history", encode(record, "history")
+            history = _history_times(record["history"], _iso)
+            yield "history", encode({**record, "history": history}, "history")
             last = record["memory_id"]
 
 
@@ -175,12 +221,13 @@ def import_file(
                 ids.add(record["id"])
                 record["embedding"] = decode_embedding(record["embedding"])
                 if number > resume:
-                    pending.append(record)
+                    pending.append(from_file(record))
             elif kind == "history":
                 summary.histories += 1
                 ids.add(record["memory_id"])
                 if number > resume:
-                    orphans.append(record)
+                    history = _history_times(record["history"], _when)
+                    orphans.append({**record, "history": history})
             else:
                 raise InvalidInputError(f"{path}:{number}: unknown record type {kind!r}")
             if len(pending) + len(orphans) >= batch:

@@ -9,8 +9,8 @@ memories that answer the same question are two versions of one answer, whatever 
 use ("drives a Tesla" after "traded in the Civic"), so no list of attributes is needed.
 
 Superseded knowledge (a fact closed by a newer claim; a message whose every claim was closed)
-goes below all current knowledge of the head first (``superseded_last``). A question about the past ("before", "used to", "in 2022") is
-left as it is.
+goes below all current knowledge of the head first (``superseded_last``). A question about
+the past ("before", "used to", "in 2022") is left as it is.
 """
 
 from __future__ import annotations

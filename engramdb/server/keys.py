@@ -15,7 +15,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from engramdb.store.keys import ApiKey, KeyStore, Rights, open_key_store
+from engramdb.config import EngramConfig
+from engramdb.store import dialect_for
+from engramdb.store.keys import ApiKey, KeyStore, Rights
 
 __all__ = ["ApiKey", "IssuedKey", "KeyStore", "issue_key", "open_key_store", "verify_key"]
 KEY_PREFIX = "egk"
@@ -55,3 +57,10 @@ def verify_key(store: KeyStore, presented: str) -> ApiKey | None:
     if not hmac.compare_digest(stored_hash, hash_secret(key_id, secret)):
         return None
     return None if record.revoked_at is not None else record
+
+
+def open_key_store(config: EngramConfig) -> KeyStore:
+    """The key store that goes with the configured memory store, on connections of its own
+    (a small pool on PostgreSQL: one lookup per request)."""
+    options = config.store_options.model_copy(update={"pool_min_size": 1, "pool_max_size": 4})
+    return KeyStore(dialect_for(config.store, options))

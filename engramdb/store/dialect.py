@@ -27,8 +27,9 @@ GRANULARITIES: dict[str, int] = {"turn": 1, "window": 2, "session": 3}
 
 
 class Tx:
-    """A connection, inside a transaction for writes; SQL with ``?`` placeholders. A dialect's
-    subclass says how its driver takes SQL and runs many rows."""
+    """A connection, inside a transaction for writes; SQL with ``?`` placeholders, run the
+    DB-API way. A dialect's subclass says where its driver takes SQL or runs many rows
+    otherwise."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -48,12 +49,12 @@ class Tx:
         return int(self.conn.execute(self.sql(sql), args).rowcount)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        self.conn.executemany(self.sql(sql), rows)
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
         """One ``INSERT … RETURNING`` per parameter row, the first returned row of each
         (None where nothing was inserted)."""
-        raise NotImplementedError
+        return [self.conn.execute(self.sql(sql), row).fetchone() for row in rows]
 
     def local(self) -> AbstractContextManager[Any]:
         """A transaction on a read connection, for settings local to it (PostgreSQL)."""

@@ -24,14 +24,14 @@ from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
 from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
 from engramdb.store.documents import Documents, turn_body
 from engramdb.store.facts import TEXT_FIELDS, Consolidator, FactSession
-from engramdb.store.graph import Graph
+from engramdb.store.graph import Graph, pk_of
+from engramdb.store.reads import by_id
 from engramdb.store.rows import (
     Change,
     bump_scope,
     delete_rows,
     history,
     insert_rows,
-    locate,
     orphaned_facts,
     place,
     set_columns,
@@ -72,17 +72,15 @@ class Engine(Graph):
 
     def check_embedder(self, name: str, dim: int) -> None:
         """The first embedder fixes the store's vectors; another one is refused."""
+        configured = {"name": name, "dim": dim}
         with self.d.write("checking the embedder", None) as tx:
             self.d.lock(tx, "engramdb-embedder")  # replicas starting together check one by one
             row = tx.one("SELECT value FROM meta WHERE key = 'embedder'")
             if row is None:
-                tx.run(
-                    "INSERT INTO meta VALUES ('embedder', ?)",
-                    (json.dumps({"name": name, "dim": dim}),),
-                )
+                tx.run("INSERT INTO meta VALUES ('embedder', ?)", (json.dumps(configured),))
             self.d.on_embedder(tx, dim, first=row is None)
-        stored = json.loads(row[0]) if row else {"name": name, "dim": dim}
-        if stored != {"name": name, "dim": dim}:
+        stored = json.loads(row[0]) if row else configured
+        if stored != configured:
             raise ConfigError(
                 f"this store holds vectors of {stored['name']} ({stored['dim']}-d); the configured"
                 f" embedder is {name} ({dim}-d). Use the same embedder or export/import the store."
@@ -145,13 +143,13 @@ class Engine(Graph):
         owner = self.owner(memory_id, user_id)
         now = datetime.now(UTC)
         with self.d.write("update", owner) as tx:
-            pk, _, old_text, version, key, seq, kind, speaker = locate(tx, memory_id, owner)
+            columns = "pk, text, version, session_key, seq, kind, speaker"
+            pk, old_text, version, key, seq, kind, speaker = by_id(tx, columns, memory_id, owner)
             (vec_id,) = self.d.vec_ids(tx, 1)
-            set_columns(tx, self.d, pk, new_version=True, text=item.text, vec_id=vec_id)
-            set_columns(tx, self.d, pk, embedding=item.embedding, updated_at=now)
-            set_columns(tx, self.d, pk, date_words=item.date_words, has_time=item.has_time)
-            set_columns(tx, self.d, pk, time_lo=item.time_lo, time_hi=item.time_hi)
-            set_columns(tx, self.d, pk, metadata=item.metadata)
+            change: dict[str, Any] = {"text": item.text, "vec_id": vec_id, "updated_at": now}
+            change.update(embedding=item.embedding, date_words=item.date_words)
+            change.update(has_time=item.has_time, time_lo=item.time_lo, time_hi=item.time_hi)
+            set_columns(tx, self.d, pk, new_version=True, metadata=item.metadata, **change)
             docs = Documents(self.d, tx, owner)
             docs.put("turn", [(pk, turn_body(kind, speaker, item.text, item.date_words))])
             if kind == "episode":
@@ -167,7 +165,7 @@ class Engine(Graph):
         owner = self.owner(memory_id, user_id)
         now = datetime.now(UTC)
         with self.d.write("delete", owner) as tx:
-            pk = int(locate(tx, memory_id, owner)[0])
+            pk, _ = pk_of(tx, memory_id, owner)
             orphans = orphaned_facts(tx, pk)
             docs = Documents(self.d, tx, owner)
             delete_rows(tx, self.d, docs, [pk], Change(actor, None, now))

@@ -118,9 +118,8 @@ class FactSession:
         known = self.d.decode("json", sources)
         merged = known + [s for s in item.sources if s not in known]
         (vec_id,) = self.d.vec_ids(self.tx, 1)
-        change: dict[str, Any] = {"text": item.text, "value": item.value}
-        change.update(embedding=item.embedding)
-        change.update(vec_id=vec_id, sources=merged, confidence=item.confidence)
+        change: dict[str, Any] = {"text": item.text, "value": item.value, "vec_id": vec_id}
+        change.update(embedding=item.embedding, sources=merged, confidence=item.confidence)
         change.update(updated_at=self.now, date_words=item.date_words)
         set_columns(self.tx, self.d, pk, new_version=True, **change)
         self.docs.put("turn", [(pk, turn_body("fact", speaker, item.text, item.date_words))])

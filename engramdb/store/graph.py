@@ -8,23 +8,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from engramdb.encode.text import normalise_name
-from engramdb.errors import NotFoundError
 from engramdb.models import Entity, MemoryItem, Relation
 from engramdb.store.base import EntityMentions
 from engramdb.store.dialect import Tx, chunks, marks
-from engramdb.store.reads import Reads
+from engramdb.store.reads import Reads, by_id
 from engramdb.store.rows import bump_scope, set_columns, touch
 
 
 def pk_of(tx: Tx, memory_id: str, user_id: str | None) -> tuple[int, str]:
-    query, args = "SELECT pk, user_id FROM memories WHERE id = ?", [memory_id]
-    if user_id is not None:
-        query += " AND user_id = ?"
-        args.append(user_id)
-    row = tx.one(query, args)
-    if row is None:
-        raise NotFoundError(f"no memory with id {memory_id!r}")
-    return int(row[0]), str(row[1])
+    pk, owner = by_id(tx, "pk, user_id", memory_id, user_id)
+    return int(pk), str(owner)
 
 
 class Graph(Reads):
@@ -142,13 +135,10 @@ class Graph(Reads):
             pks = sorted({int(m) for m, _, _ in mentions})
             hops: list[tuple[int, int]] = []
             for chunk in chunks(pks):
-                hops += [
-                    (int(a), int(b))
-                    for a, b in tx.all(
-                        "SELECT src_pk, dst_pk FROM memory_links WHERE kind = 'source'"
-                        f" AND src_pk IN ({marks(len(chunk))}) ORDER BY src_pk, dst_pk",
-                        chunk,
-                    )
-                ]
+                sql = (
+                    "SELECT src_pk, dst_pk FROM memory_links WHERE kind = 'source'"
+                    f" AND src_pk IN ({marks(len(chunk))}) ORDER BY src_pk, dst_pk"
+                )
+                hops += [(int(a), int(b)) for a, b in tx.all(sql, chunk)]
         rows = [(int(m), int(e), int(n)) for m, e, n in mentions]
         return EntityMentions(rows, self.scope_state(user_id).rows, hops)

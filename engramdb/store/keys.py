@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from engramdb.config import EngramConfig
 from engramdb.errors import NotFoundError
 from engramdb.store.dialect import Dialect, Row
 
@@ -48,18 +47,12 @@ class KeyStore:
         )
 
     def create(self, key_id: str, secret_hash: str, record: ApiKey) -> None:
+        key = (key_id, secret_hash, record.tenant, record.user_id, record.rights)
         with self.d.write("creating an API key", None) as tx:
             tx.run(
                 "INSERT INTO api_keys (key_id, secret_hash, tenant, user_id, rights, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    key_id,
-                    secret_hash,
-                    record.tenant,
-                    record.user_id,
-                    record.rights,
-                    self.d.time(record.created_at),
-                ),
+                (*key, self.d.time(record.created_at)),
             )
 
     def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
@@ -98,12 +91,3 @@ class KeyStore:
 
     def close(self) -> None:
         self.d.close()
-
-
-def open_key_store(config: EngramConfig) -> KeyStore:
-    """The key store that goes with the configured memory store, on connections of its own
-    (a small pool on PostgreSQL: one lookup per request)."""
-    from engramdb.store import dialect_for
-
-    options = config.store_options.model_copy(update={"pool_min_size": 1, "pool_max_size": 4})
-    return KeyStore(dialect_for(config.store, options))

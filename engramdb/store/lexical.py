@@ -57,31 +57,23 @@ class LexicalPlan:
 
 
 def plan(
-    tx: Tx, lexemes: dict[str, str], user_id: str, terms: list[str], rows: int
+    tx: Tx, lexemes: dict[str, str], user_id: str, words: list[str], rows: int
 ) -> LexicalPlan | None:
-    """``lexemes``: the dialect's index term of each word of ``terms``; ``rows``: the scope's
-    size (scope_state)."""
-    words = [w for t in terms for w in normalise(t).split()]
+    """``words``: the query's normalised words; ``lexemes``: the dialect's index term of each;
+    ``rows``: the scope's size (scope_state)."""
     grouped: dict[str, list[str]] = {}
     for word in words:
         if lexemes.get(word):  # a word of separators only has no index term
             grouped.setdefault(lexemes[word], []).append(word)
     if not grouped:
         return None
-    stats = {
-        int(g): (int(docs), int(tokens))
-        for g, docs, tokens in tx.all(
-            "SELECT granularity, docs, tokens FROM lex_stats WHERE user_id = ?", (user_id,)
-        )
-    }
-    df = {
-        (int(g), str(lexeme)): int(n)
-        for g, lexeme, n in tx.all(
-            "SELECT granularity, lexeme, df FROM lex_terms WHERE user_id = ?"
-            f" AND lexeme IN ({marks(len(grouped))})",
-            (user_id, *grouped),
-        )
-    }
+    sql = "SELECT granularity, docs, tokens FROM lex_stats WHERE user_id = ?"
+    stats = {int(g): (int(docs), int(tokens)) for g, docs, tokens in tx.all(sql, (user_id,))}
+    sql = (
+        "SELECT granularity, lexeme, df FROM lex_terms WHERE user_id = ?"
+        f" AND lexeme IN ({marks(len(grouped))})"
+    )
+    df = {(int(g), str(lexeme)): int(n) for g, lexeme, n in tx.all(sql, (user_id, *grouped))}
     large = rows > FULL_OR_MAX_ROWS
     queries: dict[str, LexicalQuery] = {}
     for granularity, code in GRANULARITIES.items():

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from engramdb.errors import NotFoundError, StoreError
 from engramdb.models import HistoryEntry, Kind, MemoryItem
-from engramdb.store.base import Cursors, Granularity, ScopeRows, ScopeState
+from engramdb.store.base import Granularity, ScopeRows, ScopeState
 from engramdb.store.dialect import Dialect, Row, Tx, chunks, marks
 from engramdb.store.lexical import LexicalPlan, normalise, plan
 from engramdb.store.record import ITEM, ITEM_COLUMNS
@@ -19,9 +19,20 @@ from engramdb.store.record import ITEM, ITEM_COLUMNS
 _HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
 
 
+def by_id(tx: Tx, columns: str, memory_id: str, user_id: str | None) -> Row:
+    """``columns`` of the memory ``memory_id`` (only if it is the user's, given a user)."""
+    query, args = f"SELECT {columns} FROM memories WHERE id = ?", [memory_id]
+    if user_id is not None:
+        query += " AND user_id = ?"
+        args.append(user_id)
+    row = tx.one(query, args)
+    if row is None:
+        raise NotFoundError(f"no memory with id {memory_id!r}")
+    return row
+
+
 class Reads:
     d: Dialect
-    _cursors: Cursors | None = None
 
     def item(self, row: Row) -> MemoryItem:
         """A MemoryItem from a row of ``ITEM_COLUMNS`` (by name: the spec's order)."""
@@ -30,14 +41,8 @@ class Reads:
         )
 
     def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
-        query, args = f"SELECT {ITEM_COLUMNS} FROM memories WHERE id = ?", [memory_id]
-        if user_id is not None:
-            query += " AND user_id = ?"
-            args.append(user_id)
         with self.d.read("get") as tx:
-            row = tx.one(query, args)
-        if row is None:
-            raise NotFoundError(f"no memory with id {memory_id!r}")
+            row = by_id(tx, ITEM_COLUMNS, memory_id, user_id)
         return self.item(row)
 
     def get_many(self, pks: builtins.list[int]) -> dict[int, MemoryItem]:
@@ -60,10 +65,11 @@ class Reads:
         *,
         kind: Kind | None = None,
         limit: int = 100,
-        cursor: str | None = None,
+        after: int | None = None,
         order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[builtins.list[MemoryItem], str | None]:
-        after = self.cursors().parse(user_id, cursor)
+    ) -> tuple[builtins.list[MemoryItem], int | None]:
+        """A page of the user's memories after pk ``after``, and the pk the next page goes on
+        after (None: this is the last). The API hands pks out only enciphered (api/cursors.py)."""
         clauses, args = ["user_id = ?"], [user_id]
         if kind is not None:
             clauses.append("kind = ?")
@@ -80,19 +86,17 @@ class Reads:
         more = len(rows) > limit
         rows = rows[:limit]
         page = [self.item(r[1:]) for r in rows]
-        return page, (self.cursors().make(user_id, int(rows[-1][0])) if more and rows else None)
+        return page, (int(rows[-1][0]) if more and rows else None)
 
-    def cursors(self) -> Cursors:
-        """The store's list cursors, keyed by the store's secret (schema.py makes it)."""
-        if self._cursors is None:
-            with self.d.read("list cursors") as tx:
-                row = tx.one("SELECT value FROM meta WHERE key = 'cursor_key'")
-            if row is None:
-                raise StoreError(
-                    "this store has no cursor secret (meta.cursor_key): was it made by engramdb?"
-                )
-            self._cursors = Cursors(bytes.fromhex(str(row[0])))
-        return self._cursors
+    def cursor_secret(self) -> bytes:
+        """The secret list cursors are enciphered with (schema.py makes it)."""
+        with self.d.read("list cursors") as tx:
+            row = tx.one("SELECT value FROM meta WHERE key = 'cursor_key'")
+        if row is None:
+            raise StoreError(
+                "this store has no cursor secret (meta.cursor_key): was it made by engramdb?"
+            )
+        return bytes.fromhex(str(row[0]))
 
     def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         query, args = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?", [memory_id]
@@ -135,7 +139,7 @@ class Reads:
         rows = self.scope_state(user_id).rows
         words = [w for t in terms for w in normalise(t).split()]
         with self.d.read("lexical search") as tx:
-            return plan(tx, self.d.lexical.lexemes(tx, words), user_id, terms, rows)
+            return plan(tx, self.d.lexical.lexemes(tx, words), user_id, words, rows)
 
     def lexical(
         self, user_id: str, plan: LexicalPlan | None, granularity: Granularity, limit: int
@@ -186,6 +190,7 @@ class Reads:
             return floats(tuple(v and self.d.decode("time", v).timestamp() for v in values))
 
         vectors = [self.d.decode("vector", v) for v in c[9]]
+        matrix = np.vstack(vectors).astype(np.float32) if vectors else np.empty((0, 0), np.float32)
         return ScopeRows(
             pk=np.array(c[0], np.int64),
             vec_id=np.array(c[1], np.int64),
@@ -196,9 +201,7 @@ class Reads:
             has_time=np.array([bool(v) for v in c[6]], np.bool_),
             time_lo=floats(c[7]),
             time_hi=floats(c[8]),
-            vectors=np.vstack(vectors).astype(np.float32)
-            if vectors
-            else np.empty((0, 0), np.float32),
+            vectors=matrix,
             valid_from=epochs(c[10]),
             valid_to=epochs(c[11]),
             expires_at=epochs(c[12]),

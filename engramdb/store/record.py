@@ -57,10 +57,6 @@ class Column:
             parts.append(f"CHECK ({self.check})")
         return " ".join(parts)
 
-    @property
-    def omitted_at_default(self) -> bool:
-        return self.export_default is not _MISSING
-
 
 def _fact(name: str, codec: Codec = "text", default: Any = None, **kw: Any) -> Column:
     return Column(name, codec, export_default=default, **kw)
@@ -111,7 +107,7 @@ ITEM_COLUMNS = ", ".join(c.name for c in ITEM)  # what a MemoryItem is read from
 # written by an insert (pk comes from the database; use counts start at their defaults)
 INSERTED = tuple(c for c in MEMORY if c.name not in ("pk", "uses", "last_used_at", "version"))
 EXPORTED = tuple(c for c in MEMORY if c.exported)
-EXPORT_DEFAULTS = {c.name: c.export_default for c in EXPORTED if c.omitted_at_default}
+EXPORT_DEFAULTS = {c.name: c.export_default for c in EXPORTED if c.export_default is not _MISSING}
 
 
 def memories_ddl(dialect: int) -> str:

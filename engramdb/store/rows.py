@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engramdb.errors import NotFoundError, StoreError
+from engramdb.errors import StoreError
 from engramdb.store.base import NewMemory
 from engramdb.store.dialect import Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents, turn_body
@@ -184,28 +184,10 @@ def delete_rows(tx: Tx, d: Dialect, docs: Documents, pks: list[int], why: Change
 def orphaned_facts(tx: Tx, pk: int) -> list[int]:
     """Facts drawn from memory ``pk`` that no other source holds: a fact goes with the last
     message it was extracted from."""
-    return [
-        int(r[0])
-        for r in tx.all(
-            "SELECT l.src_pk FROM memory_links l WHERE l.dst_pk = ? AND l.kind = 'source'"
-            " AND NOT EXISTS (SELECT 1 FROM memory_links o WHERE o.src_pk = l.src_pk"
-            " AND o.kind = 'source' AND o.dst_pk <> ?)",
-            (pk, pk),
-        )
-    ]
-
-
-def locate(tx: Tx, memory_id: str, user_id: str | None) -> tuple[Any, ...]:
-    """pk, user_id, text, version, session_key, seq, kind, speaker of a memory."""
-    query = (
-        "SELECT pk, user_id, text, version, session_key, seq, kind, speaker FROM memories"
-        " WHERE id = ?"
+    rows = tx.all(
+        "SELECT l.src_pk FROM memory_links l WHERE l.dst_pk = ? AND l.kind = 'source'"
+        " AND NOT EXISTS (SELECT 1 FROM memory_links o WHERE o.src_pk = l.src_pk"
+        " AND o.kind = 'source' AND o.dst_pk <> ?)",
+        (pk, pk),
     )
-    args: tuple[str, ...] = (memory_id,)
-    if user_id is not None:
-        query += " AND user_id = ?"
-        args += (user_id,)
-    row = tx.one(query, args)
-    if row is None:
-        raise NotFoundError(f"no memory with id {memory_id!r}")
-    return row
+    return [int(r[0]) for r in rows]

@@ -96,10 +96,6 @@ def shared_ddl(dialect: int) -> list[str]:
     return statements(sql)
 
 
-def fill(sql: str, dialect: int) -> str:
-    return sql.format(int=SQL_TYPES["int"][dialect])
-
-
 def statements(sql: str) -> list[str]:
     return [part.strip() for part in sql.split(";") if part.strip()]
 
@@ -145,6 +141,6 @@ def migrate(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 (step, name, datetime.now(UTC).isoformat()),
             )
-            # the secret that list cursors are enciphered with (base.Cursors)
+            # the secret that list cursors are enciphered with (api/cursors.py)
             secret = (secrets.token_hex(32),)
             tx.run("INSERT INTO meta VALUES ('cursor_key', ?) ON CONFLICT (key) DO NOTHING", secret)

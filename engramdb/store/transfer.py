@@ -3,9 +3,9 @@ everything the public API does not hand out (vector, sequence number, history of
 memories), read in pk order, and written back exactly (ids, times, versions, history) through
 the engine's own insert path, so documents, vector ids and counters stay exact.
 
-A record is the memory's exported columns (record.py) by name, times as ISO 8601 in UTC, plus
-its anchor's id, its links both ways and the entities it mentions; fields added after the first
-export format are left out at their defaults, so old and new files give the same lines.
+A record is the memory's exported columns (record.py) by name, as Python values, plus its
+anchor's id, its links both ways and the entities it mentions; how a file holds it (ISO times,
+fields left out at their defaults) is manage/transfer.py's.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import numpy as np
 from engramdb.store.base import NewMemory
 from engramdb.store.dialect import Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents
-from engramdb.store.record import BY_NAME, EXPORT_DEFAULTS, EXPORTED
+from engramdb.store.record import EXPORTED
 from engramdb.store.rows import HISTORY_INSERT, bump_scope, insert_rows, place
 
 Record = dict[str, Any]
 _COLUMNS = ", ".join(f"m.{c.name}" for c in EXPORTED)
 _HISTORY = ["memory_id", "version", "event", "text", "previous_text", "actor", "reason", "at"]
-_GRAPH_DEFAULTS: dict[str, Any] = {"anchor": None, "links": [], "linked_from": [], "entities": []}
+# columns an import writes as the export found them, over what place() gives a new memory
+_KEPT = ("created_at", "updated_at", "agent_id", "version", "uses", "last_used_at")
 # graph rows of a page of memories, by the page's pks
 _GRAPH = {
     "links": "SELECT l.src_pk, l.kind, d.id FROM memory_links l"
@@ -48,23 +49,9 @@ _MENTION = """INSERT INTO memory_entities (memory_pk, entity_pk, user_id, role)
     WHERE m.id = ? AND m.user_id = ? AND e.user_id = ? AND e.norm = ? ON CONFLICT DO NOTHING"""
 
 
-def field(record: Record, key: str) -> Any:
-    return record.get(key, {**EXPORT_DEFAULTS, **_GRAPH_DEFAULTS}[key])
-
-
-def session_key(record: Record) -> str:
-    """The key of the session a record's sequence number counts in (facts: their own)."""
-    return str(record.get("session_key", record["session_id"] or ""))
-
-
 class TransferRows:
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect
-
-    @staticmethod
-    def iso(value: datetime | None) -> str | None:
-        """A timestamp as the export writes it: ISO 8601 in UTC."""
-        return None if value is None else value.astimezone(UTC).isoformat()
 
     def embedder(self) -> dict[str, Any] | None:
         with self.d.read("reading the embedder") as tx:
@@ -80,7 +67,7 @@ class TransferRows:
             )
             for row in tx.all(sql, chunk):
                 entry = dict(zip(_HISTORY[1:], row[1:], strict=True))
-                entry["at"] = self.iso(self.d.decode("time", entry["at"]))
+                entry["at"] = self.d.decode("time", entry["at"])
                 out[row[0]].append(entry)
         return out
 
@@ -104,14 +91,12 @@ class TransferRows:
             histories = self._histories(tx, [r["id"] for _, r in page])
         for _, record in page:
             record["history"] = histories[record["id"]]
-            _drop_defaults(record)
         return page
 
     def _record(self, row: Sequence[Any]) -> Record:
         record: Record = {}
         for column, value in zip(EXPORTED, row, strict=False):
-            value = self.d.decode(column.codec, value)
-            record[column.name] = self.iso(value) if column.codec == "time" else value
+            record[column.name] = self.d.decode(column.codec, value)
         record["anchor"] = row[len(EXPORTED)]
         return record
 
@@ -143,16 +128,15 @@ class TransferRows:
         return found
 
     def write(self, user_id: str, records: list[Record]) -> None:
-        """One user's memory records in one transaction, under the user's lock."""
+        """One user's memory records (every field present) in one transaction, under the
+        user's lock."""
         with self.d.write("import", user_id) as tx:
             docs = Documents(self.d, tx, user_id)
             at, items = datetime.now(UTC), [new_memory(r) for r in records]
-            keys, seqs = [session_key(r) for r in records], [int(r["seq"]) for r in records]
+            keys, seqs = [r["session_key"] for r in records], [int(r["seq"]) for r in records]
             rows = place(tx, self.d, user_id, None, items, at, keys=keys, seqs=seqs)
             for row, r in zip(rows, records, strict=True):  # what the export kept, as it was
-                row.update(created_at=_when(r["created_at"]), updated_at=_when(r["updated_at"]))
-                row.update(agent_id=r["agent_id"], version=r["version"], uses=field(r, "uses"))
-                row["last_used_at"] = _when(field(r, "last_used_at"))
+                row.update({name: r[name] for name in _KEPT})
             insert_rows(tx, self.d, docs, rows, None)
             docs.flush()
             top = max(int(r["vec_id"]) for r in rows)
@@ -165,7 +149,7 @@ class TransferRows:
             where = f"user_id = ? AND memory_id IN ({marks(len(chunk))})"
             tx.run(f"DELETE FROM history WHERE {where}", (user_id, *chunk))
         lines = [
-            (m, user_id, *(e[k] for k in _HISTORY[1:-1]), self.d.time(_when(e["at"])))
+            (m, user_id, *(e[k] for k in _HISTORY[1:-1]), self.d.time(e["at"]))
             for m, entries_of in entries
             for e in entries_of
         ]
@@ -179,9 +163,9 @@ class TransferRows:
         entities: dict[str, str] = {}
         mentions: list[tuple[str, str, str, str, str]] = []
         for r in records:
-            links.update((kind, r["id"], dst) for kind, dst in field(r, "links"))
-            links.update((kind, src, r["id"]) for kind, src in field(r, "linked_from"))
-            for name, norm, role in field(r, "entities"):
+            links.update((kind, r["id"], dst) for kind, dst in r["links"])
+            links.update((kind, src, r["id"]) for kind, src in r["linked_from"])
+            for name, norm, role in r["entities"]:
                 entities.setdefault(norm, name)
                 mentions.append((role, r["id"], user_id, user_id, norm))
         tx.many(_ANCHOR, anchors)
@@ -204,25 +188,10 @@ class TransferRows:
         return written
 
 
-def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _drop_defaults(record: Record) -> None:
-    if record["session_key"] == (record["session_id"] or ""):
-        del record["session_key"]
-    for key, default in {**EXPORT_DEFAULTS, **_GRAPH_DEFAULTS}.items():
-        if record[key] == default and type(record[key]) is type(default):
-            del record[key]
-
-
 def new_memory(record: Record) -> NewMemory:
     """The memory a record describes, as the insert path takes it (its anchor is restored by
     id after the batch)."""
-    values: dict[str, Any] = {}
-    for name in NewMemory.__dataclass_fields__:
-        if name != "anchor_pk":
-            value = field(record, name) if name in EXPORT_DEFAULTS else record.get(name)
-            values[name] = _when(value) if BY_NAME[name].codec == "time" else value
+    names = [name for name in NewMemory.__dataclass_fields__ if name != "anchor_pk"]
+    values: dict[str, Any] = {name: record.get(name) for name in names}
     values["embedding"] = np.asarray(record["embedding"], np.float32)
     return NewMemory(**values)

@@ -12,10 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.config import ExtractionConfig
+from engramdb.encode.claims.drafts import ClaimReader, Said
 from engramdb.encode.embedders.base import Vectors
 from engramdb.encode.episodes import date_fields
 from engramdb.encode.facts import rules
-from engramdb.encode.claims.drafts import ClaimReader, Said
 from engramdb.encode.facts.model import FactDraft
 from engramdb.encode.facts.notes import notes
 from engramdb.encode.messages import EpisodeDraft

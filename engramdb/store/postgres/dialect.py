@@ -33,19 +33,11 @@ from engramdb.store.postgres.bulk import (
 )
 from engramdb.store.postgres.pool import Conn, connect, open_pool, scalar, translated
 from engramdb.store.postgres.schema import lock_key, migrate
-from engramdb.store.postgres.tsv import TsvectorIndex
+from engramdb.store.postgres.tsv import TABLES, TsvectorIndex
 
 HNSW_MAX_EF = 1000  # pgvector's upper bound for hnsw.ef_search
 # the tables whose rows hold a user's words
-_USER_TEXT = [
-    "memories",
-    "history",
-    "lex_turn",
-    "lex_window",
-    "lex_session",
-    "lex_terms",
-    "entities",
-]
+_USER_TEXT = ["memories", "history", *TABLES.values(), "lex_terms", "entities"]
 log = logging.getLogger("engramdb.store")
 _SQL: dict[str, bytes] = {}
 
@@ -107,12 +99,7 @@ class PostgresTx(Tx):
 
 
 _VALUES = re.compile(r"\bVALUES \((\?, )*\?\)")
-_ARRAY_TYPES = (
-    (bool, "boolean[]"),
-    (int, "bigint[]"),
-    (float, "float8[]"),
-    (datetime, "timestamptz[]"),
-)
+_ARRAY_TYPES = {bool: "boolean[]", int: "bigint[]", float: "float8[]", datetime: "timestamptz[]"}
 
 
 def _array_type(values: Sequence[Any]) -> str | None:
@@ -122,9 +109,7 @@ def _array_type(values: Sequence[Any]) -> str | None:
     if len(kinds) != 1:
         return None
     (kind,) = kinds
-    if kind is str:
-        return "text[]"
-    return next((name for k, name in _ARRAY_TYPES if kind is k), None)
+    return "text[]" if kind is str else _ARRAY_TYPES.get(kind)
 
 
 class PostgresDialect(Dialect):
@@ -157,11 +142,10 @@ class PostgresDialect(Dialect):
         """One transaction; with a user, under that user's lock (waited for at most the
         configured busy timeout, as SQLite waits for its write lock)."""
         with translated(what), self.pool.connection() as conn, conn.transaction():
+            tx = PostgresTx(conn)
             if user_id is not None:
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s)", (lock_key(f"engramdb-user:{user_id}"),)
-                )
-            yield PostgresTx(conn)
+                self.lock(tx, f"engramdb-user:{user_id}")
+            yield tx
 
     def lock(self, tx: Tx, name: str) -> None:
         tx.run("SELECT pg_advisory_xact_lock(?)", (lock_key(name),))

@@ -35,8 +35,7 @@ class VectorLoader(Loader):
     format = Format.BINARY
 
     def load(self, data: Any) -> npt.NDArray[np.float32]:
-        raw = bytes(data)
-        return np.frombuffer(raw, dtype=">f4", offset=4).astype(np.float32)
+        return np.frombuffer(bytes(data), dtype=">f4", offset=4).astype(np.float32)
 
 
 def describe(exc: psycopg.Error) -> str:

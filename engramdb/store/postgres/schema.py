@@ -27,13 +27,15 @@ _TOKEN_TYPES = (
     " hword_numpart, int, uint, float, sfloat, version"
 )
 
-# session segments' documents, keyed by session_docs.doc_id like SQLite's fts_session rows
-_LEX_SESSION = """
-CREATE TABLE lex_session (pk bigint PRIMARY KEY, user_id text NOT NULL, len integer NOT NULL,
+# a granularity's tsvector documents (lex_session: keyed by session_docs.doc_id, like SQLite's
+# fts_session rows)
+_LEX_TABLE = """
+CREATE TABLE {t} (pk bigint PRIMARY KEY, user_id text NOT NULL, len integer NOT NULL,
     tsv tsvector NOT NULL);
-CREATE INDEX lex_session_user ON lex_session (user_id);
-CREATE INDEX lex_session_tsv ON lex_session USING gin (tsv)
+CREATE INDEX {t}_user ON {t} (user_id);
+CREATE INDEX {t}_tsv ON {t} USING gin (tsv)
 """
+_LEX_SESSION = _LEX_TABLE.format(t="lex_session")
 # Version 4: session documents move from session_docs into lex_session, so the three
 # granularities are alike (documents.py); BM25 statistics were per user already.
 _UPGRADE_4 = f"""
@@ -47,14 +49,8 @@ CREATE TEXT SEARCH CONFIGURATION engram (PARSER = default);
 ALTER TEXT SEARCH CONFIGURATION engram ADD MAPPING FOR {_TOKEN_TYPES} WITH engram_porter;
 CREATE SEQUENCE vec_ids AS bigint;
 CREATE INDEX memories_user ON memories (user_id, pk);
-CREATE TABLE lex_turn (pk bigint PRIMARY KEY, user_id text NOT NULL, len integer NOT NULL,
-    tsv tsvector NOT NULL);
-CREATE INDEX lex_turn_user ON lex_turn (user_id);
-CREATE INDEX lex_turn_tsv ON lex_turn USING gin (tsv);
-CREATE TABLE lex_window (pk bigint PRIMARY KEY, user_id text NOT NULL, len integer NOT NULL,
-    tsv tsvector NOT NULL);
-CREATE INDEX lex_window_user ON lex_window (user_id);
-CREATE INDEX lex_window_tsv ON lex_window USING gin (tsv);
+{_LEX_TABLE.format(t="lex_turn")};
+{_LEX_TABLE.format(t="lex_window")};
 {_LEX_SESSION}
 """
 

@@ -11,7 +11,7 @@ zeroed) and the WAL truncated after each erasing write, deleted text leaves the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,18 +23,14 @@ import sqlean as sqlite3
 
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, StoreError
-from engramdb.store.dialect import Dialect, Row, Tx
+from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.schema import migrate
 from engramdb.store.sqlite.fts import FTS5Index, scratch
 from engramdb.store.sqlite.schema import UPGRADES, create
 
 
 class SQLiteTx(Tx):
-    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.conn.executemany(sql, rows)
-
-    def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
-        return [self.conn.execute(sql, row).fetchone() for row in rows]
+    """The driver takes ``?`` SQL as it is: the DB-API way throughout."""
 
 
 class SQLiteDialect(Dialect):

@@ -89,10 +89,9 @@ class FTS5Index:
         missing = [w for w in dict.fromkeys(words) if w not in _FORMS]
         if missing:
             tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(missing)))
+            sql = "SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"
             tokens: dict[int, list[str]] = {}
-            for doc, term in tx.all(
-                "SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"
-            ):
+            for doc, term in tx.all(sql):
                 tokens.setdefault(doc, []).append(term)
             if len(_FORMS) + len(missing) > _MAX_FORMS:
                 _FORMS.clear()
@@ -145,9 +144,8 @@ def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
     for chunk in chunks(missing, 2000):
         tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(chunk)))
         counts: list[Counter[str]] = [Counter() for _ in chunk]
-        for doc, term, n in tx.all(
-            "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
-        ):
+        sql = "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
+        for doc, term, n in tx.all(sql):
             counts[doc][term] = n
         _LINES.update(zip(chunk, counts, strict=True))
         tx.run("DELETE FROM temp.stemmer")

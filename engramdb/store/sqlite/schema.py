@@ -4,7 +4,8 @@ written by the previous release (schema version 3)."""
 from __future__ import annotations
 
 from engramdb.store.dialect import Tx
-from engramdb.store.schema import LEX_STATS, Upgrade, fill, run, shared_ddl, statements
+from engramdb.store.record import SQL_TYPES
+from engramdb.store.schema import LEX_STATS, Upgrade, run, shared_ddl, statements
 from engramdb.store.sqlite.fts import TABLES, TOKENIZE
 
 # the vector-id counter starts above every id in use (a store of v3 may not have it yet)
@@ -35,7 +36,7 @@ def create(tx: Tx) -> None:
 def _per_user_statistics(tx: Tx) -> None:
     """Version 4: BM25 statistics per user and granularity (lex_stats, lex_terms), counted
     from the FTS5 index as it stands, in place of the table-wide term_df."""
-    run(tx, statements(fill(LEX_STATS, 0)))
+    run(tx, statements(LEX_STATS.format(int=SQL_TYPES["int"][0])))
     for code, (table, owner, key) in _OWNERS.items():
         vocab = f"temp.vocab_{table}"
         run(
