@@ -107,7 +107,7 @@ class ExtractionConfig(BaseModel):
 
     # parse: claims from a dependency parse (encode/claims, spaCy), no model; rules: the regex
     # extractor of earlier releases (attribute slots and notes), kept to compare against
-    mode: Literal["off", "parse", "rules", "llm"] = "parse"
+    mode: Literal["off", "parse", "rules", "llm"] = "rules"
     batch_messages: int = Field(3, ge=1, le=64, description="messages per extraction call")
     extract_max_tokens: int = Field(
         256, ge=32, le=4096, description="reply budget of one extraction call"

@@ -5,12 +5,21 @@ the newest statement about the person asked comes first."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from engramdb.api.memory import Memory
 from engramdb.encode.claims.extract import ClaimDraft, Conversation, claims_of
 from engramdb.encode.claims.parser import parse
+
+
+@pytest.fixture
+def memory(primed_target: str) -> Iterator[Memory]:
+    """The parse extractor and the present-first stage, on each backend."""
+    m = Memory(primed_target, extraction={"mode": "parse"}, search={"present_first": True})
+    yield m
+    m.close()
 
 
 def _claims(*messages: str, speaker: str = "Maya") -> list[list[ClaimDraft]]:

@@ -51,20 +51,23 @@ def present_first(
         scores[superseded] = floor - (top - scores[superseded]) - 1e-6 * abs(floor) - 1e-9
         on_topic &= status >= 0
     asked = query.subject(index)
-    if asked is not None:
-        about = _about(index, rows, asked)
-        scores[head[~about]] *= config.other_subject  # "my mom takes her cat to Dr. Patel"
-        on_topic &= about
+    about = _about(index, rows, asked) if asked is not None else np.ones(len(rows), np.bool_)
     said = index.said_at[rows]
-    on_topic &= ~np.isnan(said)
-    chosen = np.flatnonzero(on_topic)
-    if len(chosen) < 2:
-        return
-    places = np.sort(chosen)  # the places they hold, best first
-    newest_first = chosen[np.argsort(-said[chosen], kind="stable")]
+    chosen = np.flatnonzero(on_topic & about & ~np.isnan(said))
     old = scores[head].copy()
-    for place, member in zip(places.tolist(), newest_first.tolist(), strict=True):
-        scores[head[member]] = old[place]
+    if len(chosen) >= 2:
+        places = np.sort(chosen)  # the places they hold, best first
+        newest_first = chosen[np.argsort(-said[chosen], kind="stable")]
+        for place, member in zip(places.tolist(), newest_first.tolist(), strict=True):
+            scores[head[member]] = old[place]
+    first = int(np.argmax(scores[head]))
+    theirs = np.flatnonzero(about & (status >= 0))
+    if not about[first] and len(theirs):
+        # the first place is for the person asked about: "my mom takes her cat to Dr. Patel"
+        # is not the answer to "which vet does Noah take his dog to?" (the rest keep their
+        # places, so what is recalled in the top k stays)
+        best = head[theirs[np.argmax(scores[head[theirs]])]]
+        scores[best] = np.nextafter(scores[head].max(), np.inf)
 
 
 def _about(index: ScopeIndex, rows: IntArray, subject: int) -> npt.NDArray[np.bool_]:
