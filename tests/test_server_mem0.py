@@ -83,7 +83,10 @@ def test_the_round_trip_of_mem0s_client(client: Any) -> None:
     assert events[1]["new_memory"] == "I keep the spare key in the garage"
 
     entities = client.users()
-    assert {(e["type"], e["name"]) for e in entities["results"]} == {("user", "ann"), ("user", "bob")}
+    assert {(e["type"], e["name"]) for e in entities["results"]} == {
+        ("user", "ann"),
+        ("user", "bob"),
+    }
 
     assert client.delete(key_id) == {"message": "Memory deleted successfully!"}
     with pytest.raises(mem0_exceptions.MemoryNotFoundError):
@@ -120,7 +123,9 @@ def test_tenants_are_walls(server: LiveServer) -> None:
 
     assert [m["id"] for m in alpha.get_all(filters={"user_id": "dana"})["results"]] == [mine]
     assert mine not in [m["id"] for m in beta.get_all(filters={"user_id": "dana"})["results"]]
-    assert all(h["id"] != mine for h in beta.search("locker code", filters={"user_id": "dana"})["results"])
+    assert all(
+        h["id"] != mine for h in beta.search("locker code", filters={"user_id": "dana"})["results"]
+    )
     for attempt in (
         lambda: beta.get(mine),
         lambda: beta.update(mine, text="hijacked"),
@@ -138,7 +143,7 @@ def test_tenants_are_walls(server: LiveServer) -> None:
 def test_bound_and_read_only_keys(server: LiveServer) -> None:
     bound = MemoryClient(api_key=server.new_key("gamma", "write", user_id="eve"), host=server.url)
     assert bound.add("Eve likes tea", infer=False)["results"][0]["event"] == "ADD"  # scope implied
-    with pytest.raises(mem0_exceptions.MemoryError) as refused:
+    with pytest.raises(mem0_exceptions.AuthenticationError) as refused:  # 403
         bound.get_all(filters={"user_id": "mallory"})
     assert "bound to another user" in str(refused.value)
     reader = MemoryClient(api_key=server.new_key("gamma", "read"), host=server.url)
@@ -167,7 +172,7 @@ def test_a_wrong_key_is_refused_at_ping(server: LiveServer) -> None:
     ],
 )
 def test_bad_input_is_a_4xx_with_a_message(client: Any, call: Any, message: str) -> None:
-    with pytest.raises(mem0_exceptions.MemoryError) as refused:
+    with pytest.raises(mem0_exceptions.ValidationError) as refused:
         call(client)
     assert message in str(refused.value)
     status = refused.value.debug_info["status_code"]
@@ -175,11 +180,17 @@ def test_bad_input_is_a_4xx_with_a_message(client: Any, call: Any, message: str)
 
 
 def test_bad_update_and_unknown_ids(client: Any) -> None:
-    memory_id = client.add("Fern waters the plants", user_id="fern", infer=False)["results"][0]["id"]
+    memory_id = client.add("Fern waters the plants", user_id="fern", infer=False)["results"][0][
+        "id"
+    ]
     with pytest.raises(mem0_exceptions.MemoryError, match="metadata"):
         client.update(memory_id, metadata={"a": 1})
     with pytest.raises(mem0_exceptions.MemoryError, match="timestamp"):
         client.update(memory_id, timestamp=5)
+    client.update(memory_id, expiration_date="2000-01-01")  # a day past: hidden at once
+    assert client.get_all(filters={"user_id": "fern"})["results"] == []
+    client.update(memory_id, expiration_date=None)  # an explicit null clears it
+    assert [m["id"] for m in client.get_all(filters={"user_id": "fern"})["results"]] == [memory_id]
     with pytest.raises(mem0_exceptions.MemoryNotFoundError):
         client.history("no-such-id")
     with pytest.raises(mem0_exceptions.MemoryNotFoundError):
