@@ -202,3 +202,19 @@ def test_openapi_lists_the_mem0_paths(server: LiveServer, tmp_path: Path) -> Non
         paths = anon.get("/openapi.json").json()["paths"]
     assert {"/v1/ping/", "/v3/memories/add/", "/v3/memories/", "/v3/memories/search/"} <= set(paths)
     assert {"get", "put", "delete"} <= set(paths["/v1/memories/{memory_id}/"])
+
+
+def test_the_async_client_too(server: LiveServer) -> None:
+    import asyncio
+
+    async def run() -> None:
+        key = server.new_key("asyncs", "write")
+        async with mem0_client.AsyncMemoryClient(api_key=key, host=server.url) as client:
+            added = await client.add("Gil plays the cello", user_id="gil", infer=False)
+            memory_id = added["results"][0]["id"]
+            found = await client.search("who plays an instrument", filters={"user_id": "gil"})
+            assert [h["id"] for h in found["results"]] == [memory_id]
+            await client.delete(memory_id)
+            assert (await client.get_all(filters={"user_id": "gil"}))["count"] == 0
+
+    asyncio.run(run())

@@ -239,10 +239,13 @@ def import_mem0(
         return summary
     by_id = {m.id: m for m in source.memories}
     with tempfile.TemporaryDirectory(prefix="engram-mem0-") as scratch_dir:
+        # the target's cache folder: its embedder's model files are there already (derived
+        # once); the scratch store never searches, so it writes no index files into it
+        cache = target.config.cache_dir or f"{Path(target.config.store).expanduser()}.cache"
         scratch = Memory(
             Path(scratch_dir) / "scratch.db",
             config=target.config,
-            cache_dir=str(Path(scratch_dir) / "cache"),
+            cache_dir=cache,
             extraction={"mode": "off", "link_entities": False},
         )
         try:
