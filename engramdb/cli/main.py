@@ -205,9 +205,14 @@ def history(
 @friendly
 def import_(
     path: Annotated[
-        Path, typer.Argument(help="a JSONL file, LoCoMo JSON/JSONL/folder, or an engram export")
+        Path,
+        typer.Argument(
+            help="a JSONL file, LoCoMo JSON/JSONL/folder, an engram export, or a mem0 folder"
+        ),
     ],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, locomo or engram")] = "jsonl",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="jsonl, locomo, engram or mem0")
+    ] = "jsonl",
     user_id: Annotated[
         str | None, typer.Option("--user-id", "-u", help="for lines without one")
     ] = None,
@@ -217,13 +222,27 @@ def import_(
         Optional[Path],  # noqa: UP045
         typer.Option(help="engram format: progress file to resume from (default: PATH.checkpoint)"),
     ] = None,
+    qdrant: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="mem0 format: its local Qdrant path (default: PATH/qdrant, /tmp/qdrant)"),
+    ] = None,
+    collection: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="mem0 format: its Qdrant collection (default: mem0)"),
+    ] = None,
 ) -> None:
-    """Import conversations, or an `engram export` (--format engram: vectors, history, times
-    kept). Each batch is one transaction; re-importing adds nothing twice."""
+    """Import conversations, an `engram export` (--format engram: vectors, history, times
+    kept), or a mem0 OSS store (--format mem0: PATH is its folder, ~/.mem0, or its history.db;
+    ids, users, metadata, times and history kept). Re-importing adds nothing twice."""
     if not path.exists():
         fail(f"{path} does not exist")
-    if fmt not in ("jsonl", "locomo", "engram"):
-        fail("--format must be jsonl, locomo or engram")
+    if fmt not in ("jsonl", "locomo", "engram", "mem0"):
+        fail("--format must be jsonl, locomo, engram or mem0")
+    if fmt == "mem0":
+        from engramdb.cli.transfer import import_mem0
+
+        import_mem0(path, qdrant, collection, store, config)
+        return
     if fmt == "engram":
         from engramdb.cli.transfer import import_engram
 

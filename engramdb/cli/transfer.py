@@ -10,7 +10,15 @@ from typing import Annotated, Optional, TextIO
 
 import typer
 
-from engramdb.cli.common import build_config, console, errors, fail, friendly, progress_bar
+from engramdb.cli.common import (
+    build_config,
+    console,
+    errors,
+    fail,
+    friendly,
+    open_memory,
+    progress_bar,
+)
 from engramdb.manage.transfer import Summary, export, import_file
 from engramdb.store import open_store
 
@@ -68,6 +76,31 @@ def import_engram(
     if not summary.verified:
         fail("the imported rows do not match the file (digests differ)")
     console.print("verified: the store holds every record of the file, unchanged")
+
+
+def import_mem0(
+    path: Path, qdrant: Path | None, collection: str | None, store: str | None, config: Path | None
+) -> None:
+    """The body of ``engram import --format mem0``: the source is read whole first, so a bad
+    one is one error line and the store is not even opened."""
+    from engramdb.compat.mem0.migrate import import_mem0 as run
+    from engramdb.compat.mem0.migrate import read_source
+
+    source = read_source(path, qdrant, collection)
+    console.print(
+        f"read {source.history} and {source.qdrant} (collection {source.collection}):"
+        f" {len(source.memories)} memories",
+        soft_wrap=True,
+        highlight=False,
+    )
+    with open_memory(store, config, create=True) as memory, progress_bar() as update:
+        summary = run(memory, source, progress=update)
+    console.print(
+        f"imported {summary.written} memories of {len(summary.scopes)} users/agents/runs,"
+        f" already present {summary.present}, deleted in mem0 (not imported) {summary.deleted}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @friendly

@@ -15,17 +15,26 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 import engramdb
 from engramdb.api.async_memory import AsyncMemory
+from engramdb.compat.mem0 import Memory as Mem0Memory
 from engramdb.server.auth import Authenticator
 from engramdb.server.errors import install_error_handlers
 from engramdb.server.keys import KeyStore
 from engramdb.server.middleware import AccessLog, BearerAuth, BodyLimit
-from engramdb.server.routes import keys_router, knowledge_router, memories_router, probes_router
+from engramdb.server.routes import (
+    keys_router,
+    knowledge_router,
+    mem0_router,
+    memories_router,
+    probes_router,
+)
 from engramdb.server.settings import ServerSettings
 
 DESCRIPTION = """Long-term memory for LLM agents, as a service.
 
-Every `/v1` request needs `Authorization: Bearer KEY`. An API key belongs to one tenant (and
-optionally one user of it) with `read` or `write` rights; user ids are namespaced per tenant.
+Every `/v1` and `/v3` request needs `Authorization: Bearer KEY` (or `Token KEY`, as mem0's
+`MemoryClient` sends it; mem0's paths are the ones ending with `/`). An API key belongs to one
+tenant (and optionally one user of it) with `read` or `write` rights; user ids are namespaced
+per tenant.
 Errors are `{"error": {"code", "message"}}` with a 4xx status."""
 
 
@@ -61,6 +70,9 @@ def create_app(
     from engramdb.mcp.server import build_mcp  # imports engramdb.server: keep it lazy
 
     settings = settings or ServerSettings()
+    # mem0's API over the same Memory (routes/mem0.py); it opens a messages-only Memory on the
+    # store only if an infer=False add comes, and that one it always closes
+    mem0 = Mem0Memory(engram=memory.memory)
     mcp_server = build_mcp(memory) if settings.mcp else None
     mcp_app = None
     if mcp_server is not None:
@@ -84,6 +96,7 @@ def create_app(
             if close_on_shutdown:
                 stack.push_async_callback(memory.close)
                 stack.callback(keys.close)
+            stack.callback(mem0.close)  # first out: its own Memory, before the store's
             if mcp_server is not None:
                 await stack.enter_async_context(mcp_server.session_manager.run())
             app.state.ready = True
@@ -102,6 +115,7 @@ def create_app(
     )
     app.state.memory = memory
     app.state.keys = keys
+    app.state.mem0 = mem0
     app.state.settings = settings
     app.state.ready = False
     install_error_handlers(app)
@@ -109,6 +123,7 @@ def create_app(
     app.include_router(memories_router)
     app.include_router(knowledge_router)
     app.include_router(keys_router)
+    app.include_router(mem0_router)
     if mcp_app is not None:
         app.router.routes.extend(mcp_app.routes)
     if settings.ui:
@@ -119,7 +134,9 @@ def create_app(
         async def index() -> FileResponse:
             return FileResponse(ui / "index.html", headers=UI_HEADERS)
 
-    app.add_middleware(BearerAuth, auth=Authenticator(keys, admin_key), prefixes=("/v1", "/mcp"))
+    app.add_middleware(
+        BearerAuth, auth=Authenticator(keys, admin_key), prefixes=("/v1", "/v3", "/mcp")
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AccessLog)
     return app

@@ -1,4 +1,5 @@
-"""Who is calling: ``Authorization: Bearer KEY`` becomes a ``Principal`` on every request.
+"""Who is calling: ``Authorization: Bearer KEY`` (or mem0's ``Token KEY``) becomes a
+``Principal`` on every request.
 
 The admin key (given to ``create_app`` by the CLI) manages API keys and nothing else. An API key
 reads (``read``) or reads and writes (``write``) the memories of one tenant, or of one user of
@@ -79,8 +80,9 @@ class Authenticator:
             raise unauthorized("missing Authorization: Bearer KEY header")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise unauthorized("the Authorization header must be 'Bearer KEY'")
+        # "Token KEY" is how mem0's MemoryClient sends its key: the same key, another word
+        if scheme.lower() not in ("bearer", "token") or not token:
+            raise unauthorized("the Authorization header must be 'Bearer KEY' (or 'Token KEY')")
         if len(token) > 512:
             raise unauthorized("invalid API key")
         if self._admin is not None and hmac.compare_digest(token.encode(), self._admin):

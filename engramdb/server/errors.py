@@ -69,18 +69,31 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
+def mem0_path(path: str) -> bool:
+    """Whether a path is one of the mem0 client's (they end with '/', engramdb's own never do)."""
+    return path.endswith("/") and path.startswith(("/v1/", "/v3/"))
+
+
 def error_response(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    *,
+    path: str = "",
 ) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
+    # mem0's MemoryClient takes an error's message from a top-level "detail" (its platform's
+    # shape): on its paths the message is there too, so its exceptions say what went wrong
+    extra = {"detail": message} if mem0_path(path) else {}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status == 500:
         # Starlette re-raises the error after this answer and uvicorn then drops the
         # connection: say so, or a client reusing it sends its next request into a closed socket
         headers["Connection"] = "close"
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return JSONResponse({"error": body, **extra}, status_code=status, headers=headers)
 
 
 def engine_status(exc: EngramError) -> int:
@@ -92,7 +105,7 @@ def engine_status(exc: EngramError) -> int:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, path=request.url.path)
 
 
 async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
@@ -100,7 +113,7 @@ async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     status = engine_status(exc)
     if status >= 500:
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-    return error_response(status, exc.code, str(exc))
+    return error_response(status, exc.code, str(exc), path=request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -116,14 +129,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     # the branch the body took, not "input should be a valid string"
     first = max(details, key=lambda d: len(d["loc"])) if details else {"loc": [], "message": ""}
     where = ".".join(first["loc"])
-    return error_response(422, "invalid_input", f"{where}: {first['message']}", details)
+    message = f"{where}: {first['message']}"
+    return error_response(422, "invalid_input", message, details, path=request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message)
+    return error_response(exc.status_code, code, message, path=request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -110,10 +110,11 @@ class BearerAuth:
         try:
             principal = self.auth.authenticate(Headers(scope=scope).get("authorization"))
         except ApiError as exc:
-            await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
+            answer = error_response(exc.status, exc.code, exc.message, path=scope["path"])
+            await answer(scope, receive, send)
             return
         except EngramError as exc:
-            await error_response(503, exc.code, str(exc))(scope, receive, send)
+            await error_response(503, exc.code, str(exc), path=scope["path"])(scope, receive, send)
             return
         scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, receive, send)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from engramdb.api.memory import Memory as EngramMemory
 from engramdb.compat.mem0.shapes import (
     IDS,
     MARK,
     ValidationError,
+    check_filters,
     check_id,
     engram_options,
     expiry_of,
@@ -30,6 +32,7 @@ from engramdb.models import MemoryItem
 
 logger = logging.getLogger("engramdb.compat.mem0")
 _UNSET: Any = object()
+M = TypeVar("M", bound=MemoryItem)
 # mem0 maps its ADD/UPDATE/DELETE vocabulary onto what engramdb's consolidation decided
 _EVENTS = {"ADD": "ADD", "UPDATE": "UPDATE", "INVALIDATE": "DELETE"}
 
@@ -47,17 +50,31 @@ class Memory:
             self.engram, self._owns = EngramMemory(**engram_options(config or {})), True
         self.config = config or {}
         self._raw: EngramMemory | None = None
+        self._lock = threading.Lock()  # one messages-only Memory, however many threads ask
+
+    # the REST service reuses these methods for each tenant (ScopedMemory): these three hooks
+    # are where a mem0 scope meets the store's user ids, so the walls are written once
+    _walled = False
+
+    def _inside(self, scope: str) -> str:
+        """The store user_id holding a mem0 scope (``scope_of``)."""
+        return scope
+
+    def _shown(self, item: M) -> M:
+        """A stored memory as the caller names it."""
+        return item
 
     def _messages_only(self) -> EngramMemory:
         """A second engramdb Memory on the same store, with extraction off, for ``infer=False``
         (engramdb chooses extraction per Memory, not per add). Opened on first use."""
         if self.engram.config.extraction.mode == "off":
             return self.engram
-        if self._raw is None:
-            self._raw = EngramMemory(
-                config=self.engram.config, extraction={"mode": "off", "link_entities": False}
-            )
-        return self._raw
+        with self._lock:
+            if self._raw is None:
+                self._raw = EngramMemory(
+                    config=self.engram.config, extraction={"mode": "off", "link_entities": False}
+                )
+            return self._raw
 
     @classmethod
     def from_config(cls, config_dict: dict[str, Any]) -> Memory:
@@ -90,7 +107,7 @@ class Memory:
             "agent_id": check_id(agent_id, "agent_id"),
             "run_id": check_id(run_id, "run_id"),
         }
-        scope = scope_of(ids)
+        scope = self._inside(scope_of(ids))
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         elif isinstance(messages, dict):
@@ -184,15 +201,19 @@ class Memory:
             raise ValueError(
                 f"Memory with id {memory_id} not found. Please provide a valid 'memory_id'"
             )
+        owner = current.user_id
         if text is not None and text != current.text:
-            self.engram.update(memory_id, text)
+            self.engram.update(memory_id, text, user_id=owner)
         if expiration_date is not _UNSET:
-            self.engram.expire(memory_id, expiry_of(expiration_date))
+            self.engram.expire(memory_id, expiry_of(expiration_date), user_id=owner)
         return {"message": "Memory updated successfully!"}
 
     def delete(self, memory_id: str) -> dict[str, str]:
+        current = self._get(memory_id)
         try:
-            self.engram.delete(memory_id)
+            if current is None:
+                raise NotFoundError(memory_id)
+            self.engram.delete(memory_id, user_id=current.user_id)
         except NotFoundError:
             raise ValueError(f"Memory with id {memory_id} not found") from None
         return {"message": "Memory deleted successfully!"}
@@ -210,7 +231,7 @@ class Memory:
                 "At least one filter is required to delete all memories. If you want to delete"
                 " all memories, use the `reset()` method."
             )
-        scope = scope_of(ids)
+        scope = self._inside(scope_of(ids))
         narrower = {k: v for k, v in ids.items() if v is not None and k != self._scope_key(ids)}
         if not narrower:
             self.engram.delete_all(user_id=scope)  # the whole scope: one engramdb call
@@ -228,7 +249,7 @@ class Memory:
     # --- reading -------------------------------------------------------------------------
     def get(self, memory_id: str) -> dict[str, Any] | None:
         item = self._get(memory_id)
-        return memory_dict(item) if item is not None else None
+        return memory_dict(self._shown(item)) if item is not None else None
 
     def get_all(
         self,
@@ -278,7 +299,7 @@ class Memory:
         pool = min(max(top_k * 4, 60), self.engram.config.limits.max_search_limit)
         hits = self.engram.search(query.strip(), user_id=scope, limit=pool)
         found = []
-        for hit in hits:
+        for hit in map(self._shown, hits):
             if is_hidden(hit, now, show_expired) or not matches(hit, rest):
                 continue
             if threshold is not None and hit.score < threshold:
@@ -292,11 +313,16 @@ class Memory:
         return {"results": found}
 
     def history(self, memory_id: str) -> builtins.list[dict[str, Any]]:
+        item = self._get(memory_id)
+        if item is None and self._walled:
+            return []  # a deleted memory's owner is unknown here: it may not be the caller's
         try:
-            entries = self.engram.history(memory_id)
+            entries = self.engram.history(
+                memory_id, user_id=item.user_id if item is not None else None
+            )
         except NotFoundError:
             return []
-        return history_dicts(self._get(memory_id), entries)
+        return history_dicts(self._shown(item) if item is not None else None, entries)
 
     # --- helpers -------------------------------------------------------------------------
     def _get(self, memory_id: str) -> MemoryItem | None:
@@ -321,13 +347,14 @@ class Memory:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
             raise ValueError(f"Invalid top_k: {top_k}. Must be a non-negative integer.")
         conditions = dict(filters or {})
+        check_filters(conditions)
         ids = {k: check_id(conditions.get(k), k) for k in IDS}
         if not any(ids.values()):
             raise ValueError(
                 "filters must contain at least one of: user_id, agent_id, run_id. "
                 "Example: filters={'user_id': 'u1'}"
             )
-        scope = scope_of(ids)
+        scope = self._inside(scope_of(ids))
         conditions.pop(self._scope_key(ids))
         for key in IDS:
             if ids[key] is not None and key in conditions:
@@ -338,7 +365,7 @@ class Memory:
         cursor: str | None = None
         while True:
             page, cursor = self.engram.list_page(user_id=scope, limit=1000, cursor=cursor)
-            yield from page
+            yield from map(self._shown, page)
             if cursor is None:
                 return
 

@@ -62,6 +62,14 @@ def scope_of(ids: dict[str, str | None]) -> str:
     )
 
 
+def entity_of(scope: str) -> tuple[str, str]:
+    """The mem0 entity (type, name) a scope of ``scope_of`` holds: its inverse."""
+    for kind in ("agent", "run"):
+        if scope.startswith(f"{kind}:"):
+            return kind, scope[len(kind) + 1 :]
+    return "user", scope
+
+
 def check_id(value: Any, name: str) -> str | None:
     """mem0's entity id rules: coerced to str, trimmed, non-empty, without whitespace."""
     if value is None:
@@ -175,6 +183,32 @@ def matches(item: MemoryItem, conditions: dict[str, Any]) -> bool:
     return _all(fields, conditions)
 
 
+_OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "icontains")
+
+
+def check_filters(conditions: Any) -> None:
+    """Refuse a malformed filter (ValueError, as mem0 does) before any memory is read, so a
+    mistake is reported whether or not a memory would have reached it."""
+    if not isinstance(conditions, dict):
+        raise ValueError(f"a filter must be an object of conditions, not {conditions!r}")
+    for key, wanted in conditions.items():
+        if key in ("AND", "OR", "NOT"):
+            if not isinstance(wanted, list):
+                raise ValueError(f"{key} takes a list of filters")
+            for condition in wanted:
+                check_filters(condition)
+        elif isinstance(wanted, dict):
+            for op, operand in wanted.items():
+                if op not in _OPERATORS:
+                    raise ValueError(f"Unsupported filter operator: {op}")
+                if op in ("in", "nin") and not isinstance(operand, list):
+                    raise ValueError(f"filter operator {op} takes a list")
+                if op in ("gt", "gte", "lt", "lte") and (
+                    not isinstance(operand, int | float) or isinstance(operand, bool)
+                ):
+                    raise ValueError(f"filter operator {op} takes a number")
+
+
 def _all(fields: dict[str, Any], conditions: dict[str, Any]) -> bool:
     for key, wanted in conditions.items():
         if key == "AND":
@@ -195,7 +229,7 @@ def _one(actual: Any, present: bool, wanted: Any) -> bool:
         return present and actual is not None
     if not isinstance(wanted, dict):
         return bool(actual == wanted)
-    for op, operand in wanted.items():
+    for op, operand in wanted.items():  # checked by check_filters
         if op == "eq" and actual != operand:
             return False
         if op == "ne" and actual == operand:
@@ -217,8 +251,6 @@ def _one(actual: Any, present: bool, wanted: Any) -> bool:
             isinstance(actual, str) and str(operand).lower() in actual.lower()
         ):
             return False
-        if op not in ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "icontains"):
-            raise ValueError(f"Unsupported filter operator: {op}")
     return True
 
 
