@@ -83,7 +83,7 @@ def test_memory_item_new_memory_and_the_api_model_follow_the_record() -> None:
     assert {f.name for f in fields(NewMemory)} <= {c.name for c in MEMORY}
     api = set(MemoryOut.model_fields)
     assert api - {"score", "signals"} == item_fields - {"content_hash"}
-    assert set(Hit.model_fields) - item_fields == {"score", "signals"}
+    assert set(Hit.model_fields) - item_fields == {"score", "signals", "status"}
     for name, default in EXPORT_DEFAULTS.items():
         if name in MemoryItem.model_fields:
             assert MemoryItem.model_fields[name].default == default, name

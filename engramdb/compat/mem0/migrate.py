@@ -31,6 +31,7 @@ from typing import Any
 from engramdb.api.memory import Memory
 from engramdb.compat.mem0.shapes import IDS, MARK, expiry_of, scope_of
 from engramdb.errors import InvalidInputError
+from engramdb.manage.transfer import from_file, to_file
 
 HISTORY_FILE = "history.db"
 DEFAULT_QDRANT = Path("/tmp/qdrant")  # mem0's QdrantConfig.path default
@@ -304,10 +305,11 @@ def _records(scratch: Memory, by_id: dict[str, Mem0Memory]) -> list[dict[str, An
             # engramdb names a new memory itself; the message's id (mem0's) is its source:
             # give the memory mem0's id back (extraction is off: no links name the old one)
             memory = by_id[record["sources"][0]]
-            record["id"] = memory.id
-            record["created_at"] = memory.created_at.astimezone(UTC).isoformat()
-            record["updated_at"] = memory.updated_at.astimezone(UTC).isoformat()
-            record["history"] = memory.history
-            record["version"] = len(memory.history)
-            out.append(record)
+            line = to_file(record)  # mem0's values are in the export file's format
+            line["id"] = memory.id
+            line["created_at"] = memory.created_at.astimezone(UTC).isoformat()
+            line["updated_at"] = memory.updated_at.astimezone(UTC).isoformat()
+            line["history"] = memory.history
+            line["version"] = len(memory.history)
+            out.append(from_file(line))
     return out
