@@ -285,3 +285,11 @@ def top_fact(mem: Memory, user: str, question: str, as_of: str | None = None) ->
     hits = mem.search(question, user_id=user, limit=10, kinds=["fact"], as_of=as_of)
     assert hits, f"no fact for {question!r}"
     return hits[0].text
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A config file for `engram` on a throwaway store with the static embedder."""
+    path = tmp_path / "engram.yaml"
+    path.write_text(f"store: {tmp_path / 'memory.db'}\nembedder:\n  provider: static\n")
+    return path

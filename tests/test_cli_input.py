@@ -8,22 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_runner import engram, one_error_line
 from typer.testing import CliRunner
 
 from engramdb.cli.main import app
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "engram.yaml"  # the fast embedder: nothing to derive
-    path.write_text(f"store: {tmp_path / 'memory.db'}\nembedder:\n  provider: static\n")
-    return path
-
-
-def engram(config: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, [*args, "--config", str(config)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.mark.parametrize("words", ["31 December 9999", "9999-12-31", "in 9000 years"])
@@ -34,13 +22,6 @@ def test_dates_at_the_calendars_end_work_in_the_cli(config: Path, words: str) ->
     code, out, err = engram(config, "search", f"party {words}", "-u", "u", "--json")
     assert code == 0, err
     assert [hit["id"] for hit in json.loads(out)] == [memory_id]
-
-
-def one_error_line(code: int, err: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def test_a_timestamp_past_the_calendar_is_one_error_line(config: Path) -> None:

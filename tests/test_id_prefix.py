@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_runner import engram, one_error_line
 from conftest import NO_NOTES
 from service_helpers import LiveServer, add
-from typer.testing import CliRunner
 
 from engramdb import Memory
-from engramdb.cli.main import app
 from engramdb.errors import InvalidInputError, NotFoundError
 
 
@@ -60,26 +59,6 @@ def test_a_unique_prefix_names_the_memory_within_the_user(static_memory: Memory,
 
 
 # --- the CLI -----------------------------------------------------------------------------------
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "engram.yaml"
-    path.write_text(f"store: {tmp_path / 'memory.db'}\nembedder:\n  provider: static\n")
-    return path
-
-
-def engram(config: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, [*args, "--config", str(config)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(code: int, err: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
-
-
 def test_the_cli_takes_the_ids_its_tables_show(config: Path, tmp_path: Path) -> None:
     for text in ("I moved to Lisbon", "I play the cello", "I drink green tea"):
         assert engram(config, "add", text, "-u", "ann")[0] == 0

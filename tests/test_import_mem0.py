@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 # mem0 reads these when imported: no telemetry, and its files in a folder of this run
 os.environ["MEM0_TELEMETRY"] = "False"
 os.environ.setdefault("MEM0_DIR", tempfile.mkdtemp(prefix="mem0-"))
 
-from engramdb.cli.main import app
+from cli_runner import engram, one_error_line
+
 from engramdb.compat.mem0 import Memory as Compat
 
 DIMS = 32
@@ -90,19 +90,6 @@ def mem0_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     yield {"folder": folder, "ids": ids, "expected": expected, "history": histories, "gone": gone}
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "engram.yaml"
-    path.write_text(f"store: {tmp_path / 'memory.db'}\nembedder:\n  provider: static\n")
-    return path
-
-
-def engram(config: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, [*args, "--config", str(config)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
 def test_a_mem0_store_is_imported_with_ids_users_metadata_and_times(
     mem0_store: dict[str, Any], config: Path, tmp_path: Path
 ) -> None:
@@ -156,13 +143,6 @@ def test_a_mem0_store_is_imported_with_ids_users_metadata_and_times(
     )
     assert code == 0, err
     assert "imported 0 memories" in out and "already present 3" in out  # nothing twice
-
-
-def one_error_line(code: int, err: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def copy_store(mem0_store: dict[str, Any], tmp_path: Path) -> Path:

@@ -9,31 +9,8 @@ import signal
 from pathlib import Path
 
 import httpx2 as httpx
-import pytest
+from cli_runner import engram, one_error_line
 from test_server_cli import ADMIN, free_port, start, wait_ready
-from typer.testing import CliRunner
-
-from engramdb.cli.main import app
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "engram.yaml"
-    path.write_text(f"store: {tmp_path / 'memory.db'}\nembedder:\n  provider: static\n")
-    return path
-
-
-def engram(config: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, [*args, "--config", str(config)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(code: int, err: str) -> str:
-    assert code != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def test_keys_made_on_the_command_line_open_the_service(config: Path, tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def present_first(
     closeness = index.vectors[rows] @ query.vector
     on_topic = closeness >= closeness.max() - config.present_slack
     at = query.at
-    status = index.status(rows, at)
+    status = status_of(index, rows, at)
     if config.superseded_last and (status < 0).any() and (status >= 0).any():
         # what is no longer true goes below all that is, in its own order
         floor = scores[head[status >= 0]].min()
@@ -70,12 +70,30 @@ def present_first(
         scores[best] = np.nextafter(scores[head].max(), np.inf)
 
 
+def status_of(index: ScopeIndex, positions: IntArray, at: float) -> npt.NDArray[np.int8]:
+    """Per row: 1 current, -1 superseded (a fact closed by ``at``; a message whose every
+    claim was), 0 a message from which no claim was drawn."""
+    out = np.zeros(len(positions), np.int8)
+    for i, pos in enumerate(positions.tolist()):
+        facts = [pos] if not index.is_episode[pos] else index.drawn.get(pos, [])
+        facts = [f for f in facts if index.alive[f]]
+        if facts:
+            ends = index.valid_to[facts]
+            out[i] = -1 if bool(np.all(~np.isnan(ends) & (ends <= at))) else 1
+    return out
+
+
+def _drawn_subjects(index: ScopeIndex, pos: int) -> set[int]:
+    """The subject codes of the claims drawn from a message (empty: none)."""
+    return {int(index.speaker_code[f]) for f in index.drawn.get(pos, []) if index.alive[f]}
+
+
 def _about(index: ScopeIndex, rows: IntArray, subject: int) -> npt.NDArray[np.bool_]:
     """Whether each row is about the subject: a fact about them; a message whose claims
     are about them, or by them when no claim was drawn from it ("my mom takes her cat to
     Dr. Patel" is about the mom)."""
     out = np.zeros(len(rows), np.bool_)
     for i, pos in enumerate(rows.tolist()):
-        drawn = index.drawn_subjects(pos) if index.is_episode[pos] else set()
+        drawn = _drawn_subjects(index, pos) if index.is_episode[pos] else set()
         out[i] = subject in drawn if drawn else index.speaker_code[pos] == subject
     return out

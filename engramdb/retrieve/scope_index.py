@@ -148,6 +148,12 @@ class ScopeIndex:
         return column
 
     @property
+    def valid_to(self) -> npt.NDArray[np.float64]:
+        """When each fact stopped being true, epoch seconds (NaN: still true, or episodes)."""
+        column: npt.NDArray[np.float64] = self._cols["valid_to"]
+        return column
+
+    @property
     def said_at(self) -> npt.NDArray[np.float64]:
         """When each row was said (a fact: its claim's time), epoch seconds (NaN: unknown)."""
         column: npt.NDArray[np.float64] = self._cols["said_at"]
@@ -176,24 +182,6 @@ class ScopeIndex:
     def attribute_codes(self, positions: IntArray) -> npt.NDArray[np.int32]:
         column: npt.NDArray[np.int32] = self._cols["attribute_code"][positions]
         return column
-
-    def status(self, positions: IntArray, at: float) -> npt.NDArray[np.int8]:
-        """Per row: 1 current, -1 superseded (a fact closed by ``at``; a message whose every
-        claim was), 0 a message from which no claim was drawn."""
-        out = np.zeros(len(positions), np.int8)
-        ends = self._cols["valid_to"]
-        alive = self._cols["alive"]
-        for i, pos in enumerate(positions.tolist()):
-            facts = [pos] if not self._cols["is_episode"][pos] else self.drawn.get(pos, [])
-            facts = [f for f in facts if alive[f]]
-            if facts:
-                closed = all(not np.isnan(ends[f]) and ends[f] <= at for f in facts)
-                out[i] = -1 if closed else 1
-        return out
-
-    def drawn_subjects(self, pos: int) -> set[int]:
-        """The subject codes of the claims drawn from a message (empty: none)."""
-        return {int(self.speaker_code[f]) for f in self.drawn.get(pos, []) if self.alive[f]}
 
     def anchors(self, positions: IntArray) -> IntArray:
         """Each row's anchor episode position (facts borrow its context signals), or -1."""

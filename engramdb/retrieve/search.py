@@ -18,7 +18,7 @@ from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
 from engramdb.retrieve.intent import attribute_scores
-from engramdb.retrieve.present import present_first
+from engramdb.retrieve.present import present_first, status_of
 from engramdb.retrieve.query import QueryAnalysis
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.scopes import ScopeCache
@@ -122,7 +122,7 @@ class Searcher:
                 scores[~_of_kinds(index, positions, config.kinds)] = -np.inf
             top = np.argsort(-scores, kind="stable")[:limit]
             top = top[np.isfinite(scores[top])]
-            status = index.status(positions[top], info.at)
+            status = status_of(index, positions[top], info.at)
             chosen = [
                 (int(index.pks[positions[i]]), float(scores[i]), i, int(s))
                 for i, s in zip(top, status, strict=True)

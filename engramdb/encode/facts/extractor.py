@@ -16,6 +16,7 @@ from engramdb.encode.claims.drafts import ClaimReader, Said
 from engramdb.encode.embedders.base import Vectors
 from engramdb.encode.episodes import date_fields
 from engramdb.encode.facts import rules
+from engramdb.encode.facts.entities import find_entities
 from engramdb.encode.facts.model import FactDraft
 from engramdb.encode.facts.notes import notes
 from engramdb.encode.messages import EpisodeDraft
@@ -66,7 +67,7 @@ class FactExtractor:
         ]
         found: list[FactDraft] = []
         mentions: dict[str, list[tuple[str, str]]] = {}
-        if self.config.mode != "off" or self.config.link_entities:
+        if self.config.mode == "parse":  # one parse gives the claims and the entities
             own = {d.message_id for d in firsthand}
             said = [
                 Said(d.message_id, _speaker(d), d.content, d.event_time, d.message_id in own)
@@ -74,15 +75,19 @@ class FactExtractor:
                 if d.content.strip()
             ]
             said = [s for s in said if not (s.firsthand and s.speaker.lower() in _NOT_A_PERSON)]
-            parsed, named = self.reader.read(said, (user_id, session_id or ""))
-            if self.config.mode == "parse":
-                found = parsed
+            found, named = self.reader.read(said, (user_id, session_id or ""))
             if self.config.link_entities:
                 mentions = {m: [(n, "mention") for n, _ in names] for m, names in named.items()}
-        if self.config.mode in ("rules", "llm"):
-            found = self._claims(messages)
-            if self.notes:
-                found += [note for m in messages for note in notes(m)]
+        else:
+            if self.config.mode in ("rules", "llm"):
+                found = self._claims(messages)
+                if self.notes:
+                    found += [note for m in messages for note in notes(m)]
+            if self.config.link_entities:  # the parser is not loaded for these modes
+                for d in drafts:
+                    names = find_entities(d.content)
+                    if names:
+                        mentions[d.message_id] = [(n, "mention") for n in names]
         found = [f for f in found if f.confidence >= self.config.min_confidence]
         claims = self._embedded(found, user_id, session_id, said_by)
         return Consolidation(claims=claims, mentions=mentions)
