@@ -139,6 +139,22 @@ class ExtractionConfig(BaseModel):
     )
 
 
+class EnrichmentConfig(BaseModel):
+    """When claims, consolidation and entity links are done. Deferred (the default): ``add``
+    returns once its messages are stored, embedded and indexed; a worker does the rest from
+    the store's work queue (``Memory.flush`` waits for it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    defer: bool = Field(True, description="off: every add enriches its messages before it returns")
+    worker: bool = Field(
+        True, description="run a worker in this process (off: another process does the queue)"
+    )
+    batch_messages: int = Field(256, ge=1, le=10_000, description="messages per batch of work")
+    lease_s: float = Field(60.0, gt=0, description="a claimed job is free again after this")
+    poll_s: float = Field(2.0, gt=0, description="how often the worker looks for others' jobs")
+    drain_on_close: bool = Field(True, description="close() does the work this store still owes")
+
+
 class ForgettingConfig(BaseModel):
     """Decay: never-used, low-importance, unpinned memories older than ``decay_after_days``
     are removed by ``Memory.forget`` (expired ones always are)."""
@@ -181,6 +197,7 @@ class EngramConfig(BaseModel):
     llm: LLMConfig | None = Field(None, description="a chat model; none: everything still works")
     extraction: ExtractionConfig = Field(default_factory=lambda: ExtractionConfig())
     forgetting: ForgettingConfig = Field(default_factory=lambda: ForgettingConfig())
+    enrichment: EnrichmentConfig = Field(default_factory=lambda: EnrichmentConfig())
     server: dict[str, Any] = Field(
         default_factory=dict, description="settings of `engram serve` (engramdb.server.settings)"
     )

@@ -135,3 +135,4 @@ class AddResult(BaseModel):
     episodes: list[MemoryItem]
     facts: list[MemoryItem]
     decisions: list[Decision]
+    pending: int = Field(0, description="messages whose claims the work queue still owes")

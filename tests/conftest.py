@@ -203,6 +203,7 @@ def seeded(
             {"id": "s3", "content": "The garden hose leaks near the tap"},
         ],
         user_id=USER,
+        wait=True,  # nothing written behind the tests' snapshots
     )
     yield m, path, items
     m.close()
@@ -271,13 +272,15 @@ def make_messages() -> MessageFactory:
 
 
 def tell(mem: Memory, user: str, lines: list[tuple[str, str]], speaker: str) -> None:
-    """Add (timestamp, text) messages by ``speaker`` one by one, ids ``{user}-{i}``."""
+    """Add (timestamp, text) messages by ``speaker`` one by one, ids ``{user}-{i}``, and wait
+    for the work queue to draw their claims (as an agent's next turn would find them)."""
     for i, (stamp, text) in enumerate(lines):
         mem.add(
             [{"content": text, "speaker": speaker, "id": f"{user}-{i}"}],
             user_id=user,
             timestamp=stamp,
         )
+    mem.flush()
 
 
 def top_fact(mem: Memory, user: str, question: str, as_of: str | None = None) -> str:

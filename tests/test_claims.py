@@ -90,6 +90,7 @@ def _tell(memory: Memory, user: str, lines: list[tuple[str, str]], speaker: str)
             user_id=user,
             session_id=f"s{i}",
             timestamp=when,
+            wait=True,
         )
 
 

@@ -51,7 +51,10 @@ def _user() -> str:
 def _tell(mem: Memory, user: str, lines: list[tuple[str, str, str]]) -> None:
     for stamp, message_id, text in lines:
         mem.add(
-            [{"content": text, "speaker": "Maya", "id": message_id}], user_id=user, timestamp=stamp
+            [{"content": text, "speaker": "Maya", "id": message_id}],
+            user_id=user,
+            timestamp=stamp,
+            wait=True,
         )
 
 
@@ -120,6 +123,7 @@ def test_a_restated_fact_is_a_noop_that_adds_its_source(mem: Memory) -> None:
         [{"content": "I live in Lisbon, still love it.", "speaker": "Maya", "id": "b"}],
         user_id=user,
         timestamp="2023-05-01T09:00:00Z",
+        wait=True,
     )
     # the slot fact is a NOOP; the restatement, in its own words, is a new note
     attribute = {f.id: f.attribute for f in result.facts}
@@ -205,6 +209,7 @@ def test_ttl_expiry_and_forgetting(mem: Memory, tmp_path: Path) -> None:
         [{"content": "I'm staying at the Hilton in Rome this week.", "speaker": "Maya"}],
         user_id=user,
         ttl=3600,
+        wait=True,
     )
     episode = result.episodes[0]
     assert episode.expires_at is not None

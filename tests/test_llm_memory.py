@@ -31,7 +31,7 @@ def model_path() -> Path:
 
 
 def _check_extraction(mem: Memory, actor: str) -> None:
-    result = mem.ingest([MESSAGE], user_id="maya", timestamp="2024-03-01T09:00:00Z")
+    result = mem.ingest([MESSAGE], user_id="maya", timestamp="2024-03-01T09:00:00Z", wait=True)
     by_model = [d for d in result.decisions if d.actor == actor]
     assert by_model, f"no decision by {actor}: {result.decisions}"
     facts = {(f.subject, f.attribute): f for f in result.facts}

@@ -35,6 +35,7 @@ def _tell(mem: Memory, user: str) -> None:
             [{"content": text, "speaker": "Daniel", "id": message_id}],
             user_id=user,
             timestamp=stamp,
+            wait=True,
         )
 
 
@@ -204,7 +205,7 @@ def test_two_writers_saying_the_same_thing_make_one_note(tmp_path: Path) -> None
         def say(mem: Memory, message_id: str) -> None:
             barrier.wait()
             item = {"content": "I adopted a cat named Miso.", "speaker": "Ana", "id": message_id}
-            mem.add([item], user_id="ana", timestamp="2024-03-01T10:00:00Z")
+            mem.add([item], user_id="ana", timestamp="2024-03-01T10:00:00Z", wait=True)
 
         threads = [threading.Thread(target=say, args=(m, i)) for m, i in ((a, "x"), (b, "y"))]
         for thread in threads:

@@ -58,7 +58,9 @@ def test_data_and_search_survive_reopen_and_cache_loss(primed_target: str) -> No
     primed_path = primed_target
     queries = ["Where does Ann work?", "Which race is Bob preparing for?", "What did Pepper break?"]
     with Memory(primed_path) as m:
-        added = m.add(conversation(), user_id="u", session_id="s1", timestamp="2023-05-08T10:00Z")
+        added = m.add(
+            conversation(), user_id="u", session_id="s1", timestamp="2023-05-08T10:00Z", wait=True
+        )
         before = {q: top_sources(m, q, "u") for q in queries}
         listed = m.list(user_id="u")
         total = m.count(user_id="u")  # the messages and the facts extracted from them
@@ -76,7 +78,9 @@ def test_data_and_search_survive_reopen_and_cache_loss(primed_target: str) -> No
         assert sum(i.uses for i in again) == 3 * len(queries)
         assert stored([m.get(added[0].id, user_id="u")]) == stored([added[0]])
         assert {q: top_sources(m, q, "u") for q in queries} == before
-        (late,) = m.add([{"id": "late", "content": "Bob adopted a parrot named Kiwi"}], user_id="u")
+        (late,) = m.add(
+            [{"id": "late", "content": "Bob adopted a parrot named Kiwi"}], user_id="u", wait=True
+        )
         assert top_sources(m, "Which bird did Bob adopt?", "u")[0] == "late"
         total = m.count(user_id="u")
         assert total >= len(listed) + 1
@@ -315,9 +319,13 @@ def test_delete_all_removes_every_row_of_the_user_only(store_path: Path) -> None
         facts: dict[str, set[str]] = {"gone": set(), "kept": set()}
         for user in ("gone", "kept"):
             for batch in (
-                m.ingest(conversation("a"), user_id=user, session_id="s1"),
-                m.ingest(conversation("b"), user_id=user, session_id="s2"),
-                m.ingest([{"id": "loose", "content": "a note without a session"}], user_id=user),
+                m.ingest(conversation("a"), user_id=user, session_id="s1", wait=True),
+                m.ingest(conversation("b"), user_id=user, session_id="s2", wait=True),
+                m.ingest(
+                    [{"id": "loose", "content": "a note without a session"}],
+                    user_id=user,
+                    wait=True,
+                ),
             ):
                 facts[user] |= {f.id for f in batch.facts}
         assert facts["gone"] and facts["kept"], "the conversation should yield facts"

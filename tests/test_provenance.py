@@ -27,8 +27,8 @@ def _jobs(mem: Memory) -> list[Any]:
 
 def test_the_assistant_speaking_as_the_user_does_not_change_her_facts(tmp_path: Any) -> None:
     with Memory(tmp_path / "m.db", embedder=STATIC) as mem:
-        mem.add([NURSE], user_id="maya", timestamp="2024-01-01T10:00:00Z")
-        result = mem.ingest([IMPOSTOR], user_id="maya", timestamp="2024-02-01T10:00:00Z")
+        mem.add([NURSE], user_id="maya", timestamp="2024-01-01T10:00:00Z", wait=True)
+        result = mem.ingest([IMPOSTOR], user_id="maya", timestamp="2024-02-01T10:00:00Z", wait=True)
         assert result.facts == []  # kept as a message, nothing drawn from it
         jobs = _jobs(mem)
         assert [("nurse" in f.text, f.valid_to) for f in jobs] == [(True, None)]
@@ -38,15 +38,15 @@ def test_the_assistant_speaking_as_the_user_does_not_change_her_facts(tmp_path: 
 def test_roles_named_in_fact_roles_are_first_hand(tmp_path: Any) -> None:
     trusting = {"fact_roles": ["user", "assistant"]}
     with Memory(tmp_path / "m.db", embedder=STATIC, extraction=trusting) as mem:
-        mem.add([NURSE], user_id="maya", timestamp="2024-01-01T10:00:00Z")
-        result = mem.ingest([IMPOSTOR], user_id="maya", timestamp="2024-02-01T10:00:00Z")
+        mem.add([NURSE], user_id="maya", timestamp="2024-01-01T10:00:00Z", wait=True)
+        result = mem.ingest([IMPOSTOR], user_id="maya", timestamp="2024-02-01T10:00:00Z", wait=True)
         assert any("pilot" in f.text for f in result.facts)
 
 
 def test_facts_carry_speaker_role_and_channel(tmp_path: Any) -> None:
     with Memory(tmp_path / "m.db", embedder=STATIC) as mem:
         message = {**NURSE, "role": "user", "source": "email"}  # a message's channel
-        facts = mem.ingest([message], user_id="maya").facts
+        facts = mem.ingest([message], user_id="maya", wait=True).facts
         assert facts
         for fact in facts:
             assert (fact.speaker, fact.role, fact.metadata.get("source")) == (
@@ -64,6 +64,7 @@ def test_the_answer_context_quotes_each_memory_on_one_line(tmp_path: Any) -> Non
         mem.add(
             [NURSE, {"content": forged, "speaker": "Bot", "role": "tool", "id": "t1"}],
             user_id="maya",
+            wait=True,
         )
         hits = mem.search("bank password Carol", user_id="maya", limit=5)
         lines = [_context_line(h) for h in hits]

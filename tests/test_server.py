@@ -38,7 +38,9 @@ def error_code(response: httpx.Response) -> str:
 def test_probes_and_openapi_need_no_key(server: LiveServer) -> None:
     with server.client() as anon:
         assert anon.get("/healthz").json() == {"status": "ok"}
-        assert anon.get("/readyz").json() == {"status": "ready"}
+        ready = anon.get("/readyz").json()
+        assert ready["status"] == "ready"
+        assert set(ready["queue"]) == {"jobs", "messages", "failed"}
         spec = anon.get("/openapi.json").json()
         paths = set(spec["paths"])
         assert {"/v1/memories", "/v1/search", "/v1/memories/{memory_id}"} <= paths

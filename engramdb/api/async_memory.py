@@ -59,6 +59,7 @@ class AsyncMemory:
         timestamp: str | datetime | float | None = None,
         metadata: dict[str, Any] | None = None,
         agent_id: str | None = None,
+        wait: bool = False,
     ) -> list[MemoryItem]:
         return await self._run(
             self.memory.add,
@@ -68,6 +69,7 @@ class AsyncMemory:
             timestamp=timestamp,
             metadata=metadata,
             agent_id=agent_id,
+            wait=wait,
         )
 
     async def search(
@@ -104,6 +106,7 @@ class AsyncMemory:
         metadata: dict[str, Any] | None = None,
         agent_id: str | None = None,
         ttl: float | timedelta | None = None,
+        wait: bool = False,
     ) -> AddResult:
         return await self._run(
             self.memory.ingest,
@@ -114,7 +117,17 @@ class AsyncMemory:
             metadata=metadata,
             agent_id=agent_id,
             ttl=ttl,
+            wait=wait,
         )
+
+    async def flush(self, *, timeout: float | None = None) -> int:
+        return await self._run(self.memory.flush, timeout=timeout)
+
+    async def pending(self) -> dict[str, int]:
+        return await self._run(self.memory.pending)
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._run(self.memory.stats)
 
     async def profile(
         self, user_id: str, *, limit: int = 20, now: str | datetime | None = None

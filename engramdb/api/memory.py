@@ -4,7 +4,9 @@ worker threads, so there is one implementation of every operation."""
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +31,7 @@ from engramdb.encode.text import speaker_prefixed
 from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import ConfigError, InvalidInputError
 from engramdb.llm.base import ChatModel, LLMStats
+from engramdb.manage.work import Enrichment
 from engramdb.models import KINDS, AddResult, HistoryEntry, Hit, Kind, MemoryItem
 from engramdb.retrieve.config import SearchConfig, resolve_search_config
 from engramdb.retrieve.scope_index import AnnSettings
@@ -91,6 +94,16 @@ class Memory(Knowledge, Lifecycle):
         self._search_config = config.search_config()
         self._cursors: Cursors | None = None  # made on the first page asked for
         self._closed = False
+        owed = config.enrichment
+        self._work = Enrichment(
+            self.store,
+            self._ready_extractor,
+            batch_messages=owed.batch_messages,
+            lease=timedelta(seconds=owed.lease_s),
+            poll_s=owed.poll_s,
+        )
+        if owed.worker:  # also does what a previous process left owed (a crash, a kill)
+            self._work.start()
 
     # --- writing -------------------------------------------------------------------------
     def add(
@@ -102,10 +115,12 @@ class Memory(Knowledge, Lifecycle):
         timestamp: str | datetime | float | None = None,
         metadata: dict[str, Any] | None = None,
         agent_id: str | None = None,
+        wait: bool = False,
     ) -> list[MemoryItem]:
         """Remember messages. The whole batch is validated first and written in one
         transaction: it is stored entirely or not at all. Re-adding a message is a no-op.
-        Returns the stored messages; ``ingest`` also returns the facts and decisions."""
+        Returns the stored messages, searchable at once; their claims follow from the work
+        queue (at once with ``wait``; see ``ingest``, which also returns them)."""
         return self.ingest(
             messages,
             user_id=user_id,
@@ -113,6 +128,7 @@ class Memory(Knowledge, Lifecycle):
             timestamp=timestamp,
             metadata=metadata,
             agent_id=agent_id,
+            wait=wait,
         ).episodes
 
     def ingest(
@@ -125,10 +141,14 @@ class Memory(Knowledge, Lifecycle):
         metadata: dict[str, Any] | None = None,
         agent_id: str | None = None,
         ttl: float | timedelta | None = None,
+        wait: bool = False,
     ) -> AddResult:
-        """``add`` with the full outcome: the messages stored, the facts extracted from them
-        and what consolidation decided for each (ADD, NOOP, UPDATE, INVALIDATE), with why.
-        ``ttl`` (seconds): the messages and their facts expire after it."""
+        """``add`` with the full outcome. The messages are stored, embedded and indexed when it
+        returns; their claims, consolidation and links follow from the work queue (``pending``
+        says how many messages wait for it), unless ``wait``: then they are done first, and
+        the result holds the facts and what consolidation decided for each (ADD, NOOP,
+        UPDATE, INVALIDATE), with why. ``ttl`` (seconds): the messages and their facts expire
+        after it."""
         user = _user(user_id)
         session = check_scope_id(session_id, "session_id", required=False)
         agent = check_scope_id(agent_id, "agent_id", required=False)
@@ -141,16 +161,58 @@ class Memory(Knowledge, Lifecycle):
             episode_memory(d, v, user_id=user, session_id=session, metadata=extra)
             for d, v in zip(drafts, vectors, strict=True)
         ]
-        if self.config.extraction.mode == "llm":
-            self._extractor.model = self.llm()
-        consolidation = self._extractor.prepare(drafts, user, session)
-        for item in [*items, *(c.memory for c in consolidation.claims)]:
+        for item in items:
             item.expires_at = expires
+        if not self._enriches():
+            return AddResult(episodes=self.store.add(user, agent, items), facts=[], decisions=[])
+        if self.config.enrichment.defer and not wait:
+            stored = self.store.add(user, agent, items, enqueue=True)
+            self._work.notify()
+            return AddResult(episodes=stored, facts=[], decisions=[], pending=len(stored))
+        consolidation = self._ready_extractor().prepare(drafts, user, session)
+        for claim in consolidation.claims:
+            claim.memory.expires_at = expires
         stored = self.store.add(user, agent, items, consolidation)
         facts = self.store.get_many(list(dict.fromkeys(consolidation.fact_pks)))
         return AddResult(
             episodes=stored, facts=list(facts.values()), decisions=consolidation.decisions
         )
+
+    def flush(self, *, timeout: float | None = None) -> int:
+        """Do the enrichment the store still owes (this process's and any other's whose
+        worker is gone), and wait for what other live workers hold, up to ``timeout``
+        seconds. Returns how many messages this call enriched."""
+        done = self._work.drain()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.store.work_depth()["jobs"]:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)  # another worker holds them; its lease frees them if it died
+            done += self._work.drain()
+        return done
+
+    def pending(self) -> dict[str, int]:
+        """The work queue: jobs and messages still owed enrichment, jobs that failed."""
+        return self.store.work_depth()
+
+    def stats(self) -> dict[str, Any]:
+        """Counts: memories, users, the work queue (``pending``) and what this process's
+        worker has done."""
+        return {
+            "memories": self.store.count(None),
+            "users": len(self.store.users()),
+            "queue": self.pending(),
+            "worker": dataclasses.asdict(self._work.stats),
+        }
+
+    def _enriches(self) -> bool:
+        extraction = self.config.extraction
+        return extraction.mode != "off" or extraction.link_entities
+
+    def _ready_extractor(self) -> FactExtractor:
+        if self.config.extraction.mode == "llm":
+            self._extractor.model = self.llm()
+        return self._extractor
 
     def update(
         self, memory_id: str, text: str, *, user_id: str | None = None, reason: str | None = None
@@ -321,6 +383,9 @@ class Memory(Knowledge, Lifecycle):
             return
         self._closed = True
         try:
+            self._work.stop()
+            if self.config.enrichment.drain_on_close:
+                self._work.drain()
             self._uses.join()
             self._uses.flush()
             self._scopes.save_all()

@@ -31,6 +31,7 @@ class Claim:
 
     draft: FactDraft
     memory: NewMemory
+    said_at: datetime | None = None  # when its message was said (a plan's target is later)
 
 
 @dataclass
@@ -43,7 +44,11 @@ class Consolidation:
     fact_pks: list[int] = field(default_factory=list)
 
     def __call__(self, session: FactSession, fresh: list[Inserted]) -> None:
-        episodes = {item.item.sources[0]: item.pk for item in fresh if item.item.sources}
+        """Inside ``store.add``: the batch's new messages are ``fresh``."""
+        self.apply(session, {i.item.sources[0]: i.pk for i in fresh if i.item.sources})
+
+    def apply(self, session: FactSession, episodes: dict[str, int]) -> None:
+        """Consolidate the claims of the messages ``episodes`` (message id → pk)."""
         for message_id, names in self.mentions.items():
             if message_id in episodes:
                 session.mention(episodes[message_id], names)
@@ -274,9 +279,13 @@ def _ends(marker: StoredFact, value: str) -> bool:
     return not words or bool(words & _tokens(value))
 
 
-def _claim_order(claim: Claim) -> tuple[datetime, int]:
-    """By time; at one time, what ended before what began ("I left X for Y")."""
-    return _naive(claim.draft.event_time), 0 if claim.draft.op == "end" else 1
+def _claim_order(claim: Claim) -> tuple[datetime, datetime, int]:
+    """In the order they were said (a batch holds "we're moving next month" and "the move
+    fell through": the plan's target date comes after the call-off, its saying before); then
+    by time; at one time, what ended before what began ("I left X for Y")."""
+    when = _naive(claim.draft.event_time)
+    said = _naive(claim.said_at) if claim.said_at is not None else when
+    return said, when, 0 if claim.draft.op == "end" else 1
 
 
 def _naive(when: datetime | None) -> datetime:

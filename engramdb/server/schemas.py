@@ -61,6 +61,9 @@ class AddRequest(BaseModel):
     agent_id: ShortText | None = None
     timestamp: Timestamp | None = Field(None, description="when the messages were said")
     metadata: Metadata | None = None
+    wait: bool = Field(
+        False, description="answer after the claims are drawn (facts and decisions in the reply)"
+    )
 
 
 class SearchRequest(BaseModel):
@@ -188,6 +191,12 @@ class Health(BaseModel):
     status: str
 
 
+class Ready(Health):
+    queue: dict[str, int] | None = Field(
+        None, description="the work queue: jobs and messages still owed enrichment, failed jobs"
+    )
+
+
 class DecisionOut(BaseModel):
     event: str
     fact_id: str | None
@@ -201,6 +210,7 @@ class AddResults(BaseModel):
     results: list[MemoryOut] = Field(description="the messages stored")
     facts: list[MemoryOut] = Field(default_factory=list, description="facts added or touched")
     decisions: list[DecisionOut] = Field(default_factory=list)
+    pending: int = Field(0, description="messages whose claims are still being drawn")
 
 
 class ProfileOut(BaseModel):

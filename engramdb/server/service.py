@@ -79,8 +79,9 @@ async def ingest(
     agent_id: str | None = None,
     timestamp: str | float | None = None,
     metadata: dict[str, Any] | None = None,
+    wait: bool = False,
 ) -> dict[str, Any]:
-    """``add`` with the facts it produced and consolidation's decisions."""
+    """``add``; with ``wait``, the facts it produced and consolidation's decisions."""
     caller.require_write()
     result = await memory.ingest(
         messages,
@@ -89,11 +90,13 @@ async def ingest(
         agent_id=agent_id,
         timestamp=timestamp,
         metadata=metadata,
+        wait=wait,
     )
     return {
         "results": [memory_view(i, caller) for i in result.episodes],
         "facts": [memory_view(i, caller) for i in result.facts],
         "decisions": [d.model_dump() for d in result.decisions],
+        "pending": result.pending,
     }
 
 

@@ -137,6 +137,7 @@ class Dialect:
     lexical: LexicalIndex
     greatest = "max"  # the scalar max function (PostgreSQL: greatest)
     collate_c = ""  # makes a text comparison bytewise ("" where it already is)
+    skip_locked = ""  # lets concurrent claims of the work queue pass each other's rows
     row_locks = False  # writers lock rows one by one (not the whole store)
 
     def read(self, what: str) -> AbstractContextManager[Tx]:

@@ -10,8 +10,9 @@ re-adds idempotent.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,11 @@ import numpy.typing as npt
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError, InvalidInputError
 from engramdb.models import MemoryItem
+from engramdb.store import queue
 from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
-from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
+from engramdb.store.dialect import Capabilities, Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents, turn_body
-from engramdb.store.facts import TEXT_FIELDS, Consolidator, FactSession
+from engramdb.store.facts import TEXT_FIELDS, Consolidator, Enricher, FactSession
 from engramdb.store.graph import Graph, pk_of
 from engramdb.store.reads import by_id
 from engramdb.store.rows import (
@@ -41,7 +43,7 @@ from engramdb.store.transfer import TransferRows
 # Tables that hold rows of one user; links and mentions go with their memories (ON DELETE
 # CASCADE) but come first, so that delete_all counts them.
 USER_TABLES = "memory_entities memory_links memories entities history session_docs lex_stats"
-USER_TABLES += " lex_terms scope_state"
+USER_TABLES += " lex_terms scope_state work_queue"
 
 
 class Engine(Graph):
@@ -93,9 +95,13 @@ class Engine(Graph):
         agent_id: str | None,
         items: list[NewMemory],
         consolidate: Consolidator | None = None,
+        *,
+        enqueue: bool = False,
     ) -> list[MemoryItem]:
         """Write a batch in one transaction; an item whose content hash exists (or repeats
-        one of the batch) is skipped and the stored memory returned instead."""
+        one of the batch) is skipped and the stored memory returned instead. ``enqueue``: the
+        new messages' enrichment is owed, as a job of the work queue written in the same
+        transaction (``enrich`` does it later)."""
         check_storable(items)
         now = datetime.now(UTC)
         with self.d.write("add", user_id) as tx:
@@ -122,6 +128,9 @@ class Engine(Graph):
             session = FactSession(self.d, tx, docs, agent_id, now)
             if consolidate is not None:
                 consolidate(session, [Inserted(pk, i) for pk, i in zip(pks, fresh, strict=True)])
+            if enqueue:
+                owed = [pk for pk, i in zip(pks, fresh, strict=True) if i.kind == "episode"]
+                queue.enqueue(tx, self.d, user_id, agent_id, owed, now)
             docs.flush()
             if fresh or session.max_vec_id:
                 top = max([session.max_vec_id, *(int(r["vec_id"]) for r in rows)])
@@ -129,6 +138,68 @@ class Engine(Graph):
         ordered = [found[(i.kind, i.content_hash)] for i in items]
         got = self.get_many(ordered)  # a writer may have deleted one since the commit
         return [got[pk] for pk in ordered if pk in got]
+
+    def enrich(
+        self, user_id: str, agent_id: str | None, jobs: list[queue.Job], worker: str, work: Enricher
+    ) -> bool:
+        """Write the enrichment of some claimed jobs of one user in one transaction, which also
+        deletes the jobs: ``work`` gets the fact session and the jobs' messages (message id →
+        pk). False, and nothing written, if the worker no longer holds every job (its lease
+        was taken over, or the user was deleted)."""
+        now = datetime.now(UTC)
+        pks = [pk for job in jobs for pk in job.episodes]
+        try:
+            with self.d.write("enrich", user_id) as tx:
+                if not queue.release(tx, worker, jobs):
+                    raise _LostLease  # rolls the transaction back
+                self._enrich(tx, user_id, agent_id, pks, now, work)
+        except _LostLease:
+            return False
+        return True
+
+    def _enrich(
+        self,
+        tx: Tx,
+        user_id: str,
+        agent_id: str | None,
+        pks: list[int],
+        now: datetime,
+        work: Enricher,
+    ) -> None:
+        episodes: dict[str, int] = {}
+        for chunk in chunks(pks):
+            rows = tx.all(
+                "SELECT pk, sources FROM memories WHERE user_id = ?"
+                f" AND pk IN ({marks(len(chunk))})",
+                (user_id, *chunk),
+            )
+            for pk, sources in rows:  # a message deleted since is owed nothing
+                first = self.d.decode("json", sources)
+                if first:
+                    episodes[first[0]] = int(pk)
+        docs = Documents(self.d, tx, user_id)
+        session = FactSession(self.d, tx, docs, agent_id, now)
+        work(session, episodes)
+        docs.flush()
+        if session.max_vec_id:
+            bump_scope(tx, self.d, user_id, max_vec_id=session.max_vec_id, added=session.inserted)
+
+    def claim_work(
+        self,
+        worker: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        messages: int,
+        dead: Callable[[str], bool],
+    ) -> list[queue.Job]:
+        return queue.claim(self.d, worker, now, lease=lease, messages=messages, dead=dead)
+
+    def work_failed(self, worker: str, jobs: list[queue.Job], error: str) -> None:
+        queue.failed(self.d, worker, jobs, error)
+
+    def work_depth(self, user_id: str | None = None) -> dict[str, int]:
+        return queue.depth(self.d, user_id)
 
     def update(
         self,
@@ -220,6 +291,10 @@ def check_storable(items: list[NewMemory]) -> None:
             raise InvalidInputError(
                 f"messages[{index}] holds a NUL character, which PostgreSQL cannot store"
             )
+
+
+class _LostLease(Exception):
+    """The worker no longer holds a job it was finishing."""
 
 
 MemoryStore = Engine  # what the layers above hold: the one store, whatever its dialect

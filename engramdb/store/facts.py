@@ -159,3 +159,5 @@ class FactSession:
 
 
 Consolidator = Callable[[FactSession, list[Inserted]], None]
+# deferred enrichment of stored messages (message id → pk), inside Engine.enrich's transaction
+Enricher = Callable[[FactSession, dict[str, int]], None]

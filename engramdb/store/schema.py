@@ -15,7 +15,7 @@ from engramdb.errors import StoreError
 from engramdb.store.dialect import Tx
 from engramdb.store.record import SQL_TYPES, memories_ddl
 
-LATEST = 4
+LATEST = 5
 # Upgrades of one dialect: version → (name, statements or a function of the transaction)
 Upgrade = tuple[int, str, Callable[[Tx], None]]
 
@@ -82,6 +82,22 @@ CREATE TABLE lex_terms (
 )
 """
 
+# the enrichment each add still owes its messages (queue.py); created by version 5
+WORK_QUEUE = """
+CREATE TABLE work_queue (
+    job {pk}, user_id TEXT NOT NULL, agent_id TEXT, episodes TEXT NOT NULL,
+    size INTEGER NOT NULL, enqueued_at {time} NOT NULL, claimed_by TEXT, claimed_at {time},
+    attempts INTEGER NOT NULL, error TEXT
+);
+CREATE INDEX work_queue_user ON work_queue (user_id)
+"""
+
+
+def work_queue_ddl(dialect: int) -> list[str]:
+    return statements(
+        WORK_QUEUE.format(pk=SQL_TYPES["pk"][dialect], time=SQL_TYPES["time"][dialect])
+    )
+
 
 def shared_ddl(dialect: int) -> list[str]:
     """The shared tables for dialect 0 (SQLite) or 1 (PostgreSQL)."""
@@ -93,7 +109,7 @@ def shared_ddl(dialect: int) -> list[str]:
         collate=' COLLATE "C"' if dialect else "",
         without_rowid="" if dialect else " WITHOUT ROWID",
     )
-    return statements(sql)
+    return [*statements(sql), *work_queue_ddl(dialect)]
 
 
 def statements(sql: str) -> list[str]:

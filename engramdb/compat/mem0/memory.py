@@ -148,6 +148,7 @@ class Memory:
             session_id=ids["run_id"],
             metadata=extra or None,
             ttl=ttl if ttl is not None and ttl > 0 else None,
+            wait=infer,  # mem0 returns the memories it extracted
         )
         if expires is not None and (ttl is None or ttl <= 0):
             # a day already past: stored, and hidden at once, as mem0 does (a TTL cannot be

@@ -291,6 +291,7 @@ def _stage(scratch: Memory, memory: Mem0Memory) -> None:
         session_id=memory.ids["run_id"],
         timestamp=memory.created_at,
         metadata=memory.metadata or None,
+        wait=True,
     )
     if memory.expiration_date is not None:
         scratch.expire(memory.id, expiry_of(memory.expiration_date), user_id=scope)

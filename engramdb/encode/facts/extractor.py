@@ -126,12 +126,12 @@ class FactExtractor:
         if not found:
             return []
         vectors = self.embed([f.statement() for f in found])
-        return [
-            Claim(
-                fact, fact_memory(fact, vector, user_id, session_id, said_by.get(fact.sources[0]))
-            )
-            for fact, vector in zip(found, vectors, strict=True)
-        ]
+        claims = []
+        for fact, vector in zip(found, vectors, strict=True):
+            source = said_by.get(fact.sources[0])
+            memory = fact_memory(fact, vector, user_id, session_id, source)
+            claims.append(Claim(fact, memory, source.event_time if source else None))
+        return claims
 
 
 def fact_memory(

@@ -151,7 +151,10 @@ class Scopes:
             ]
             try:
                 result = self.memory.ingest(
-                    messages, user_id=scope.user_id, ttl=ttl * 60 if ttl is not None else None
+                    messages,
+                    user_id=scope.user_id,
+                    ttl=ttl * 60 if ttl is not None else None,
+                    wait=True,  # a store's writes are done when batch returns
                 )
             except InvalidInputError as exc:
                 scope.signature = None

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from engramdb.errors import EngramError
 from engramdb.server.keys import ApiKey, issue_key
 from engramdb.server.routes.common import ERRORS, Caller, KeysDep
-from engramdb.server.schemas import Health, IssuedKeyOut, KeyList, KeyOut, KeyRequest
+from engramdb.server.schemas import Health, IssuedKeyOut, KeyList, KeyOut, KeyRequest, Ready
 from engramdb.server.tenancy import TENANT_PATTERN, check_user
 
 keys_router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERRORS)
@@ -63,13 +63,14 @@ async def healthz() -> Health:
 
 
 @probes_router.get(
-    "/readyz", response_model=Health, summary="Readiness", responses={503: {"model": Health}}
+    "/readyz", response_model=Ready, summary="Readiness", responses={503: {"model": Health}}
 )
 async def readyz(request: Request) -> JSONResponse:
     if not getattr(request.app.state, "ready", False):
         return JSONResponse({"status": "starting or stopping"}, status_code=503)
     try:
         await run_in_threadpool(request.app.state.keys.ping)
+        queue = await request.app.state.memory.pending()
     except EngramError as exc:
         return JSONResponse({"status": f"store unavailable: {exc}"}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "ready", "queue": queue})

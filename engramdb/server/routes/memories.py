@@ -61,6 +61,7 @@ async def add_memories(body: AddRequest, memory: MemoryDep, caller: Caller) -> d
         agent_id=body.agent_id,
         timestamp=body.timestamp,
         metadata=body.metadata,
+        wait=body.wait,
     )
 
 

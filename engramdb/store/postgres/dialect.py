@@ -117,6 +117,7 @@ class PostgresDialect(Dialect):
     capabilities = Capabilities(nearest=True, bulk_load=True)
     greatest = "greatest"
     collate_c = ' COLLATE "C"'  # the database's collation may order text otherwise
+    skip_locked = " FOR UPDATE SKIP LOCKED"
     row_locks = True
 
     def __init__(self, dsn: str, options: StoreConfig) -> None:

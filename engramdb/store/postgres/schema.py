@@ -16,7 +16,7 @@ import psycopg
 from engramdb.errors import StoreError
 from engramdb.store.dialect import Tx
 from engramdb.store.postgres.pool import scalar
-from engramdb.store.schema import Upgrade, run, shared_ddl, statements
+from engramdb.store.schema import Upgrade, run, shared_ddl, statements, work_queue_ddl
 from engramdb.store.schema import migrate as run_migrations
 
 # Lexical documents are indexed from text that engramdb has already reduced to space-separated
@@ -86,7 +86,12 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         "session documents in lex_session",
         lambda tx: run(tx, statements(_UPGRADE_4)),
     )
-    run_migrations(transaction, create, [upgrade])
+    queue: Upgrade = (
+        5,
+        "the work queue of deferred enrichment",
+        lambda tx: run(tx, work_queue_ddl(1)),
+    )
+    run_migrations(transaction, create, [upgrade, queue])
 
 
 def _ensure_vector(conn: psycopg.Connection[tuple[object, ...]]) -> None:

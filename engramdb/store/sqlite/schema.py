@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from engramdb.store.dialect import Tx
 from engramdb.store.record import SQL_TYPES
-from engramdb.store.schema import LEX_STATS, Upgrade, run, shared_ddl, statements
+from engramdb.store.schema import (
+    LEX_STATS,
+    Upgrade,
+    run,
+    shared_ddl,
+    statements,
+    work_queue_ddl,
+)
 from engramdb.store.sqlite.fts import TABLES, TOKENIZE
 
 # the vector-id counter starts above every id in use (a store of v3 may not have it yet)
@@ -61,5 +68,6 @@ def _per_user_statistics(tx: Tx) -> None:
 
 
 UPGRADES: list[Upgrade] = [
-    (4, "per-user lexical statistics, erasing deletes", _per_user_statistics)
+    (4, "per-user lexical statistics, erasing deletes", _per_user_statistics),
+    (5, "the work queue of deferred enrichment", lambda tx: run(tx, work_queue_ddl(0))),
 ]

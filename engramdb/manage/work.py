@@ -1,0 +1,186 @@
+"""Deferred enrichment: the worker that does the store's work queue (store/queue.py).
+
+``add`` stores, embeds and indexes its messages and writes one job, in one transaction; the
+claims, consolidation and entity links come after, here: the jobs' messages are read back,
+extracted together (one extraction per user and session, so one parse and one embedding call
+for many messages), and each user's claims are consolidated in the transaction that deletes
+the jobs. A crash loses nothing: an unfinished job is claimed again (at once when its worker's
+process is gone, else when its lease runs out) and done once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+
+from engramdb.encode.facts.extractor import FactExtractor
+from engramdb.encode.messages import EpisodeDraft
+from engramdb.manage.consolidate import Consolidation
+from engramdb.models import MemoryItem
+from engramdb.store import MemoryStore
+from engramdb.store.queue import Job
+
+logger = logging.getLogger("engramdb.work")
+_HOST = socket.gethostname().replace(":", "_")
+
+
+@dataclass
+class WorkStats:
+    """What this process's worker has done (``stats()`` adds the queue's depth)."""
+
+    jobs: int = 0
+    messages: int = 0
+    facts: int = 0
+    failures: int = 0
+    lost: int = 0  # jobs another worker took over before this one finished
+
+
+class Enrichment:
+    """Does the work queue's jobs, in batches; ``start`` runs it in a background thread."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        extractor: Callable[[], FactExtractor],
+        *,
+        batch_messages: int = 256,
+        lease: timedelta = timedelta(seconds=60),
+        poll_s: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.extractor = extractor  # called per batch: the llm mode sets its model first
+        self.batch_messages = batch_messages
+        self.lease = lease
+        self.poll_s = poll_s
+        self.worker = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.stats = WorkStats()
+        self._lock = threading.Lock()  # one batch at a time in this process
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- doing the work --------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Claim a batch of jobs and do it; the number of messages enriched (0: none free)."""
+        with self._lock:
+            jobs = self.store.claim_work(
+                self.worker,
+                datetime.now(UTC),
+                lease=self.lease,
+                messages=self.batch_messages,
+                dead=_gone,
+            )
+            if not jobs:
+                return 0
+            try:
+                done = self._do(jobs)
+            except Exception as exc:  # kept in the queue with its error; retried, then failed
+                logger.exception("enrichment of %d jobs failed", len(jobs))
+                self.stats.failures += len(jobs)
+                self.store.work_failed(self.worker, jobs, f"{type(exc).__name__}: {exc}")
+                return 0
+            return done
+
+    def drain(self) -> int:
+        """Do jobs until none is free (jobs other live workers hold are left to them)."""
+        total = 0
+        while done := self.run_once():
+            total += done
+        return total
+
+    def _do(self, jobs: list[Job]) -> int:
+        items = self.store.get_many([pk for job in jobs for pk in job.episodes])
+        extractor = self.extractor()
+        done = 0
+        for user, of_user in groupby(sorted(jobs, key=lambda j: (j.user_id, j.job)), _user):
+            owned = list(of_user)
+            messages = [items[pk] for job in owned for pk in job.episodes if pk in items]
+            work = _extract(extractor, user, messages)
+            if self.store.enrich(user, owned[0].agent_id, owned, self.worker, work.apply):
+                self.stats.jobs += len(owned)
+                self.stats.messages += len(messages)
+                self.stats.facts += len(work.fact_pks)
+                done += len(messages)
+            else:
+                self.stats.lost += len(owned)
+        return max(done, 1)  # a claimed batch counts as progress even if every job was lost
+
+    # --- the background thread -------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="engramdb-work", daemon=True)
+            self._thread.start()
+
+    def notify(self) -> None:
+        """New jobs were written: wake the worker."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while not self._stop.is_set() and self.run_once():
+                    pass
+            except Exception:  # the store went away (closed, unreachable): try again later
+                logger.exception("the enrichment worker could not read the queue")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+
+def _extract(extractor: FactExtractor, user: str, messages: list[MemoryItem]) -> Consolidation:
+    """One extraction per session of the user's messages, merged into one consolidation."""
+    merged = Consolidation(claims=[])
+    expiry = {m.sources[0]: m.expires_at for m in messages if m.sources}
+    for session, said in groupby(messages, key=lambda m: m.session_id):
+        found = extractor.prepare([_draft(m) for m in said], user, session)
+        for claim in found.claims:  # a fact expires with the message it came from
+            claim.memory.expires_at = expiry.get(claim.draft.sources[0])
+        merged.claims += found.claims
+        merged.mentions.update(found.mentions)
+    return merged
+
+
+def _draft(item: MemoryItem) -> EpisodeDraft:
+    assert item.event_time is not None  # every stored message has its time
+    return EpisodeDraft(
+        message_id=item.sources[0] if item.sources else item.id,
+        content=item.text,
+        role=item.role,
+        speaker=item.speaker,
+        event_time=item.event_time,
+        time_ranges=[],  # the extractor finds the times it needs in the claims themselves
+        metadata=item.metadata,
+    )
+
+
+def _user(job: Job) -> str:
+    return job.user_id
+
+
+def _gone(holder: str) -> bool:
+    """Whether the worker ``holder`` (host:pid:token) was a process of this host that has
+    ended (its jobs can be claimed at once, without waiting for the lease)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != _HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False

@@ -1,0 +1,122 @@
+"""The work queue: the enrichment (claims, consolidation, entity links) that the messages of an
+``add`` are still owed. A job row is written in the add's own transaction and deleted in the
+transaction that writes its enrichment, so a crash at any moment leaves every acknowledged
+message stored and its work either done (the row is gone) or still owed (the row is there):
+done exactly once.
+
+Workers claim jobs with a lease (``claimed_by``, ``claimed_at``): a job whose lease ran out, or
+whose worker was a process of this host that is no longer alive, is claimed again. Finishing
+deletes the row only if the worker still holds it, so a worker that lost its lease writes
+nothing. On PostgreSQL the claim skips rows another worker is claiming (``FOR UPDATE SKIP
+LOCKED``), so several processes or servers share one queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engramdb.store.dialect import Dialect, Tx, marks
+
+# a job that failed this many times is left in the queue, counted as failed, not retried
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    job: int
+    user_id: str
+    agent_id: str | None
+    episodes: list[int]  # pks of the messages the add stored
+    attempts: int
+
+
+def enqueue(
+    tx: Tx, d: Dialect, user_id: str, agent_id: str | None, pks: list[int], now: datetime
+) -> None:
+    """Inside an add's transaction: the stored messages are owed their enrichment."""
+    if pks:
+        tx.run(
+            "INSERT INTO work_queue (user_id, agent_id, episodes, size, enqueued_at, attempts)"
+            " VALUES (?, ?, ?, ?, ?, 0)",
+            (user_id, agent_id, json.dumps(pks), len(pks), d.time(now)),
+        )
+
+
+def claim(
+    d: Dialect,
+    worker: str,
+    now: datetime,
+    *,
+    lease: timedelta,
+    messages: int,
+    dead: Callable[[str], bool],
+) -> list[Job]:
+    """Claim the oldest free jobs, up to about ``messages`` messages in all. Free: never
+    claimed, lease run out, or claimed by a worker that ``dead`` says is gone."""
+    host = worker.split(":", 1)[0]
+    with d.write("claiming work", None) as tx:
+        expiry = d.time(now - lease)
+        rows = tx.all(
+            "SELECT job, user_id, agent_id, episodes, attempts, claimed_by, claimed_at < ?"
+            " FROM work_queue WHERE attempts < ?"
+            " AND (claimed_by IS NULL OR claimed_at < ? OR claimed_by LIKE ?)"
+            f" ORDER BY job LIMIT ?{d.skip_locked}",
+            (expiry, MAX_ATTEMPTS, expiry, f"{host}:%", max(1, messages)),
+        )
+        jobs: list[Job] = []
+        total = 0
+        for job, user, agent, episodes, attempts, holder, expired in rows:
+            if holder is not None and not expired and not dead(holder):
+                continue  # a live worker of this host holds it
+            pks = [int(p) for p in json.loads(episodes)]
+            if jobs and total + len(pks) > messages:
+                break
+            jobs.append(Job(int(job), user, agent, pks, int(attempts) + 1))
+            total += len(pks)
+        if jobs:
+            ids = [j.job for j in jobs]
+            tx.run(
+                "UPDATE work_queue SET claimed_by = ?, claimed_at = ?, attempts = attempts + 1"
+                f" WHERE job IN ({marks(len(ids))})",
+                (worker, d.time(now), *ids),
+            )
+    return jobs
+
+
+def release(tx: Tx, worker: str, jobs: list[Job]) -> bool:
+    """Inside the transaction that writes the jobs' enrichment: delete the jobs, and say
+    whether this worker still held every one of them (if not, the caller rolls back)."""
+    ids = [j.job for j in jobs]
+    gone = tx.run(
+        f"DELETE FROM work_queue WHERE claimed_by = ? AND job IN ({marks(len(ids))})",
+        (worker, *ids),
+    )
+    return gone == len(ids)
+
+
+def failed(d: Dialect, worker: str, jobs: list[Job], error: str) -> None:
+    """A job whose enrichment raised: free it for another attempt, with the error kept."""
+    ids = [j.job for j in jobs]
+    with d.write("recording failed work", None) as tx:
+        tx.run(
+            "UPDATE work_queue SET claimed_by = NULL, claimed_at = NULL, error = ?"
+            f" WHERE claimed_by = ? AND job IN ({marks(len(ids))})",
+            (error[:1000], worker, *ids),
+        )
+
+
+def depth(d: Dialect, user_id: str | None = None) -> dict[str, int]:
+    """Jobs and messages still owed enrichment, and jobs that failed every attempt."""
+    scope, args = (" AND user_id = ?", (user_id,)) if user_id is not None else ("", ())
+    with d.read("reading the work queue") as tx:
+        rows = tx.all(
+            f"SELECT attempts < ?, count(*), sum(size) FROM work_queue WHERE 1 = 1{scope}"
+            " GROUP BY 1",
+            (MAX_ATTEMPTS, *args),
+        )
+    counts = {bool(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows}
+    jobs, messages = counts.get(True, (0, 0))
+    return {"jobs": jobs, "messages": messages, "failed": counts.get(False, (0, 0))[0]}
