@@ -83,12 +83,13 @@ function entityCard(entity, type, facts, links, cards, now) {
     el("summary", { text: `${sorted.length - SHOWN_FACTS} more facts` }),
     el("ul", { class: "entity-facts" }, ...sorted.slice(SHOWN_FACTS).map((f) => factItem(f, now))))
     : null;
-  card.append(
+  card.append(...[
     el("h4", {}, document.createTextNode(entity.name),
       el("span", { class: `badge kind-${type}`, text: type }),
-      el("span", { class: "hint", text: ` mentioned in ${entity.memories} memories` })),
+      el("span", { class: "hint", text: ` mentioned in ${entity.memories} ${entity.memories === 1 ? "memory" : "memories"}` })),
     el("h5", { text: `Facts (${facts.length})` }),
-    facts.length ? first : el("p", { class: "empty", text: "No facts about it." }), rest);
+    facts.length ? first : el("p", { class: "empty", text: "No facts about it." }), rest,
+  ].filter(Boolean));
   // links are filled in once every card exists (they point at one another)
   card.fill = () => card.append(el("h5", { text: `Links (${links.length})` }),
     links.length ? el("ul", { class: "links" }, ...links.map((r) => linkItem(r, entity.name, cards, now)))

@@ -9,6 +9,7 @@ import { confirmDelete, openDetails, openEditor } from "./details.js";
 const PAGE = 50;
 const SEARCH_LIMIT = 20;
 let facts = []; // the user's facts, as last loaded (for status marks and "replaced by")
+let latest = 0; // the newest list or search asked for: an older answer arriving late is dropped
 
 async function loadFacts() {
   try { facts = await userFacts(); } catch (error) {
@@ -132,11 +133,13 @@ export async function loadList(append = false) {
   if (!state.user) { state.items = []; render(); return; }
   const cursor = append && state.next ? `&cursor=${encodeURIComponent(state.next)}` : "";
   const kind = state.filters.kind ? `&kind=${encodeURIComponent(state.filters.kind)}` : "";
+  const asked = ++latest;
+  state.query = "";
   const [data] = await Promise.all([
     api("GET", `/v1/memories?${userQuery()}&limit=${PAGE}${kind}${cursor}`), loadFacts()]);
+  if (asked !== latest) return;
   state.items = append ? state.items.concat(data.results) : data.results;
   state.next = data.next;
-  state.query = "";
   const shown = render();
   say(`${shown} memories of ${state.user}${filterNote(shown)}${state.next ? " (more available)" : ""}.`);
 }
@@ -145,9 +148,11 @@ export async function runSearch(query) {
   const body = { query, user_id: state.user, limit: SEARCH_LIMIT };
   if (state.filters.kind) body.kinds = [state.filters.kind];
   if (asOfStamp()) body.as_of = asOfStamp();
-  const [data] = await Promise.all([api("POST", "/v1/search", body), loadFacts()]);
-  state.items = data.results;
+  const asked = ++latest;
   state.query = query;
+  const [data] = await Promise.all([api("POST", "/v1/search", body), loadFacts()]);
+  if (asked !== latest) return;
+  state.items = data.results;
   state.next = null;
   const shown = render();
   say(`${shown} results for “${query}”${filterNote(shown)}.`);
