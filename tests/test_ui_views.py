@@ -151,6 +151,7 @@ def test_superseded_marked_with_replacement_and_status_filter(page: Any) -> None
     details = page.locator("#details")
     expect(details).to_be_visible()
     expect(details.locator(".source")).to_contain_text("Caroline: I moved to Porto")
+    expect(details).not_to_contain_text("null")
     expect(details.locator(".history")).to_contain_text("replaces: Caroline lives in Lisbon")
     page.screenshot(path=str(SHOTS / "13-replacement-sources.png"))
     page.keyboard.press("Escape")

@@ -47,14 +47,15 @@ export async function openDetails(item) {
     }
     const found = sources || episodeSource(item, history.results);
     const replaced = replacedInHistory(history.results);
-    body.replaceChildren(
+    body.replaceChildren(...[
       el("p", { class: "text", text: item.text }),
       replaced ? el("p", { class: "replaced-by" },
         el("span", { class: "hint", text: "Superseded by: " }), document.createTextNode(replaced))
         : null,
       el("h3", { text: "Source messages" }),
       ...(found.length ? found : [el("p", { class: "empty", text: "No source recorded." })]),
-      el("h3", { text: "History" }), list);
+      el("h3", { text: "History" }), list,
+    ].filter(Boolean));
   } catch (error) {
     body.replaceChildren(el("p", { class: "status error", text: error.message }));
   }

@@ -18,11 +18,25 @@ const PERSON_LINKS = new Set(["partner"]);
 
 const norm = (name) => (name || "").trim().toLowerCase();
 
-/** People are what facts are about (or someone's partner); places are where someone lives;
- * organisations where someone works or studies; the rest are other names. */
-function typeOf(name, subjects, relations) {
+// what only a person has (a fact with one of these attributes is about a person)
+const PERSON_ATTRIBUTES = new Set([
+  "job", "employer", "home", "partner", "relationship_status", "school", "age", "diet", "car", "pet",
+]);
+
+/** The names that are people: who said something, and what person-only facts are about. */
+function peopleIn(facts) {
+  const people = new Set(facts.map((f) => norm(f.speaker)));
+  for (const f of facts) if (PERSON_ATTRIBUTES.has(f.attribute)) people.add(norm(f.subject));
+  people.delete("");
+  return people;
+}
+
+/** People (see peopleIn, or someone's partner); places are where someone lives; organisations
+ * where someone works or studies; the rest are other names. A guess from the facts: the
+ * entities themselves carry no type. */
+function typeOf(name, people, relations) {
   const key = norm(name);
-  if (subjects.has(key)) return "person";
+  if (people.has(key)) return "person";
   const as = (set) => relations.some((r) => norm(r.object) === key && set.has(r.attribute));
   if (as(PERSON_LINKS)) return "person";
   if (as(PLACE_LINKS)) return "place";
@@ -52,11 +66,32 @@ function factItem(fact, now) {
   const status = statusOf(fact, [], now);
   return el("li", { class: `entity-fact${status ? ` is-${status}` : ""}`, "data-id": fact.id },
     statusBadge(status),
-    el("button", { type: "button", class: "link", text: fact.text,
-      "aria-label": `History and sources of: ${shorten(fact.text)}`,
-      onclick: () => openDetails(fact) }),
-    el("span", { class: "hint" }, document.createTextNode(" · "),
-      range(fact.valid_from || fact.event_time, fact.valid_to)));
+    el("span", {},
+      el("button", { type: "button", class: "link", text: fact.text,
+        "aria-label": `History and sources of: ${shorten(fact.text)}`,
+        onclick: () => openDetails(fact) }),
+      el("span", { class: "hint" }, document.createTextNode(" · "),
+        range(fact.valid_from || fact.event_time, fact.valid_to))));
+}
+
+function factList(facts, now) {
+  return el("ul", { class: "entity-facts" }, ...facts.map((f) => factItem(f, now)));
+}
+
+/** Facts with an attribute first (newest first: a correction sits by what it replaced), then the notes (a
+ * statement in its own words) folded away: they are many and long. */
+function factBlocks(facts, now) {
+  const newest = (a, b) =>
+    (b.valid_from || b.created_at).localeCompare(a.valid_from || a.created_at);
+  const notes = facts.filter((f) => f.attribute === "note").sort(newest);
+  const rest = facts.filter((f) => f.attribute !== "note").sort(newest);
+  const fold = (items, what) => el("details", {},
+    el("summary", { text: `${items.length} ${what}` }), factList(items, now));
+  return [
+    rest.length ? factList(rest.slice(0, SHOWN_FACTS), now) : null,
+    rest.length > SHOWN_FACTS ? fold(rest.slice(SHOWN_FACTS), "more facts") : null,
+    notes.length ? fold(notes, notes.length === 1 ? "note" : "notes") : null,
+  ];
 }
 
 function linkItem(relation, name, cards, now) {
@@ -73,24 +108,19 @@ function linkItem(relation, name, cards, now) {
 }
 
 function entityCard(entity, type, facts, links, cards, now) {
-  const card = el("article", { class: `entity ${type}`, tabindex: "-1",
+  const bare = !facts.length && !links.length;
+  const card = el("article", { class: `entity ${type}${bare ? " bare" : ""}`, tabindex: "-1",
     "aria-label": `${type}: ${entity.name}`, "data-name": entity.name });
   cards.set(norm(entity.name), card);
-  const sorted = [...facts].sort((a, b) => (a.valid_to ? 1 : 0) - (b.valid_to ? 1 : 0)
-    || (b.valid_from || b.created_at).localeCompare(a.valid_from || a.created_at));
-  const first = el("ul", { class: "entity-facts" }, ...sorted.slice(0, SHOWN_FACTS).map((f) => factItem(f, now)));
-  const rest = sorted.length > SHOWN_FACTS ? el("details", {},
-    el("summary", { text: `${sorted.length - SHOWN_FACTS} more facts` }),
-    el("ul", { class: "entity-facts" }, ...sorted.slice(SHOWN_FACTS).map((f) => factItem(f, now))))
-    : null;
-  card.append(...[
-    el("h4", {}, document.createTextNode(entity.name),
-      el("span", { class: `badge kind-${type}`, text: type }),
-      el("span", { class: "hint", text: ` mentioned in ${entity.memories} ${entity.memories === 1 ? "memory" : "memories"}` })),
-    el("h5", { text: `Facts (${facts.length})` }),
-    facts.length ? first : el("p", { class: "empty", text: "No facts about it." }), rest,
-  ].filter(Boolean));
-  // links are filled in once every card exists (they point at one another)
+  const count = `${entity.memories} ${entity.memories === 1 ? "memory" : "memories"}`;
+  card.append(el("h4", {}, document.createTextNode(entity.name),
+    el("span", { class: `badge kind-${type}`, text: type }),
+    el("span", { class: "hint", text: ` mentioned in ${count}${bare ? " · no facts or links" : ""}` })));
+  card.fill = () => {}; // links are filled in once every card exists (they point at one another)
+  if (bare) return card;
+  card.append(el("h5", { text: `Facts (${facts.length})` }),
+    ...(facts.length ? factBlocks(facts, now).filter(Boolean)
+      : [el("p", { class: "empty", text: "No facts about it." })]));
   card.fill = () => card.append(el("h5", { text: `Links (${links.length})` }),
     links.length ? el("ul", { class: "links" }, ...links.map((r) => linkItem(r, entity.name, cards, now)))
       : el("p", { class: "empty", text: "No links." }));
@@ -113,7 +143,7 @@ export async function loadEntities() {
     return;
   }
   const now = Date.now();
-  const subjects = new Set(facts.map((f) => norm(f.subject)).filter(Boolean));
+  const people = peopleIn(facts);
   const cards = new Map();
   const sections = new Map(GROUPS.map(([type, title]) => [type,
     el("section", { class: `entity-group ${type}`, "aria-label": title }, el("h3", { text: title }))]));
@@ -122,7 +152,7 @@ export async function loadEntities() {
     const key = norm(entity.name);
     const about = facts.filter((f) => norm(f.subject) === key);
     const links = relations.filter((r) => norm(r.subject) === key || norm(r.object) === key);
-    const type = typeOf(entity.name, subjects, relations);
+    const type = typeOf(entity.name, people, relations);
     const card = entityCard(entity, type, about, links, cards, now);
     sections.get(type).append(card);
     made.push(card);

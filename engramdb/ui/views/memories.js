@@ -77,11 +77,13 @@ export function card(item) {
         "aria-label": `Delete: ${label}`, onclick: () => confirmDelete(item) })));
 }
 
-/** The items the filters let through (kind is already applied by the API). */
+/** The items the filters let through. The API applies the kind too, but search's `kinds`
+ * keeps facts and summaries together: checked here again. */
 function visible() {
   const at = atMs();
   const wanted = state.filters.status;
   return state.items.filter((item) => {
+    if (state.filters.kind && item.kind !== state.filters.kind) return false;
     if (!state.query && asOfStamp()) { // a list as of a day: what had been said by then
       const said = new Date(item.event_time || item.created_at).getTime();
       if (said > at) return false;
