@@ -129,6 +129,7 @@ def test_entities_lists_people_places_facts_and_links(page: Any) -> None:
     expect(porto).to_be_focused()
     page.get_by_label("Find an entity").fill("acm")
     expect(page.locator("article.entity:visible")).to_have_count(1)
+    expect(page.get_by_role("region", name="People")).to_be_hidden()
     expect(page.get_by_role("article", name="organisation: Acme")).to_be_visible()
 
 

@@ -171,7 +171,12 @@ export async function loadEntities() {
 /** Show only the entities whose name contains the text. */
 export function filterEntities(text) {
   const wanted = norm(text);
-  for (const card of document.querySelectorAll("#entities-body article.entity")) {
-    card.hidden = Boolean(wanted) && !norm(card.dataset.name).includes(wanted);
+  for (const group of document.querySelectorAll("#entities-body .entity-group")) {
+    let shown = 0;
+    for (const card of group.querySelectorAll("article.entity")) {
+      card.hidden = Boolean(wanted) && !norm(card.dataset.name).includes(wanted);
+      shown += card.hidden ? 0 : 1;
+    }
+    group.hidden = !shown;
   }
 }

@@ -160,9 +160,10 @@ export async function runSearch(query) {
   say(`${shown} results for “${query}”${filterNote(shown)}.`);
 }
 
-/** Run again what is on screen (after a filter changed or a memory was edited). */
+/** Run again with the filters: the search in the box, or the list when it is empty. */
 export function refresh() {
-  return state.query ? runSearch(state.query) : loadList();
+  const query = $("query").value.trim();
+  return query ? runSearch(query) : loadList();
 }
 
 export function replaceItem(updated) {
