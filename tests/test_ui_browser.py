@@ -4,28 +4,13 @@ artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from service_helpers import LiveServer
+from ui_browser import ARGS, CHROMIUM, SHOTS, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or shutil.which("chromium") is None,
-    reason="Debian's Chromium is not installed (apt-get install -y chromium)",
-)
+pytestmark = needs_chromium
 
 CONVERSATION = [
     ("2023-05-07T14:00:00Z", "Caroline", "I went to an LGBTQ support group yesterday"),

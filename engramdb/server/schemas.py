@@ -120,6 +120,11 @@ class MemoryOut(BaseModel):
     last_used_at: datetime | None = None
     score: float | None = Field(None, description="fused relevance (search results only)")
     signals: dict[str, float] | None = None
+    status: Literal["current", "superseded", "past"] | None = Field(
+        None,
+        description="search results only: current; superseded (a fact closed, or a message"
+        " whose every claim was); past (a claim about an earlier state); null: no claim",
+    )
 
 
 class MemoryList(BaseModel):
