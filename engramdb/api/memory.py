@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from engramdb.api.cursors import Cursors
+from engramdb.api.guarded import Guarded
 from engramdb.api.knowledge import Knowledge
 from engramdb.api.lifecycle import Lifecycle, UseCounter, expiry
 from engramdb.config import EngramConfig
@@ -29,6 +30,7 @@ from engramdb.encode.text import speaker_prefixed
 from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import ConfigError, InvalidInputError
 from engramdb.llm.base import ChatModel, LLMStats
+from engramdb.manage.guard import Guard
 from engramdb.models import KINDS, AddResult, HistoryEntry, Hit, Kind, MemoryItem
 from engramdb.retrieve.config import SearchConfig, resolve_search_config
 from engramdb.retrieve.scope_index import AnnSettings
@@ -40,7 +42,7 @@ MIN_ID_PREFIX = 8  # the shortest prefix of a memory id that commands accept
 FULL_ID_CHARS = 32  # memory ids are uuid4 hex
 
 
-class Memory(Knowledge, Lifecycle):
+class Memory(Knowledge, Lifecycle, Guarded):
     """Long-term memory on an embedded store: ``Memory("~/.engramdb/demo.db")``.
 
     ``options`` are fields of :class:`EngramConfig` (e.g. ``embedder={"provider": "static"}``).
@@ -82,6 +84,7 @@ class Memory(Knowledge, Lifecycle):
             notes=config.notes_enabled(),
         )
         self._uses = UseCounter(self.store)
+        self._guard = Guard(config.guard, self.store)
         self._queries = QueryCache(self.embedder)
         ann = AnnSettings(
             config.store_options.ann_threshold, config.store_options.ann_connectivity, cache / "ann"
@@ -134,6 +137,7 @@ class Memory(Knowledge, Lifecycle):
         agent = check_scope_id(agent_id, "agent_id", required=False)
         limits = self.config.limits
         drafts = prepare_messages(messages, timestamp=timestamp, limits=limits)
+        drafts = self._guard.screen(drafts, user)  # manage/guard: trust, flags, secrets
         extra = check_metadata(metadata, limits)
         expires = expiry(ttl)
         vectors = self.embedder.embed([d.embed_text for d in drafts])
@@ -144,6 +148,7 @@ class Memory(Knowledge, Lifecycle):
         if self.config.extraction.mode == "llm":
             self._extractor.model = self.llm()
         consolidation = self._extractor.prepare(drafts, user, session)
+        consolidation.guard = self._guard.policy(user)
         for item in [*items, *(c.memory for c in consolidation.claims)]:
             item.expires_at = expires
         stored = self.store.add(user, agent, items, consolidation)
@@ -186,6 +191,7 @@ class Memory(Knowledge, Lifecycle):
         history and cache files. Returns how many of each were removed."""
         user = _user(user_id)
         counts = self.store.delete_all(user)
+        self._guard.forget_user(user)
         counts["ann_files"] = self._scopes.drop(user)
         return counts
 
@@ -201,11 +207,14 @@ class Memory(Knowledge, Lifecycle):
         now: str | datetime | None = None,
         as_of: str | datetime | None = None,
         kinds: Sequence[Kind] | None = None,
+        include_flagged: bool = False,
     ) -> list[Hit]:
         """The memories of ``user_id`` most relevant to ``query``, best first.
 
         Facts rank only while valid: at ``as_of`` when given (what was true then), else now.
-        Messages (episodes) always remain searchable. ``kinds`` keeps only those kinds."""
+        Messages (episodes) always remain searchable. ``kinds`` keeps only those kinds.
+        Memories the guard flagged (docs/guard.md) are left out unless ``include_flagged``;
+        every hit carries its ``trust``, ``provenance`` and ``flags``."""
         user = _user(user_id)
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string")
@@ -226,9 +235,13 @@ class Memory(Knowledge, Lifecycle):
             config = config.model_copy(update={"kinds": list(kinds)})
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
         when = parse_timestamp(as_of, field="as_of") if as_of is not None else None
-        hits, pks = self._searcher.search_keyed(query, user, limit, config, at, when)
-        self._uses.saw(pks)
-        return hits
+        wanted = min(limit * 2 + 10, self.config.limits.max_search_limit)  # some may be flagged
+        wanted = wanted if self._guard.on else limit
+        hits, pks = self._searcher.search_keyed(query, user, wanted, config, at, when)
+        kept = self._guard.review(hits, include_flagged=include_flagged, now=at)[:limit]
+        shown = {h.id for h in kept}
+        self._uses.saw([pk for hit, pk in zip(hits, pks, strict=True) if hit.id in shown])
+        return kept
 
     def get(self, memory_id: str, *, user_id: str | None = None, exact: bool = False) -> MemoryItem:
         """One memory by id, or by a unique prefix of at least 8 characters of its id (unless
