@@ -14,6 +14,7 @@ from engramdb.config import GuardConfig
 from engramdb.encode.messages import EpisodeDraft
 from engramdb.errors import InvalidInputError
 from engramdb.manage.guard.consensus import ConsensusPolicy
+from engramdb.manage.guard.consistency import disputes
 from engramdb.manage.guard.directives import directives
 from engramdb.manage.guard.lessons import LESSON, Lesson, LessonBook
 from engramdb.manage.guard.screen import invisible, structure
@@ -143,6 +144,9 @@ class Guard:
         for; with ``ranking``, reordered by score × trust factor (stable)."""
         now = now or datetime.now(UTC)
         out = [annotate(h, now) for h in hits]
+        if self.on and self.config.consensus:  # relays contradicting the person's own word
+            held = disputes(out)
+            out = [_held(h, held[h.id]) if h.id in held else h for h in out]
         if self.on and not include_flagged:
             out = [h for h in out if not h.flagged]
         if self.on and self.config.ranking:  # by the trust it was written with, not aged
@@ -173,6 +177,10 @@ def annotate(hit: Hit, now: datetime) -> Hit:
             "flagged": bool(flags),
         }
     )
+
+
+def _held(hit: Hit, why: str) -> Hit:
+    return hit.model_copy(update={"flags": [*hit.flags, why], "flagged": True})
 
 
 def rank_factor(trust: float | None) -> float:
