@@ -94,6 +94,10 @@ class Consolidation:
             reason = f"earlier than the current version ({nxt.text}): kept as history"
         opened = prev is not None and _open_at(prev, when) and draft.spec.single
         disputed = self._blocked(session, claim, prev) if opened and prev else None
+        if self.guard is not None and not disputed:  # beside a first-hand fact on its topic
+            rivals = [f for f in session.facts_for(_prefix(draft)) if f.valid_to is None]
+            rivals = [f for f in rivals if not _is_end(f) and normalise_name(f.value) != value]
+            disputed = next(filter(None, (self._blocked(session, claim, f) for f in rivals)), None)
         reason = disputed or reason
         pk, added = session.insert(memory, actor=draft.actor, reason=reason)
         for episode in episode_pks:

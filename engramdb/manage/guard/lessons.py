@@ -67,7 +67,8 @@ class Lesson:
         if len(wrong & said) / len(wrong) < COVERAGE:
             return False
         folded = text.casefold()
-        return all(t.casefold() in folded for t in _TELLING.findall(self.text))
+        telling = (t.strip(".+-").casefold() for t in _TELLING.findall(self.text))
+        return all(t in folded for t in telling)
 
     def matches_fact(self, subject: str, attribute: str, value: str | None) -> bool:
         if not (self.subject and self.attribute and self.value and value):
