@@ -166,6 +166,24 @@ class ForgettingConfig(BaseModel):
     decay_below_importance: float = Field(0.3, ge=0, le=1)
 
 
+class GuardConfig(BaseModel):
+    """The memory guard (engramdb/manage/guard, docs/guard.md): trust from provenance, screening
+    at write, consensus at consolidation, lessons from feedback. Every stage switches alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    screening: bool = Field(True, description="flag content that addresses the agent")
+    consensus: bool = Field(True, description="low-trust claims do not close first-hand facts")
+    lessons: bool = Field(True, description="feedback 'wrong' flags later repeats of a claim")
+    ranking: bool = Field(True, description="search ranks reported, low-trust memories lower")
+    # keep: store secrets as said; redact: replace them before anything is stored; refuse: an
+    # add holding one raises InvalidInputError and writes nothing
+    secrets: Literal["keep", "redact", "refuse"] = "keep"
+    # roles whose messages are the person's own words (a message without a role counts as user)
+    person_roles: list[str] = Field(default_factory=lambda: ["user"])
+
+
 def default_model_cache() -> str:
     """Where derived model files are kept once per machine: ``$XDG_CACHE_HOME/engramdb/models``
     (an absolute XDG_CACHE_HOME only, as the XDG spec says), else ``~/.cache/engramdb/models``.
@@ -198,6 +216,7 @@ class EngramConfig(BaseModel):
     extraction: ExtractionConfig = Field(default_factory=lambda: ExtractionConfig())
     forgetting: ForgettingConfig = Field(default_factory=lambda: ForgettingConfig())
     enrichment: EnrichmentConfig = Field(default_factory=lambda: EnrichmentConfig())
+    guard: GuardConfig = Field(default_factory=lambda: GuardConfig())
     server: dict[str, Any] = Field(
         default_factory=dict, description="settings of `engram serve` (engramdb.server.settings)"
     )

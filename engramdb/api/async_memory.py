@@ -83,6 +83,7 @@ class AsyncMemory:
         now: str | datetime | None = None,
         as_of: str | datetime | None = None,
         kinds: Sequence[Kind] | None = None,
+        include_flagged: bool = False,
     ) -> list[Hit]:
         return await self._run(
             self.memory.search,
@@ -94,6 +95,19 @@ class AsyncMemory:
             now=now,
             as_of=as_of,
             kinds=kinds,
+            include_flagged=include_flagged,
+        )
+
+    async def feedback(
+        self,
+        memory_id: str,
+        verdict: Literal["wrong"] = "wrong",
+        *,
+        user_id: str | None = None,
+        reason: str | None = None,
+    ) -> MemoryItem:
+        return await self._run(
+            self.memory.feedback, memory_id, verdict, user_id=user_id, reason=reason
         )
 
     async def ingest(

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from engramdb.api.cursors import Cursors
+from engramdb.api.guarded import Guarded
 from engramdb.api.knowledge import Knowledge
 from engramdb.api.lifecycle import Lifecycle, UseCounter, expiry
 from engramdb.config import EngramConfig
@@ -31,6 +32,7 @@ from engramdb.encode.text import speaker_prefixed
 from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import ConfigError, InvalidInputError
 from engramdb.llm.base import ChatModel, LLMStats
+from engramdb.manage.guard import Guard
 from engramdb.manage.work import Enrichment
 from engramdb.models import KINDS, AddResult, HistoryEntry, Hit, Kind, MemoryItem
 from engramdb.retrieve.config import SearchConfig, resolve_search_config
@@ -43,7 +45,7 @@ MIN_ID_PREFIX = 8  # the shortest prefix of a memory id that commands accept
 FULL_ID_CHARS = 32  # memory ids are uuid4 hex
 
 
-class Memory(Knowledge, Lifecycle):
+class Memory(Knowledge, Lifecycle, Guarded):
     """Long-term memory on an embedded store: ``Memory("~/.engramdb/demo.db")``.
 
     ``options`` are fields of :class:`EngramConfig` (e.g. ``embedder={"provider": "static"}``).
@@ -85,6 +87,7 @@ class Memory(Knowledge, Lifecycle):
             notes=config.notes_enabled(),
         )
         self._uses = UseCounter(self.store)
+        self._guard = Guard(config.guard, self.store)
         self._queries = QueryCache(self.embedder)
         ann = AnnSettings(
             config.store_options.ann_threshold, config.store_options.ann_connectivity, cache / "ann"
@@ -98,6 +101,7 @@ class Memory(Knowledge, Lifecycle):
         self._work = Enrichment(
             self.store,
             self._ready_extractor,
+            self._guard.policy,
             batch_messages=owed.batch_messages,
             lease=timedelta(seconds=owed.lease_s),
             poll_s=owed.poll_s,
@@ -154,6 +158,7 @@ class Memory(Knowledge, Lifecycle):
         agent = check_scope_id(agent_id, "agent_id", required=False)
         limits = self.config.limits
         drafts = prepare_messages(messages, timestamp=timestamp, limits=limits)
+        drafts = self._guard.screen(drafts, user)  # manage/guard: trust, flags, secrets
         extra = check_metadata(metadata, limits)
         expires = expiry(ttl)
         vectors = self.embedder.embed([d.embed_text for d in drafts])
@@ -170,6 +175,7 @@ class Memory(Knowledge, Lifecycle):
             self._work.notify()
             return AddResult(episodes=stored, facts=[], decisions=[], pending=len(stored))
         consolidation = self._ready_extractor().prepare(drafts, user, session)
+        consolidation.guard = self._guard.policy(user)
         for claim in consolidation.claims:
             claim.memory.expires_at = expires
         stored = self.store.add(user, agent, items, consolidation)
@@ -196,13 +202,15 @@ class Memory(Knowledge, Lifecycle):
         return self.store.work_depth()
 
     def stats(self) -> dict[str, Any]:
-        """Counts: memories, users, the work queue (``pending``) and what this process's
-        worker has done."""
+        """Counts: memories, users, the work queue (``pending``), what this process's worker
+        has done, and the guard's counts of this process (messages screened and flagged,
+        secrets found, redacted and refused, lessons, quarantined memories)."""
         return {
             "memories": self.store.count(None),
             "users": len(self.store.users()),
             "queue": self.pending(),
             "worker": dataclasses.asdict(self._work.stats),
+            "guard": self._guard.stats(),
         }
 
     def _enriches(self) -> bool:
@@ -248,6 +256,7 @@ class Memory(Knowledge, Lifecycle):
         history and cache files. Returns how many of each were removed."""
         user = _user(user_id)
         counts = self.store.delete_all(user)
+        self._guard.forget_user(user)
         counts["ann_files"] = self._scopes.drop(user)
         return counts
 
@@ -263,11 +272,14 @@ class Memory(Knowledge, Lifecycle):
         now: str | datetime | None = None,
         as_of: str | datetime | None = None,
         kinds: Sequence[Kind] | None = None,
+        include_flagged: bool = False,
     ) -> list[Hit]:
         """The memories of ``user_id`` most relevant to ``query``, best first.
 
         Facts rank only while valid: at ``as_of`` when given (what was true then), else now.
-        Messages (episodes) always remain searchable. ``kinds`` keeps only those kinds."""
+        Messages (episodes) always remain searchable. ``kinds`` keeps only those kinds.
+        Memories the guard flagged (docs/guard.md) are left out unless ``include_flagged``;
+        every hit carries its ``trust``, ``provenance`` and ``flags``."""
         user = _user(user_id)
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string")
@@ -288,9 +300,13 @@ class Memory(Knowledge, Lifecycle):
             config = config.model_copy(update={"kinds": list(kinds)})
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
         when = parse_timestamp(as_of, field="as_of") if as_of is not None else None
-        hits, pks = self._searcher.search_keyed(query, user, limit, config, at, when)
-        self._uses.saw(pks)
-        return hits
+        wanted = min(limit * 2 + 10, self.config.limits.max_search_limit)  # some may be flagged
+        wanted = wanted if self._guard.on else limit
+        hits, pks = self._searcher.search_keyed(query, user, wanted, config, at, when)
+        kept = self._guard.review(hits, include_flagged=include_flagged, now=at)[:limit]
+        shown = {h.id for h in kept}
+        self._uses.saw([pk for hit, pk in zip(hits, pks, strict=True) if hit.id in shown])
+        return kept
 
     def get(self, memory_id: str, *, user_id: str | None = None, exact: bool = False) -> MemoryItem:
         """One memory by id, or by a unique prefix of at least 8 characters of its id (unless

@@ -139,6 +139,7 @@ def _ingest(mem: Memory, scenario: Scenario) -> int:
             session_id=message["session"],
             timestamp=message["timestamp"],
         )
+    mem.flush()  # the claims, as an agent's next turn would find them
     return len(scenario["messages"])
 
 

@@ -1,4 +1,5 @@
-"""``engram bench …``: LoCoMo recall, scale, changing facts, and A/B against a revision."""
+"""``engram bench …``: LoCoMo recall, scale, changing facts, memory poisoning (guard), and A/B
+against a revision."""
 
 from __future__ import annotations
 
@@ -167,6 +168,44 @@ def register(bench_app: typer.Typer) -> None:
         for result in results.values():
             updates.print_table(result, console)
         console.print(f"wrote {write_outputs(results, out, 'updates')}")
+
+    @bench_app.command("guard")
+    @friendly
+    def bench_guard(
+        scenarios: Annotated[
+            str, typer.Option(help="dev (ours, to develop on) or blind (measure only)")
+        ] = "dev",
+        embedder: Annotated[str, typer.Option(help="minilm or static")] = "minilm",
+        extraction: Annotated[str, typer.Option(help="off, parse, rules or llm")] = "parse",
+        limit: Annotated[int | None, typer.Option(min=1, help="only the first N scenarios")] = None,
+        guard: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(help="guard config of the 'on' run as JSON, e.g. '{\"ranking\": false}'"),
+        ] = None,
+        out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+    ) -> None:
+        """Memory poisoning: attack success, false flags and benign changes, guard off vs on."""
+        import tempfile
+
+        from engramdb.bench import guard as bench
+        from engramdb.bench.report import write_outputs
+
+        if scenarios not in bench.SETS:
+            fail(f"--scenarios must be one of {', '.join(bench.SETS)}")
+        attacks, benign = bench.SETS[scenarios]
+        options = {"embedder": {"provider": embedder}, "extraction": {"mode": extraction}}
+        with tempfile.TemporaryDirectory(prefix="engram-guard-") as work, progress_bar() as up:
+            result = bench.run(
+                attacks=attacks,
+                benign=benign,
+                work_dir=Path(work),
+                options=options,
+                progress=up,
+                limit=limit,
+                guard=_json_option(guard, "--guard"),
+            )
+        bench.print_table(result, console)
+        console.print(f"wrote {write_outputs(result, out, 'guard')}")
 
     @bench_app.command("ab")
     @friendly

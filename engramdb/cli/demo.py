@@ -63,6 +63,7 @@ def run_demo(store: str | None) -> None:
                     for i, (who, text) in enumerate(turns, 1)
                 ]
                 mem.add(messages, user_id="demo-user", session_id=session, timestamp=when)
+            mem.flush()  # the facts: the work queue draws them just after each add
             turns_kept = len(mem.list(user_id="demo-user", kind="episode", limit=1000))
             facts = len(mem.list(user_id="demo-user", kind="fact", limit=1000))
             console.print(f"remembered {turns_kept} messages and {facts} facts drawn from them")

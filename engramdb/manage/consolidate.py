@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from engramdb.encode.facts.model import CLAIM, NOTE, FactDraft
 from engramdb.encode.text import normalise_name, query_terms
 from engramdb.models import Decision, DecisionEvent
 from engramdb.store.base import Inserted, NewMemory, StoredFact
 from engramdb.store.facts import FactSession
+
+if TYPE_CHECKING:
+    from engramdb.manage.guard.consensus import ConsensusPolicy
 
 _FAR_PAST = datetime.min.replace(tzinfo=None)
 
@@ -42,9 +46,12 @@ class Consolidation:
     mentions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # message id
     decisions: list[Decision] = field(default_factory=list)
     fact_pks: list[int] = field(default_factory=list)
+    guard: ConsensusPolicy | None = None  # manage/guard: who may close a fact
 
     def __call__(self, session: FactSession, fresh: list[Inserted]) -> None:
         """Inside ``store.add``: the batch's new messages are ``fresh``."""
+        if self.guard is not None:
+            self.guard.begin({i.item.sources[0]: i.item.metadata for i in fresh if i.item.sources})
         self.apply(session, {i.item.sources[0]: i.pk for i in fresh if i.item.sources})
 
     def apply(self, session: FactSession, episodes: dict[str, int]) -> None:
@@ -64,6 +71,8 @@ class Consolidation:
     # --- decisions -------------------------------------------------------------------------
     def _set(self, session: FactSession, claim: Claim, episode_pks: list[int]) -> None:
         draft, when = claim.draft, claim.draft.event_time
+        if self.guard is not None:
+            self.guard.stamp(claim)
         value = normalise_name(draft.value)
         versions = [f for f in session.facts_for(draft.key()) if not _is_end(f)]
         ends = [f for f in session.facts_for(_prefix(draft)) if _is_end(f) and _ends(f, value)]
@@ -88,6 +97,13 @@ class Consolidation:
         reason = "new fact" if prev is None else f"replaces: {prev.text}"
         if nxt is not None:
             reason = f"earlier than the current version ({nxt.text}): kept as history"
+        opened = prev is not None and _open_at(prev, when) and draft.spec.single
+        disputed = self._blocked(session, claim, prev) if opened and prev else None
+        if self.guard is not None and not disputed:  # beside a first-hand fact on its topic
+            rivals = [f for f in session.facts_for(_prefix(draft)) if f.valid_to is None]
+            rivals = [f for f in rivals if not _is_end(f) and normalise_name(f.value) != value]
+            disputed = next(filter(None, (self._blocked(session, claim, f) for f in rivals)), None)
+        reason = disputed or reason
         pk, added = session.insert(memory, actor=draft.actor, reason=reason)
         for episode in episode_pks:
             session.link(pk, episode, "source")
@@ -95,7 +111,7 @@ class Consolidation:
         if added and draft.attribute not in (NOTE, CLAIM):  # many, linked by their sources
             self._relate(session, pk, draft)
         closed = []
-        if added and prev is not None and _open_at(prev, when) and draft.spec.single:
+        if added and prev is not None and opened and not disputed:
             assert when is not None
             session.close(prev.pk, when, actor=draft.actor, reason=f"superseded by: {memory.text}")
             session.link(pk, prev.pk, "supersedes")
@@ -103,6 +119,15 @@ class Consolidation:
         self.fact_pks.append(pk)
         event: DecisionEvent = "INVALIDATE" if closed else "ADD"
         self._decide(event, memory.id, memory.text, reason, draft.actor, closed)
+
+    def _blocked(self, session: FactSession, claim: Claim, fact: StoredFact) -> str | None:
+        """Why the guard keeps ``claim`` from closing ``fact`` (manage/guard/consensus.py)."""
+        if self.guard is None:
+            return None
+        why = self.guard.blocks(session, claim, fact)
+        if why:
+            self.guard.dispute(claim, why)
+        return why
 
     @staticmethod
     def _relate(session: FactSession, pk: int, draft: FactDraft) -> None:
@@ -120,6 +145,8 @@ class Consolidation:
 
     def _end(self, session: FactSession, claim: Claim, episode_pks: list[int]) -> None:
         draft, when = claim.draft, claim.draft.event_time
+        if self.guard is not None:
+            self.guard.stamp(claim)
         prefix = _prefix(draft)
         if draft.attribute == CLAIM:
             return self._end_claims(session, claim, episode_pks)
@@ -130,7 +157,7 @@ class Consolidation:
                 continue
             if words and not (words & _tokens(normalise_name(fact.value))):
                 continue  # "I left Google" does not end a job at Acme
-            if when is None:
+            if when is None or self._blocked(session, claim, fact):
                 continue
             session.close(fact.pk, when, actor=draft.actor, reason=f"ended: {draft.value or ''}")
             closed.append(fact.id)
@@ -159,6 +186,8 @@ class Consolidation:
                 continue
             if not words & (_tokens(normalise_name(fact.text)) - subject):
                 continue  # "I left Google" does not end a job at Acme
+            if self._blocked(session, claim, fact):
+                continue
             if _start(fact) > _naive(when):  # a plan called off before its day
                 assert fact.valid_from is not None
                 session.close(fact.pk, fact.valid_from, actor=draft.actor, reason="called off")

@@ -23,6 +23,7 @@ from itertools import groupby
 from engramdb.encode.facts.extractor import FactExtractor
 from engramdb.encode.messages import EpisodeDraft
 from engramdb.manage.consolidate import Consolidation
+from engramdb.manage.guard.consensus import ConsensusPolicy
 from engramdb.models import MemoryItem
 from engramdb.store import MemoryStore
 from engramdb.store.queue import Job
@@ -49,6 +50,7 @@ class Enrichment:
         self,
         store: MemoryStore,
         extractor: Callable[[], FactExtractor],
+        policy: Callable[[str], ConsensusPolicy | None] = lambda user: None,
         *,
         batch_messages: int = 256,
         lease: timedelta = timedelta(seconds=60),
@@ -56,6 +58,7 @@ class Enrichment:
     ) -> None:
         self.store = store
         self.extractor = extractor  # called per batch: the llm mode sets its model first
+        self.policy = policy  # the guard's: who may close a fact of this user
         self.batch_messages = batch_messages
         self.lease = lease
         self.poll_s = poll_s
@@ -103,6 +106,9 @@ class Enrichment:
             owned = list(of_user)
             messages = [items[pk] for job in owned for pk in job.episodes if pk in items]
             work = _extract(extractor, user, messages)
+            work.guard = self.policy(user)
+            if work.guard is not None:
+                work.guard.begin({m.sources[0]: m.metadata for m in messages if m.sources})
             if self.store.enrich(user, owned[0].agent_id, owned, self.worker, work.apply):
                 self.stats.jobs += len(owned)
                 self.stats.messages += len(messages)

@@ -206,6 +206,24 @@ def build_mcp(
         return views.dumps({"id": deleted, "deleted": True})
 
     @server.tool(
+        name="feedback",
+        structured_output=False,
+        description="Tell memory that one of its memories is wrong (a false claim, something"
+        " planted by a web page, email or tool): it is quarantined — kept, but never shown"
+        " again — and a lesson is kept, so the same claim is flagged if it comes back.",
+    )
+    async def feedback(
+        ctx: Context,
+        memory_id: Annotated[str, Field(description=MEMORY_ID)],
+        reason: Annotated[str | None, Field(description="why it is wrong")] = None,
+        user_id: Annotated[str | None, Field(description=who)] = None,
+    ) -> str:
+        item = await guarded(
+            ctx, service.feedback, memory_id, "wrong", user_id=user(ctx, user_id), reason=reason
+        )
+        return views.dumps(views.brief(item) | {"quarantined": True})
+
+    @server.tool(
         name="profile",
         structured_output=False,
         description="The key facts about the user that are true now (pinned first), in"

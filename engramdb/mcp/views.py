@@ -55,6 +55,9 @@ def brief(view: dict[str, Any]) -> dict[str, Any]:
     score = view.get("score")
     if isinstance(score, int | float):
         out["score"] = round(float(score), 3)
+    flags = view.get("flags") or ((view.get("metadata") or {}).get("guard") or {}).get("flags")
+    if flags:  # the guard flagged it: say so, and why
+        out["flagged"] = [str(f) for f in flags]
     return out
 
 

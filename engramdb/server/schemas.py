@@ -74,6 +74,14 @@ class SearchRequest(BaseModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 10
     as_of: Timestamp | None = Field(None, description="rank facts valid at this time")
     kinds: list[Literal["episode", "fact", "summary"]] | None = Field(None, min_length=1)
+    include_flagged: bool = Field(False, description="also memories the guard flagged")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["wrong"] = Field("wrong", description="the memory is wrong")
+    reason: Annotated[str, Field(max_length=REQUEST_LIMITS.max_reason_chars)] | None = None
 
 
 class UpdateRequest(BaseModel):
@@ -125,6 +133,11 @@ class MemoryOut(BaseModel):
         description="search results only: current; superseded (a fact closed, or a message"
         " whose every claim was); past (a claim about an earlier state); null: no claim",
     )
+    # the guard (search results only): trust 0-1, provenance, and why it was flagged
+    trust: float | None = None
+    provenance: dict[str, Any] | None = None
+    flags: list[str] | None = None
+    flagged: bool | None = None
 
 
 class MemoryList(BaseModel):

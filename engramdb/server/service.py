@@ -109,10 +109,13 @@ async def search(
     limit: int,
     as_of: str | float | None = None,
     kinds: Sequence[Kind] | None = None,
+    include_flagged: bool = False,
 ) -> list[dict[str, Any]]:
     user = caller.scope(user_id)
     when = parse_timestamp(as_of, field="as_of") if as_of is not None else None
-    hits = await memory.search(query, user_id=user, limit=limit, as_of=when, kinds=kinds)
+    hits = await memory.search(
+        query, user_id=user, limit=limit, as_of=when, kinds=kinds, include_flagged=include_flagged
+    )
     return [memory_view(h, caller) for h in hits]
 
 
@@ -152,6 +155,22 @@ async def update(
     caller.require_write()
     user = await owner(memory, caller, memory_id, user_id)
     item = await memory.update(memory_id, text, user_id=user, reason=reason)
+    return memory_view(item, caller)
+
+
+async def feedback(
+    memory: AsyncMemory,
+    caller: Principal,
+    memory_id: str,
+    verdict: Literal["wrong"],
+    *,
+    user_id: str | None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Mark a memory wrong: quarantined, and a lesson kept for its user (docs/guard.md)."""
+    caller.require_write()
+    user = await owner(memory, caller, memory_id, user_id)
+    item = await memory.feedback(memory_id, verdict, user_id=user, reason=reason)
     return memory_view(item, caller)
 
 

@@ -14,6 +14,7 @@ from engramdb.server.schemas import (
     AddResults,
     Deleted,
     DeletedAll,
+    FeedbackRequest,
     HistoryList,
     MemoryList,
     MemoryOut,
@@ -75,6 +76,7 @@ async def search(body: SearchRequest, memory: MemoryDep, caller: Caller) -> dict
         limit=body.limit,
         as_of=body.as_of,
         kinds=body.kinds,
+        include_flagged=body.include_flagged,
     )
     return {"results": results}
 
@@ -118,6 +120,23 @@ async def update_memory(
 ) -> dict[str, Any]:
     return await service.update(
         memory, caller, memory_id, body.text, user_id=user_id, reason=body.reason
+    )
+
+
+@router.post(
+    "/memories/{memory_id}/feedback",
+    response_model=MemoryOut,
+    summary="Say a memory is wrong (quarantined; a lesson is kept)",
+)
+async def memory_feedback(
+    memory_id: MemoryId,
+    body: FeedbackRequest,
+    memory: MemoryDep,
+    caller: Caller,
+    user_id: UserQuery = None,
+) -> dict[str, Any]:
+    return await service.feedback(
+        memory, caller, memory_id, body.verdict, user_id=user_id, reason=body.reason
     )
 
 
