@@ -60,6 +60,9 @@ class Hit(MemoryItem):
     # still true? current; superseded (a fact closed, or a message whose every claim was);
     # past (a claim about an earlier state); None: a message from which no claim was drawn
     status: Literal["current", "superseded", "past"] | None = None
+    superseded_by: list[str] = Field(
+        default_factory=list, description="ids of the facts that replaced it (or its claims)"
+    )
 
 
 class HistoryEntry(BaseModel):
