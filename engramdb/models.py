@@ -60,6 +60,9 @@ class Hit(MemoryItem):
     # still true? current; superseded (a fact closed, or a message whose every claim was);
     # past (a claim about an earlier state); None: a message from which no claim was drawn
     status: Literal["current", "superseded", "past"] | None = None
+    superseded_by: list[str] = Field(
+        default_factory=list, description="ids of the facts that replaced it (or its claims)"
+    )
     # the guard (docs/guard.md): how far it is trusted (0-1; None: written without the guard),
     # who said it and how, and why it was flagged (a flagged memory is left out by default)
     trust: float | None = None

@@ -95,6 +95,25 @@ def test_search_ranks_only_valid_facts_unless_asked_as_of(mem: Memory) -> None:
     assert raw[0].sources == ["j1"]  # the message itself always stays searchable
 
 
+def test_a_superseded_hit_names_what_replaced_it(store_target: str) -> None:
+    """A message whose only claim was superseded is superseded, and says by what."""
+    with Memory(store_target, embedder=STATIC, extraction={"notes": False}) as own:
+        user = _user()
+        lines = [
+            ("2023-01-01T10:00:00Z", "h1", "I live in Lisbon."),
+            ("2023-05-01T10:00:00Z", "h2", "I moved to Porto last week."),
+        ]
+        _tell(own, user, lines)
+        homes = _facts(own, user)["Maya|home"]
+        porto = next(f for f in homes if f.value == "Porto")  # type: ignore[attr-defined]
+        hits = own.search("Lisbon", user_id=user, kinds=["episode"])
+        old = next(h for h in hits if h.sources == ["h1"])
+        assert old.status == "superseded"
+        assert old.superseded_by == [porto.id]  # type: ignore[attr-defined]
+        new = next(h for h in hits if h.sources == ["h2"])
+        assert new.status == "current" and new.superseded_by == []
+
+
 def test_facts_lead_to_their_messages(mem: Memory) -> None:
     user = _user()
     _tell(mem, user, JOB)

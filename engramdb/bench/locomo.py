@@ -65,10 +65,13 @@ def sessions_of(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[st
 @dataclass
 class LocomoResult:
     systems: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    ingest_turns_per_s: float = 0.0
+    ingest_turns_per_s: float = 0.0  # add: stored, embedded and indexed
     # the embedder alone on the same texts, same process: ingest's ceiling on this machine now
     embed_only_turns_per_s: float = 0.0
+    enrich_turns_per_s: float = 0.0  # the work queue: claims, consolidation, links
     search_ms: dict[str, float] = field(default_factory=dict)
+    query_embed_ms: dict[str, float] = field(default_factory=dict)  # the embedder alone
+    stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # per search stage
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,17 +90,31 @@ def run(
     result = LocomoResult(
         config={"memory_options": memory_options or {}, "tune_split": TUNE_SPLIT, "store": store}
     )
+    # the queue's worker waits, so that add and enrichment are timed each on its own
+    options = {**(memory_options or {})}
+    options["enrichment"] = {"worker": False, **options.get("enrichment", {})}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Memory(store or Path(tmp) / "locomo.db", **(memory_options or {})) as mem,
+        Memory(store or Path(tmp) / "locomo.db", **options) as mem,
     ):
-        result.ingest_turns_per_s = _ingest(mem, data, progress)
         texts = [f"{r['speaker']}: {r['text']}" for rows in data.turns.values() for r in rows]
+        mem.embedder.embed(texts[:64])  # warm
         start = time.perf_counter()
         mem.embedder.embed(texts)
         result.embed_only_turns_per_s = len(texts) / (time.perf_counter() - start)
+        result.ingest_turns_per_s = _ingest(mem, data, progress)
+        start = time.perf_counter()
+        mem.flush()
+        result.enrich_turns_per_s = len(texts) / (time.perf_counter() - start)
+        questions = [q["question"] for q in data.questions]
+        alone = []
+        for question in questions:
+            start = time.perf_counter()
+            mem.embedder.embed([question])
+            alone.append((time.perf_counter() - start) * 1000)
         tables: dict[str, RecallTable] = defaultdict(RecallTable)
         latencies: list[float] = []
+        mem._searcher.laps.times = {}
         for i, question in enumerate(data.questions):
             start = time.perf_counter()
             hits = mem.search(question["question"], user_id=question["conv_id"], limit=20)
@@ -106,15 +123,24 @@ def run(
             _record(tables, "engramdb", question, ranked)
             if progress:
                 progress("search", i + 1, len(data.questions))
+        result.stage_ms = {
+            stage: _percentiles(times) for stage, times in mem._searcher.laps.times.items()
+        }
+        mem._searcher.laps.times = None
         if baselines:
             _baselines(mem, data, tables)
-    result.search_ms = {
-        "p50": statistics.median(latencies),
-        "p95": float(np.percentile(latencies, 95)),
-        "mean": statistics.fmean(latencies),
-    }
+    result.search_ms = _percentiles(latencies)
+    result.query_embed_ms = _percentiles(alone)
     result.systems = {name: _splits(table) for name, table in tables.items()}
     return result
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": statistics.median(values),
+        "p95": float(np.percentile(values, 95)),
+        "mean": statistics.fmean(values),
+    }
 
 
 def _record(

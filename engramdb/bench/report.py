@@ -29,10 +29,25 @@ def locomo_tables(result: LocomoResult, console: Console, split: str = "all") ->
             if row:
                 table.add_row(system, *(f"{row[m]:.3f}" for m in METRICS))
         console.print(table)
+    stages = Table(title="Where a search's time goes (ms)", title_justify="left")
+    for column in ("stage", "p50", "p95", "mean"):
+        stages.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, ms in result.stage_ms.items():
+        stages.add_row(stage, f"{ms['p50']:.2f}", f"{ms['p95']:.2f}", f"{ms['mean']:.2f}")
+    search, alone = result.search_ms, result.query_embed_ms
+    stages.add_row(
+        "search (a client's call)", *(f"{search[k]:.2f}" for k in ("p50", "p95", "mean"))
+    )
+    stages.add_row(
+        "the query embedding alone", *(f"{alone[k]:.2f}" for k in ("p50", "p95", "mean"))
+    )
+    console.print(stages)
+    embed = result.embed_only_turns_per_s
     console.print(
-        f"ingest {result.ingest_turns_per_s:.0f} turns/s (the embedder alone: "
-        f"{result.embed_only_turns_per_s:.0f}/s) · search p50 "
-        f"{result.search_ms['p50']:.2f} ms, p95 {result.search_ms['p95']:.2f} ms"
+        f"add {result.ingest_turns_per_s:.0f} turns/s = {result.ingest_turns_per_s / embed:.2f}x"
+        f" the embedder alone ({embed:.0f}/s) · enrichment {result.enrich_turns_per_s:.0f}"
+        f" turns/s · search p50 {search['p50']:.2f} ms, p95 {search['p95']:.2f} ms ="
+        f" {search['p50'] / alone['p50']:.2f}x the query embedding alone (p50)"
     )
 
 

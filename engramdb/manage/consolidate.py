@@ -180,6 +180,7 @@ class Consolidation:
         subject = _tokens(normalise_name(draft.subject))
         words = _tokens(normalise_name(draft.statement())) - subject
         closed: list[str] = []
+        ended: list[int] = []
         facts = _timeline(session.facts_for(_prefix(draft)))
         for fact in facts:
             if _is_end(fact) or when is None or not _open_at(fact, when):
@@ -199,7 +200,12 @@ class Consolidation:
                 reason = f"ended: {draft.statement()}"
                 session.close(fact.pk, when, actor=draft.actor, reason=reason)
             closed.append(fact.id)
+            ended.append(fact.pk)
+        stored = len(self.fact_pks)
         self._set(session, claim, episode_pks)  # its own timeline (drafts.py: it coexists)
+        if len(self.fact_pks) > stored:  # what ended them, as hits' superseded_by says
+            for pk in ended:
+                session.link(self.fact_pks[-1], pk, "supersedes")
         if closed and self.decisions:
             self.decisions[-1].closed.extend(closed)
 

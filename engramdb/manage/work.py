@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,7 +122,14 @@ class Enrichment:
     # --- the background thread -------------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="engramdb-work", daemon=True)
+            # the thread holds the worker weakly: a Memory dropped without close() is still
+            # collected (and its connections closed), and its thread ends
+            self._thread = threading.Thread(
+                target=_loop,
+                args=(weakref.ref(self), self._wake, self._stop, self.poll_s),
+                name="engramdb-work",
+                daemon=True,
+            )
             self._thread.start()
 
     def notify(self) -> None:
@@ -131,19 +139,33 @@ class Enrichment:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
-            self._thread = None
+        self._thread = None
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                while not self._stop.is_set() and self.run_once():
-                    pass
-            except Exception:  # the store went away (closed, unreachable): try again later
-                logger.exception("the enrichment worker could not read the queue")
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
+    def __del__(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+
+def _loop(
+    worker: weakref.ref[Enrichment],
+    wake: threading.Event,
+    stop: threading.Event,
+    poll_s: float,
+) -> None:
+    while not stop.is_set():
+        work = worker()
+        if work is None:
+            return
+        try:
+            while not stop.is_set() and work.run_once():
+                pass
+        except Exception:  # the store went away (closed, unreachable): try again later
+            logger.exception("the enrichment worker could not read the queue")
+        del work
+        wake.wait(poll_s)
+        wake.clear()
 
 
 def _extract(extractor: FactExtractor, user: str, messages: list[MemoryItem]) -> Consolidation:

@@ -21,10 +21,15 @@ def _day(value: object) -> str | None:
 
 
 def status(view: dict[str, Any]) -> str | None:
-    """A fact's state, ``current`` or ``ended YYYY-MM-DD``; a message (episode) has none."""
-    if view.get("kind") == "episode":
-        return None
+    """Whether it is still true: a search hit's status (``superseded`` for a message whose
+    claims were), else a fact's ``current`` or ``ended YYYY-MM-DD``; a message without
+    claims has none."""
+    given = view.get("status")
     ended = _day(view.get("valid_to"))
+    if given in ("superseded", "past"):
+        return f"{given} {ended}" if ended and view.get("kind") != "episode" else str(given)
+    if view.get("kind") == "episode":
+        return "current" if given == "current" else None
     return f"ended {ended}" if ended else "current"
 
 
@@ -49,6 +54,8 @@ def brief(view: dict[str, Any]) -> dict[str, Any]:
     state = status(view)
     if state is not None:
         out["status"] = state
+    if view.get("superseded_by"):
+        out["replaced_by"] = [str(i)[:SHORT_ID] for i in view["superseded_by"]]
     out["source"] = source(view)
     if view.get("pinned"):
         out["pinned"] = True

@@ -18,6 +18,7 @@ from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
 from engramdb.retrieve.intent import attribute_scores
+from engramdb.retrieve.laps import Laps
 from engramdb.retrieve.present import present_first, status_of
 from engramdb.retrieve.query import QueryAnalysis
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
@@ -52,6 +53,7 @@ class Searcher:
         self.store = store
         self.scopes = scopes
         self.embed_query = embed_query
+        self.laps = Laps()  # the benchmark's stage table
 
     def search(
         self,
@@ -78,23 +80,31 @@ class Searcher:
         weights = config.weights.model_dump()
         active = {name for name, weight in weights.items() if weight > 0}
         lexical = {s: g for s, g in LEXICAL_SIGNALS.items() if s in active}
+        laps = self.laps
+        laps.start()
+        vector = self.embed_query(query) if active & set(DENSE_SIGNALS) else None
+        laps.lap("query embedding")
         info = QueryAnalysis(
             text=query,
             now=now,
             match=self.store.lexical_plan(user_id, query_terms(query)) if lexical else None,
-            vector=self.embed_query(query) if active & set(DENSE_SIGNALS) else None,
+            vector=vector,
             asks_time=asks_for_time(query),
             ranges=find_time_ranges(query, now) if "time" in active else [],
             as_of=as_of,
         )
+        laps.lap("query analysis")
         if info.match:
             info.lexical = self._lexical(user_id, info.match, lexical, config)
+        laps.lap("lexical candidates")
         window = (now.timestamp(), as_of.timestamp() if as_of else None)
         read: dict[int, MemoryItem] = {}  # rows read while ranking, not read again for hits
         with self.scopes.open(user_id) as index:
+            laps.lap("cache sync")
             if not index.position:
                 return [], []
             positions = self._candidates(index, info, config, window)
+            laps.lap("dense candidates")
             if len(positions) == 0:
                 return [], []
             signals = self._signals(index, info, config, positions, active)
@@ -102,7 +112,9 @@ class Searcher:
                 signals["graph"] = graph_scores(self.store, index, user_id, query, positions)
             if "attribute" in active:
                 signals["attribute"] = attribute_scores(index, query, positions)
+            laps.lap("signals")
             scores = fuse(signals, weights, config)
+            laps.lap("fusion")
             reorder_facts(
                 index,
                 positions,
@@ -127,7 +139,11 @@ class Searcher:
                 (int(index.pks[positions[i]]), float(scores[i]), i, int(s))
                 for i, s in zip(top, status, strict=True)
             ]
-        return self._hits(chosen, signals, read)
+            closed = _closed_claims(index, positions[top], status)
+            laps.lap("reranking")
+        found = self._hits(chosen, signals, read, closed)
+        laps.lap("reading hits")
+        return found
 
     def _read(self, pks: list[int], read: dict[int, MemoryItem]) -> dict[int, str]:
         read.update(self.store.get_many([pk for pk in pks if pk not in read]))
@@ -138,9 +154,12 @@ class Searcher:
         chosen: list[tuple[int, float, int, int]],
         signals: dict[str, Scores],
         read: dict[int, MemoryItem],
+        closed: dict[int, list[int]],
     ) -> tuple[list[Hit], list[int]]:
         missing = [pk for pk, _, _, _ in chosen if pk not in read]
         items = {**read, **(self.store.get_many(missing) if missing else {})}
+        wanted = sorted({f for facts in closed.values() for f in facts})
+        successors = self.store.successors(wanted) if wanted else {}
         hits, pks = [], []
         for pk, score, i, status in chosen:
             item = items.get(pk)
@@ -153,6 +172,9 @@ class Searcher:
                     score=round(score, 6),
                     signals=detail,
                     status=_STATUS[status] if item.metadata.get("tense") != "past" else "past",
+                    superseded_by=list(
+                        dict.fromkeys(s for f in closed.get(pk, []) for s in successors.get(f, []))
+                    ),
                 )
             )
             pks.append(pk)
@@ -236,6 +258,19 @@ class Searcher:
             out["time"] = time_scores(index, info, positions)
         inherit_context(index, positions, out, config.fact_context)
         return out
+
+
+def _closed_claims(
+    index: ScopeIndex, rows: IntArray, status: npt.NDArray[np.int8]
+) -> dict[int, list[int]]:
+    """For each superseded row (by pk): the closed facts whose successors it names (itself,
+    or the claims drawn from a message)."""
+    out: dict[int, list[int]] = {}
+    for pos, state in zip(rows.tolist(), status.tolist(), strict=True):
+        if state == -1:
+            facts = [pos] if not index.is_episode[pos] else index.drawn.get(pos, [])
+            out[int(index.pks[pos])] = [int(index.pks[f]) for f in facts]
+    return out
 
 
 _STATUS: dict[int, Literal["current", "superseded"] | None] = {

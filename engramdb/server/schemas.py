@@ -133,6 +133,9 @@ class MemoryOut(BaseModel):
         description="search results only: current; superseded (a fact closed, or a message"
         " whose every claim was); past (a claim about an earlier state); null: no claim",
     )
+    superseded_by: list[str] | None = Field(
+        None, description="search results only: ids of the facts that replaced it"
+    )
     # the guard (search results only): trust 0-1, provenance, and why it was flagged
     trust: float | None = None
     provenance: dict[str, Any] | None = None

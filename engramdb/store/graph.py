@@ -72,6 +72,20 @@ class Graph(Reads):
             where = "pk IN (SELECT dst_pk FROM memory_links WHERE src_pk = ? AND kind = ?)"
             return self.items(tx, where, (pk, kind), "ORDER BY pk")
 
+    def successors(self, pks: builtins.list[int]) -> dict[int, builtins.list[str]]:
+        """The ids of the facts that superseded each of ``pks`` (their ``supersedes`` links)."""
+        out: dict[int, builtins.list[str]] = {}
+        with self.d.read("successors") as tx:
+            for chunk in chunks(pks):
+                for dst, memory_id in tx.all(
+                    "SELECT l.dst_pk, m.id FROM memory_links l JOIN memories m ON m.pk = l.src_pk"
+                    f" WHERE l.kind = 'supersedes' AND l.dst_pk IN ({marks(len(chunk))})"
+                    " ORDER BY l.src_pk",
+                    tuple(chunk),
+                ):
+                    out.setdefault(int(dst), []).append(memory_id)
+        return out
+
     def current_facts(self, user_id: str, at: datetime, limit: int) -> builtins.list[MemoryItem]:
         when = self.d.time(at)
         with self.d.read("current_facts") as tx:
