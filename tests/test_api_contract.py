@@ -421,6 +421,8 @@ def test_async_memory_supports_every_operation(store_target: str) -> None:
                 user_id="u",
                 session_id="s2",
             )
+            await m.flush()  # the facts drawn from them, before the counts below
+            assert (await m.pending())["jobs"] == 0
 
             hits = await m.search("cello orchestra", user_id="u", limit=2)
             assert hits[0].sources == ["a1"] and len(hits) == 2

@@ -82,8 +82,12 @@ def test_memory_item_new_memory_and_the_api_model_follow_the_record() -> None:
     assert item_fields == {c.name for c in ITEM}
     assert {f.name for f in fields(NewMemory)} <= {c.name for c in MEMORY}
     api = set(MemoryOut.model_fields)
-    assert api - {"score", "signals"} == item_fields - {"content_hash"}
-    assert set(Hit.model_fields) - item_fields == {"score", "signals", "status"}
+    hit_only = {
+        *("score", "signals", "status", "superseded_by"),
+        *("trust", "provenance", "flags", "flagged"),  # the guard
+    }
+    assert set(Hit.model_fields) - item_fields == hit_only
+    assert api - hit_only == item_fields - {"content_hash"}
     for name, default in EXPORT_DEFAULTS.items():
         if name in MemoryItem.model_fields:
             assert MemoryItem.model_fields[name].default == default, name
