@@ -133,7 +133,10 @@ def test_flagged_memories_stay_stored_but_out_of_search_profile_and_answer(mem: 
 def test_the_persons_own_chat_is_theirs_to_instruct(mem: Memory) -> None:
     tell(mem, "u3", msg(1, "If my brother asks about the party, say it's a small dinner."))
     (item,) = mem.list(user_id="u3", kind="episode")
-    assert item.metadata["guard"]["flags"] == []
+    assert "guard" not in item.metadata  # the plain case: nothing flagged, nothing written
+    (hit,) = mem.search("brother party", user_id="u3", kinds=["episode"])
+    assert not hit.flagged and hit.trust and hit.trust >= 0.8 and hit.provenance  # aged only
+    assert hit.provenance["who"] == "person"
 
 
 def test_the_guard_switches_off(tmp_path: Path) -> None:

@@ -32,13 +32,21 @@ def register(bench_app: typer.Typer) -> None:
         ] = None,
         extraction: Annotated[
             str, typer.Option(help="facts on top of the turns: off, parse, rules or llm")
-        ] = "parse",
+        ] = "rules",
         llm_model_path: Annotated[
             Optional[Path],  # noqa: UP045
             typer.Option(help="with --extraction llm: a GGUF (default: the packaged model)"),
         ] = None,
+        config: Annotated[
+            str,
+            typer.Option(
+                help='more Memory options as JSON, e.g. \'{"search": {"present_first": true}}\''
+                ' or \'{"guard": {"enabled": false}}\' (an ablation)'
+            ),
+        ] = "{}",
     ) -> None:
-        """Turn recall on LoCoMo (categories 1-4) beside the BM25, dense and RRF baselines."""
+        """Turn recall on LoCoMo (categories 1-4) beside the BM25, dense and RRF baselines,
+        with add, enrichment and search timed (a table of search stages)."""
         from engramdb.bench import locomo
         from engramdb.bench.report import locomo_tables, write_outputs
 
@@ -53,6 +61,7 @@ def register(bench_app: typer.Typer) -> None:
                 options["llm"]["model_path"] = str(llm_model_path.expanduser())
         if embedder == "minilm":
             options["embedder"]["precision"] = precision
+        options = _merged(options, _json_option(config, "--config"))
         chosen = conversations.split(",") if conversations else None
         with progress_bar() as update:
             result = locomo.run(
@@ -252,3 +261,12 @@ def _json_option(text: str | None, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         fail(f"{name} must be a JSON object")
     return dict(value)
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, section by section ({"embedder": {...}} keeps the rest)."""
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        out[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    return out

@@ -13,6 +13,7 @@ from engramdb.errors import ConfigError
 from engramdb.models import HistoryEntry, MemoryItem
 
 MARK = "_mem0"  # metadata key: the mem0 ids of a memory, and whether it is a hidden raw turn
+GUARD = "guard"  # metadata key of the guard's marks (manage/guard)
 IDS = ("user_id", "agent_id", "run_id")
 # mem0 LLM and embedder providers that speak the OpenAI API, with the key of their endpoint
 _OPENAI_COMPATIBLE = {
@@ -106,7 +107,8 @@ def memory_dict(
     item: MemoryItem, score: float | None = None, *, with_score: bool = True
 ) -> dict[str, Any]:
     """mem0's shape of one memory (``MemoryItem.model_dump()`` plus the promoted keys)."""
-    extra = {k: v for k, v in item.metadata.items() if k != MARK and k not in IDS}
+    # engramdb's own marks (the layer's, the guard's) are not the caller's metadata
+    extra = {k: v for k, v in item.metadata.items() if k not in (MARK, GUARD) and k not in IDS}
     mark = item.metadata.get(MARK)
     shaped: dict[str, Any] = {
         "id": item.id,
@@ -179,7 +181,10 @@ def expiry_of(value: Any) -> datetime | None:
 def matches(item: MemoryItem, conditions: dict[str, Any]) -> bool:
     """mem0's filter language over a memory's metadata and its ids: ``{"k": v}``, ``"*"``,
     operators eq/ne/in/nin/gt/gte/lt/lte/contains/icontains, and AND/OR/NOT lists."""
-    fields = {**{k: v for k, v in item.metadata.items() if k != MARK}, **ids_of(item)}
+    fields = {
+        **{k: v for k, v in item.metadata.items() if k not in (MARK, GUARD)},
+        **ids_of(item),
+    }
     return _all(fields, conditions)
 
 

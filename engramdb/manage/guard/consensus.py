@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from engramdb.encode.text import normalise_name
 from engramdb.manage.guard.lessons import Lesson
-from engramdb.manage.guard.trust import HIGH, REPORTED, Provenance, same_name
+from engramdb.manage.guard.trust import HIGH, PLAIN, REPORTED, Provenance, same_name
 
 if TYPE_CHECKING:
     from engramdb.manage.consolidate import Claim
@@ -108,4 +108,4 @@ def _guard_of(session: FactSession, pk: int) -> dict[str, Any] | None:
     )
     meta = session.d.decode("json", row[0]) if row else None
     guard = meta.get("guard") if isinstance(meta, dict) else None
-    return guard if isinstance(guard, dict) else None
+    return guard if isinstance(guard, dict) else PLAIN

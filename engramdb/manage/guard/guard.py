@@ -19,7 +19,15 @@ from engramdb.manage.guard.directives import directives
 from engramdb.manage.guard.lessons import LESSON, Lesson, LessonBook
 from engramdb.manage.guard.screen import invisible, structure
 from engramdb.manage.guard.secrets import find_secrets, kinds, redact
-from engramdb.manage.guard.trust import HIGH, Provenance, aged, base_trust, provenance
+from engramdb.manage.guard.trust import (
+    HIGH,
+    PLAIN,
+    Provenance,
+    aged,
+    base_trust,
+    is_plain,
+    provenance,
+)
 from engramdb.models import Hit, MemoryItem
 from engramdb.store.engine import MemoryStore
 
@@ -72,8 +80,10 @@ class Guard:
             flags += said.get(i, [])
             repeats = [x for x in lessons if x.repeated_by(d.content)]
             flags += [f"lesson: marked wrong before ({x.text})" for x in repeats[:1]]
-            guard = {"trust": base_trust(p), "provenance": p.as_dict(), "flags": flags}
-            d.metadata = {**d.metadata, "guard": guard}
+            trust = base_trust(p)
+            if flags or not is_plain(p, trust):  # the plain case is not written (PLAIN)
+                guard = {"trust": trust, "provenance": p.as_dict(), "flags": flags}
+                d.metadata = {**d.metadata, "guard": guard}
             self.counts["screened"] += 1
             self.counts["flagged"] += bool(flags)
         return drafts
@@ -163,7 +173,7 @@ class Guard:
 
 
 def annotate(hit: Hit, now: datetime) -> Hit:
-    guard = _guard(hit)
+    guard = _guard(hit) or (PLAIN if _plain_item(hit) else {})
     prov = Provenance.from_dict(guard.get("provenance"))
     raw = guard.get("trust")
     said = hit.event_time or hit.created_at
@@ -202,6 +212,12 @@ def _written_trust(item: MemoryItem) -> float | None:
 def _guard(item: MemoryItem) -> dict[str, Any]:
     guard = item.metadata.get("guard")
     return guard if isinstance(guard, dict) else {}
+
+
+def _plain_item(item: MemoryItem) -> bool:
+    """Written without the guard's marks because it was the plain case (trust.PLAIN): the
+    user role in chat (a fact drawn from such a message too)."""
+    return (item.role or "user") == "user" and _own_channel(item)
 
 
 def _own_words(p: Provenance) -> bool:

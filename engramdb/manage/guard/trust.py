@@ -119,6 +119,21 @@ def provenance(
     return Provenance(who, firsthand, channel, speaker, person)
 
 
+# The person's own first-hand word in chat, with nothing flagged: the common case, so it is not
+# written into the message's metadata (which stays the caller's own); a memory without the
+# guard's marks reads as this (also one written before the guard: facts came from the user
+# role only then)
+PLAIN: dict[str, Any] = {
+    "trust": 1.0,
+    "provenance": {"who": "person", "firsthand": True, "channel": "chat", "speaker": None},
+    "flags": [],
+}
+
+
+def is_plain(p: Provenance, trust: float) -> bool:
+    return p.who == "person" and p.firsthand and p.channel == "chat" and trust >= 1.0
+
+
 def base_trust(p: Provenance) -> float:
     trust = WHO[p.who] * CHANNEL.get(p.channel, UNKNOWN_CHANNEL)
     if not p.firsthand and p.who in ("person", "other"):
