@@ -102,6 +102,7 @@ class Memory(Knowledge, Lifecycle, Guarded):
             self.store,
             self._ready_extractor,
             self._guard.policy,
+            self._guard.deepen,
             batch_messages=owed.batch_messages,
             lease=timedelta(seconds=owed.lease_s),
             poll_s=owed.poll_s,
@@ -158,7 +159,9 @@ class Memory(Knowledge, Lifecycle, Guarded):
         agent = check_scope_id(agent_id, "agent_id", required=False)
         limits = self.config.limits
         drafts = prepare_messages(messages, timestamp=timestamp, limits=limits)
-        drafts = self._guard.screen(drafts, user)  # manage/guard: trust, flags, secrets
+        deferred = self._enriches() and self.config.enrichment.defer and not wait
+        # manage/guard: trust, flags, secrets; its parse waits for the queue when the claims do
+        drafts = self._guard.screen(drafts, user, deep=not deferred)
         extra = check_metadata(metadata, limits)
         expires = expiry(ttl)
         vectors = self.embedder.embed([d.embed_text for d in drafts])
@@ -170,7 +173,7 @@ class Memory(Knowledge, Lifecycle, Guarded):
             item.expires_at = expires
         if not self._enriches():
             return AddResult(episodes=self.store.add(user, agent, items), facts=[], decisions=[])
-        if self.config.enrichment.defer and not wait:
+        if deferred:
             stored = self.store.add(user, agent, items, enqueue=True)
             self._work.notify()
             return AddResult(episodes=stored, facts=[], decisions=[], pending=len(stored))
