@@ -43,6 +43,7 @@ from engramdb.store import open_store
 
 MIN_ID_PREFIX = 8  # the shortest prefix of a memory id that commands accept
 FULL_ID_CHARS = 32  # memory ids are uuid4 hex
+GUARD_SLACK = 3  # hits searched beyond the limit for the guard's reordering by trust
 
 
 class Memory(Knowledge, Lifecycle, Guarded):
@@ -303,10 +304,17 @@ class Memory(Knowledge, Lifecycle, Guarded):
             config = config.model_copy(update={"kinds": list(kinds)})
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
         when = parse_timestamp(as_of, field="as_of") if as_of is not None else None
-        wanted = min(limit * 2 + 10, self.config.limits.max_search_limit)  # some may be flagged
-        wanted = wanted if self._guard.on else limit
+        top = self.config.limits.max_search_limit
+        # a few more than asked for, for the guard's reordering; many more only when it held
+        # some back (flagged memories are few, and reading hits is a search's costliest part)
+        wanted = min(limit + GUARD_SLACK, top) if self._guard.on else limit
         hits, pks = self._searcher.search_keyed(query, user, wanted, config, at, when)
-        kept = self._guard.review(hits, include_flagged=include_flagged, now=at)[:limit]
+        kept = self._guard.review(hits, include_flagged=include_flagged, now=at)
+        if len(kept) < min(limit, len(hits)) and wanted < top:
+            wanted = min(limit * 2 + 10, top)
+            hits, pks = self._searcher.search_keyed(query, user, wanted, config, at, when)
+            kept = self._guard.review(hits, include_flagged=include_flagged, now=at)
+        kept = kept[:limit]
         shown = {h.id for h in kept}
         self._uses.saw([pk for hit, pk in zip(hits, pks, strict=True) if hit.id in shown])
         return kept
