@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.table import Table
 
 from engramdb.cli.common import console, fail, friendly, progress_bar
 
@@ -215,6 +216,47 @@ def register(bench_app: typer.Typer) -> None:
             )
         bench.print_table(result, console)
         console.print(f"wrote {write_outputs(result, out, 'guard')}")
+
+    @bench_app.command("ablation")
+    @friendly
+    def bench_ablation(
+        data: Annotated[Path, typer.Option(help="LoCoMo folder")] = Path("../shared/data/locomo"),
+        conversations: Annotated[str, typer.Option(help="comma-separated conv ids")] = (
+            "conv-26,conv-41,conv-47"
+        ),
+        rounds: Annotated[int, typer.Option(min=1, help="alternating rounds")] = 2,
+        config: Annotated[str, typer.Option(help="Memory options as JSON")] = "{}",
+        out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+    ) -> None:
+        """Each search stage switched off in turn on LoCoMo: the recall it buys, the time it
+        costs (search p50 as a ratio to the default's, in one process)."""
+        from engramdb.bench import ablation
+        from engramdb.bench.report import write_outputs
+
+        with progress_bar() as update:
+            result = ablation.run(
+                data,
+                conversations=conversations.split(","),
+                rounds=rounds,
+                memory_options=_json_option(config, "--config"),
+                progress=update,
+            )
+        table = Table(title="Search stages: what each buys (R@10) and costs", title_justify="left")
+        for column in ("variant", "R@10 all", "tune", "validation", "p50 ms", "p50 / default"):
+            table.add_column(column, justify="left" if column == "variant" else "right")
+        for name, row in result["variants"].items():
+            recall = row["R@10"]
+            table.add_row(
+                name,
+                *(
+                    f"{recall[s]:.3f}" if s in recall else "-"
+                    for s in ("all", "tune", "validation")
+                ),
+                f"{row['p50_ms']:.2f}",
+                f"{row['p50_vs_default']:.2f}",
+            )
+        console.print(table)
+        console.print(f"wrote {write_outputs(result, out, 'ablation')}")
 
     @bench_app.command("ab")
     @friendly

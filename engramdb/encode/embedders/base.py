@@ -40,6 +40,10 @@ class QueryCache:
         self._items: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = Lock()
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def embed_query(self, text: str) -> Vectors:
         with self._lock:
             hit = self._items.get(text)
