@@ -241,9 +241,11 @@ def run(
     progress: Callable[[str, int, int], None] | None = None,
     split: Split = "all",
     search: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Ingest every scenario into ``work_dir/<mode>.db`` (use a fresh folder), ask its
-    questions (``search``: search config overrides, for ablations), and return totals, shares
+    questions (``search``: search config overrides, for ablations; ``options``: more Memory
+    options, e.g. ``{"guard": {"enabled": False}}``), and return totals, shares
     (whole set, per half, per kind and topic), timing and, except on a blind set, the
     failures."""
     halves = [
@@ -262,6 +264,7 @@ def run(
         extraction={"mode": mode},
         llm=llm,
         embedder=embedder or {"provider": "minilm"},
+        **(options or {}),
     ) as mem:
         for done, (half, scenario) in enumerate(halves, 1):
             t0 = time.perf_counter()

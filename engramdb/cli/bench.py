@@ -138,6 +138,12 @@ def register(bench_app: typer.Typer) -> None:
             Optional[str],  # noqa: UP045
             typer.Option(help="search config overrides as JSON, e.g. '{\"present_first\": false}'"),
         ] = None,
+        config: Annotated[
+            str,
+            typer.Option(
+                help='more Memory options as JSON, e.g. \'{"guard": {"enabled": false}}\''
+            ),
+        ] = "{}",
         out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
     ) -> None:
         """Changing facts: how often the first hit holds the current value, and how often a
@@ -174,6 +180,7 @@ def register(bench_app: typer.Typer) -> None:
                     progress=update,
                     split=split,  # type: ignore[arg-type]
                     search=_json_option(search, "--search"),
+                    options=_json_option(config, "--config"),
                 )
         for result in results.values():
             updates.print_table(result, console)
