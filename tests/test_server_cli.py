@@ -52,17 +52,39 @@ def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError("engram serve did not become ready")
 
 
-def test_serve_refuses_to_start_without_an_admin_key(tmp_path: Path) -> None:
+def test_serve_without_an_admin_key_serves_with_the_key_routes_off(tmp_path: Path) -> None:
+    """A newcomer's `engram serve` starts: keys come from `engram keys create` on the store;
+    /v1/keys answers no one; a too-short admin key is still refused, in one line."""
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "ENGRAMDB_ADMIN_KEY"}
-    result = subprocess.run(
+    config = tmp_path / "static.yaml"
+    config.write_text(f"store: {tmp_path / 'm.db'}\nembedder:\n  provider: static\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engramdb.cli.main", "serve", "--config", str(config), "--port",
+         str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_ready(url, process)
+        refused = httpx.post(
+            f"{url}/v1/keys", json={"tenant": "t"}, headers={"Authorization": "Bearer " + "x" * 20}
+        )
+        assert refused.status_code in (401, 403)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    assert "the /v1/keys routes are off" in output and "engram keys create" in output
+    short = subprocess.run(
         [sys.executable, "-m", "engramdb.cli.main", "serve", "--store", str(tmp_path / "m.db")],
-        env=env,
+        env={**env, "ENGRAMDB_ADMIN_KEY": "short"},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode != 0
-    assert "admin key" in result.stderr and "Traceback" not in result.stderr
+    assert short.returncode != 0
+    assert "at least 16 characters" in short.stderr and "Traceback" not in short.stderr
 
 
 def test_serve_process_config_logs_and_graceful_shutdown(tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def run_demo(store: str | None) -> None:
                 table = Table(title=question, title_justify="left", show_header=False)
                 for hit in hits:
                     day = hit.event_time.date().isoformat() if hit.event_time else ""
-                    said = f"{hit.speaker or hit.kind}: {hit.text}"  # a fact has no speaker
+                    said = f"{hit.speaker}: {hit.text}" if hit.kind == "episode" else hit.text
                     table.add_row(f"{hit.score:.2f}", day, said)
                 console.print(table)
         console.print(f"done in {time.perf_counter() - start:.1f} s")

@@ -93,12 +93,13 @@ def serve(
     admin_key = _admin_key(
         admin_key, admin_key_file, source is not None and source.name == "COMMANDLINE"
     )
-    if not admin_key or len(admin_key) < MIN_ADMIN_KEY:
+    if admin_key is not None and len(admin_key) < MIN_ADMIN_KEY:
         fail(
-            f"an admin key of at least {MIN_ADMIN_KEY} characters is required:"
-            " ENGRAMDB_ADMIN_KEY, --admin-key-file FILE or --admin-key KEY"
+            f"the admin key must have at least {MIN_ADMIN_KEY} characters"
+            " (ENGRAMDB_ADMIN_KEY, --admin-key-file FILE or --admin-key KEY)"
         )
         return
+    admin_key = admin_key or None  # none: /v1/keys is off; keys come from `engram keys`
     configure_logging(settings.log_level, access_log=settings.access_log)
     memory = AsyncMemory(config=engine, workers=settings.workers)
     try:
@@ -108,11 +109,11 @@ def serve(
         raise
     app = create_app(memory, keys, admin_key=admin_key, settings=settings)
     server = uvicorn.Server(uvicorn_config(app, settings))
-    _banner(settings, store, config)
+    _banner(settings, store, config, admin=admin_key is not None)
     server.run()
 
 
-def _banner(settings: Any, store: str | None, config: Path | None) -> None:
+def _banner(settings: Any, store: str | None, config: Path | None, *, admin: bool) -> None:
     """Where to point a browser, and how to make the key the UI, REST and MCP ask for."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     base = f"http://{host}:{settings.port}"
@@ -129,6 +130,13 @@ def _banner(settings: Any, store: str | None, config: Path | None) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if not admin:
+        console.print(
+            "no admin key (ENGRAMDB_ADMIN_KEY or --admin-key-file): the /v1/keys routes are off",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     console.file.flush()  # before uvicorn's own logs, also when stdout is a pipe
 
 
