@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from engramdb.store.dialect import Tx
 from engramdb.store.record import SQL_TYPES
-from engramdb.store.schema import (
-    LEX_STATS,
-    Upgrade,
-    run,
-    shared_ddl,
-    statements,
-    work_queue_ddl,
-)
+from engramdb.store.schema import LEX_STATS, Upgrade, run, shared_ddl, statements, work_queue_ddl
 from engramdb.store.sqlite.fts import TABLES, TOKENIZE
 
 # the vector-id counter starts above every id in use (a store of v3 may not have it yet)
