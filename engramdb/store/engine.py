@@ -10,23 +10,23 @@ re-adds idempotent.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engramdb.config import StoreConfig
-from engramdb.errors import ConfigError, InvalidInputError
+from engramdb.errors import ConfigError
 from engramdb.models import MemoryItem
 from engramdb.store import queue
 from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
-from engramdb.store.dialect import Capabilities, Dialect, Tx, chunks, marks
+from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
 from engramdb.store.documents import Documents, turn_body
-from engramdb.store.facts import TEXT_FIELDS, Consolidator, Enricher, FactSession
+from engramdb.store.facts import Consolidator, FactSession, check_storable
 from engramdb.store.graph import Graph, pk_of
+from engramdb.store.queue import WorkQueue
 from engramdb.store.reads import by_id
 from engramdb.store.rows import (
     Change,
@@ -46,7 +46,7 @@ USER_TABLES = "memory_entities memory_links memories entities history session_do
 USER_TABLES += " lex_terms scope_state work_queue"
 
 
-class Engine(Graph):
+class Engine(Graph, WorkQueue):
     """The store over any dialect; every read and write is scoped in the query itself."""
 
     def __init__(self, dialect: Dialect, options: StoreConfig) -> None:
@@ -139,68 +139,6 @@ class Engine(Graph):
         got = self.get_many(ordered)  # a writer may have deleted one since the commit
         return [got[pk] for pk in ordered if pk in got]
 
-    def enrich(
-        self, user_id: str, agent_id: str | None, jobs: list[queue.Job], worker: str, work: Enricher
-    ) -> bool:
-        """Write the enrichment of some claimed jobs of one user in one transaction, which also
-        deletes the jobs: ``work`` gets the fact session and the jobs' messages (message id →
-        pk). False, and nothing written, if the worker no longer holds every job (its lease
-        was taken over, or the user was deleted)."""
-        now = datetime.now(UTC)
-        pks = [pk for job in jobs for pk in job.episodes]
-        try:
-            with self.d.write("enrich", user_id) as tx:
-                if not queue.release(tx, worker, jobs):
-                    raise _LostLease  # rolls the transaction back
-                self._enrich(tx, user_id, agent_id, pks, now, work)
-        except _LostLease:
-            return False
-        return True
-
-    def _enrich(
-        self,
-        tx: Tx,
-        user_id: str,
-        agent_id: str | None,
-        pks: list[int],
-        now: datetime,
-        work: Enricher,
-    ) -> None:
-        episodes: dict[str, int] = {}
-        for chunk in chunks(pks):
-            rows = tx.all(
-                "SELECT pk, sources FROM memories WHERE user_id = ?"
-                f" AND pk IN ({marks(len(chunk))})",
-                (user_id, *chunk),
-            )
-            for pk, sources in rows:  # a message deleted since is owed nothing
-                first = self.d.decode("json", sources)
-                if first:
-                    episodes[first[0]] = int(pk)
-        docs = Documents(self.d, tx, user_id)
-        session = FactSession(self.d, tx, docs, agent_id, now)
-        work(session, episodes)
-        docs.flush()
-        if session.max_vec_id:
-            bump_scope(tx, self.d, user_id, max_vec_id=session.max_vec_id, added=session.inserted)
-
-    def claim_work(
-        self,
-        worker: str,
-        now: datetime,
-        *,
-        lease: timedelta,
-        messages: int,
-        dead: Callable[[str], bool],
-    ) -> list[queue.Job]:
-        return queue.claim(self.d, worker, now, lease=lease, messages=messages, dead=dead)
-
-    def work_failed(self, worker: str, jobs: list[queue.Job], error: str) -> None:
-        queue.failed(self.d, worker, jobs, error)
-
-    def work_depth(self, user_id: str | None = None) -> dict[str, int]:
-        return queue.depth(self.d, user_id)
-
     def update(
         self,
         memory_id: str,
@@ -280,21 +218,6 @@ class Engine(Graph):
         self.d.erased_user()
         counts["vectors"] = counts["memories"]
         return counts
-
-
-def check_storable(items: list[NewMemory]) -> None:
-    """Text that a backend cannot hold (NUL in PostgreSQL text) is refused on every backend,
-    naming the message, before anything is written: the stores accept the same input."""
-    for index, item in enumerate(items):
-        fields = (*(getattr(item, name) for name in TEXT_FIELDS), item.fact_key, *item.sources)
-        if any(value and "\x00" in value for value in fields):
-            raise InvalidInputError(
-                f"messages[{index}] holds a NUL character, which PostgreSQL cannot store"
-            )
-
-
-class _LostLease(Exception):
-    """The worker no longer holds a job it was finishing."""
 
 
 MemoryStore = Engine  # what the layers above hold: the one store, whatever its dialect

@@ -19,13 +19,15 @@ from engramdb.store.record import ITEM, ITEM_COLUMNS
 _HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
 
 
+def mine(user_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its argument) that keeps a query to one user's rows, given a user."""
+    return (" AND user_id = ?", (user_id,)) if user_id is not None else ("", ())
+
+
 def by_id(tx: Tx, columns: str, memory_id: str, user_id: str | None) -> Row:
     """``columns`` of the memory ``memory_id`` (only if it is the user's, given a user)."""
-    query, args = f"SELECT {columns} FROM memories WHERE id = ?", [memory_id]
-    if user_id is not None:
-        query += " AND user_id = ?"
-        args.append(user_id)
-    row = tx.one(query, args)
+    scope, only = mine(user_id)
+    row = tx.one(f"SELECT {columns} FROM memories WHERE id = ?{scope}", (memory_id, *only))
     if row is None:
         raise NotFoundError(f"no memory with id {memory_id!r}")
     return row
@@ -99,12 +101,10 @@ class Reads:
         return bytes.fromhex(str(row[0]))
 
     def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:
-        query, args = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?", [memory_id]
-        if user_id is not None:
-            query += " AND user_id = ?"
-            args.append(user_id)
+        scope, only = mine(user_id)
         with self.d.read("history") as tx:
-            rows = tx.all(query + " ORDER BY hid", args)
+            sql = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?{scope} ORDER BY hid"
+            rows = tx.all(sql, (memory_id, *only))
         if not rows:
             raise NotFoundError(f"no memory with id {memory_id!r}")
         keys = _HISTORY.split(", ")
@@ -120,14 +120,12 @@ class Reads:
         starting with ``prefix``, of ``user_id`` only where given."""
         n = len(prefix)  # an int literal in the SQL: one form for every driver's parameters
         found: builtins.list[str] = []
+        scope, only = mine(user_id)
         with self.d.read("ids by prefix") as tx:
             for table, column in (("memories", "id"), ("history", "memory_id")):
                 query = f"SELECT DISTINCT {column} FROM {table} WHERE substr({column}, 1, {n}) = ?"
-                args: builtins.list[Any] = [prefix]
-                if user_id is not None:
-                    query += " AND user_id = ?"
-                    args.append(user_id)
-                found = [str(r[0]) for r in tx.all(f"{query} LIMIT {int(limit)}", args)]
+                rows = tx.all(f"{query}{scope} LIMIT {int(limit)}", (prefix, *only))
+                found = [str(r[0]) for r in rows]
                 if found:
                     break
         return found
@@ -218,9 +216,7 @@ class Reads:
         return [str(r[0]) for r in rows]
 
     def count(self, user_id: str | None = None) -> int:
+        scope, only = mine(user_id)
         with self.d.read("count") as tx:
-            if user_id is None:
-                row = tx.one("SELECT count(*) FROM memories")
-            else:
-                row = tx.one("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,))
+            row = tx.one(f"SELECT count(*) FROM memories WHERE 1 = 1{scope}", only)
         return int(row[0]) if row else 0
