@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
 from engramdb.config import StoreConfig
@@ -65,10 +64,7 @@ def drop_index(conn: Conn) -> bool:
     """Drop the vector index if there is one; whether there was."""
     if index_state(conn) is None:
         return False
-    target = sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
-        sql.Identifier(_schema(conn)), sql.Identifier(INDEX)
-    )
-    conn.execute(target)
+    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(_schema(conn), INDEX)))
     return True
 
 
@@ -80,12 +76,6 @@ def _schema(conn: Conn) -> str:
     ).fetchone()
     assert row is not None
     return str(row[0])
-
-
-def embedder_dim(conn: Conn) -> int | None:
-    """The dimension fixed by the first embedder (None: no embedder recorded yet)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
-    return None if row is None else int(json.loads(row[0])["dim"])
 
 
 def build_memory_mb(rows: int, dim: int, m: int) -> int:
@@ -110,7 +100,6 @@ class BulkLoad:
 
 def build_index(
     conn: Conn,
-    *,
     m: int,
     dim: int,
     stats: BulkLoad,
@@ -144,11 +133,6 @@ def build_index(
     conn.execute("RESET maintenance_work_mem")
 
 
-def log_notice(diag: psycopg.errors.Diagnostic) -> None:
-    """Server notices of a build (e.g. the graph no longer fitting in memory) go to the log."""
-    log.warning("PostgreSQL: %s", diag.message_primary)
-
-
 @contextmanager
 def bulk_load(
     dsn: str,
@@ -168,7 +152,8 @@ def bulk_load(
     # a session of its own: its advisory lock goes with it if this process dies
     conn = connect(dsn)
     try:
-        conn.add_notice_handler(log_notice)
+        # notices of a build (e.g. the graph no longer fitting in memory) go to the log
+        conn.add_notice_handler(lambda diag: log.warning("PostgreSQL: %s", diag.message_primary))
         with translated("starting a bulk load"):
             key = bulk_lock(conn)
             conn.execute("SET lock_timeout = 0")  # another loader may be building
@@ -185,19 +170,13 @@ def bulk_load(
             with translated("building the vector index after a bulk load"):
                 conn.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
                 last = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-                dim = embedder_dim(conn)
+                row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+                dim = None if row is None else int(json.loads(row[0])["dim"])  # the embedder's
                 if last == (True,) and dim is not None and dim <= HNSW_MAX_DIM:
                     try:
                         if not index_state(conn):
-                            build_index(
-                                conn,
-                                m=options.ann_connectivity,
-                                dim=dim,
-                                stats=stats,
-                                workers=workers,
-                                memory_mb=memory_mb,
-                                concurrently=concurrently,
-                            )
+                            m = options.ann_connectivity
+                            build_index(conn, m, dim, stats, workers, memory_mb, concurrently)
                     finally:
                         conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:

@@ -224,10 +224,7 @@ class PostgresDialect(Dialect):
 
     def erased_user(self) -> None:
         """A deleted user: at least a VACUUM, so the space of the dead rows is reused soon."""
-        if self.options.postgres_erase == "full":
-            self.erased()
-        else:
-            self._vacuum("")
+        self.erased() if self.options.postgres_erase == "full" else self._vacuum("")
 
     def _vacuum(self, how: str) -> None:
         with self.read("erasing deleted text") as tx:

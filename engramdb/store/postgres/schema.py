@@ -16,8 +16,8 @@ import psycopg
 from engramdb.errors import StoreError
 from engramdb.store.dialect import Tx
 from engramdb.store.postgres.pool import scalar
-from engramdb.store.schema import Upgrade, run, shared_ddl, statements, work_queue_ddl
 from engramdb.store.schema import migrate as run_migrations
+from engramdb.store.schema import run, statements
 
 # Lexical documents are indexed from text that engramdb has already reduced to space-separated
 # letter/digit runs (store/lexical.py), so the parser only ever sees plain words; all of them
@@ -78,20 +78,8 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
             yield PostgresTx(conn)
 
-    def create(tx: Tx) -> None:
-        run(tx, [*shared_ddl(1), *statements(_OWN)])
-
-    upgrade: Upgrade = (
-        4,
-        "session documents in lex_session",
-        lambda tx: run(tx, statements(_UPGRADE_4)),
-    )
-    queue: Upgrade = (
-        5,
-        "the work queue of deferred enrichment",
-        lambda tx: run(tx, work_queue_ddl(1)),
-    )
-    run_migrations(transaction, create, [upgrade, queue])
+    upgrade = (4, "session documents in lex_session", lambda tx: run(tx, statements(_UPGRADE_4)))
+    run_migrations(transaction, 1, statements(_OWN), [upgrade])
 
 
 def _ensure_vector(conn: psycopg.Connection[tuple[object, ...]]) -> None:

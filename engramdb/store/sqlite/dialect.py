@@ -26,7 +26,7 @@ from engramdb.errors import ConfigError, StoreError
 from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.schema import migrate
 from engramdb.store.sqlite.fts import FTS5Index, scratch
-from engramdb.store.sqlite.schema import UPGRADES, create
+from engramdb.store.sqlite.schema import OWN, UPGRADES
 
 
 class SQLiteTx(Tx):
@@ -50,7 +50,7 @@ class SQLiteDialect(Dialect):
         self._closed = False
         self.lexical = FTS5Index()
         try:
-            migrate(lambda: self.write("migrating", None), create, UPGRADES)
+            migrate(lambda: self.write("migrating", None), 0, OWN, UPGRADES)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
 

@@ -4,8 +4,7 @@ written by the previous release (schema version 3)."""
 from __future__ import annotations
 
 from engramdb.store.dialect import Tx
-from engramdb.store.record import SQL_TYPES
-from engramdb.store.schema import LEX_STATS, Upgrade, run, shared_ddl, statements, work_queue_ddl
+from engramdb.store.schema import LEX_STATS, Upgrade, ddl, run
 from engramdb.store.sqlite.fts import TABLES, TOKENIZE
 
 # the vector-id counter starts above every id in use (a store of v3 may not have it yet)
@@ -15,7 +14,7 @@ _COUNTER = (
 )
 # a deleted document's terms leave the index blocks at once (FTS5 secure-delete)
 _SECURE = [f"INSERT INTO {t} ({t}, rank) VALUES ('secure-delete', 1)" for t in TABLES.values()]
-_OWN = [
+OWN = [
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     _COUNTER,
     *(f"CREATE VIRTUAL TABLE {t} USING fts5 (body, scope, {TOKENIZE})" for t in TABLES.values()),
@@ -29,14 +28,10 @@ _OWNERS = {
 }
 
 
-def create(tx: Tx) -> None:
-    run(tx, [*shared_ddl(0), *_OWN])
-
-
 def _per_user_statistics(tx: Tx) -> None:
     """Version 4: BM25 statistics per user and granularity (lex_stats, lex_terms), counted
     from the FTS5 index as it stands, in place of the table-wide term_df."""
-    run(tx, statements(LEX_STATS.format(int=SQL_TYPES["int"][0])))
+    run(tx, ddl(0, LEX_STATS))
     for code, (table, owner, key) in _OWNERS.items():
         vocab = f"temp.vocab_{table}"
         run(
@@ -62,5 +57,4 @@ def _per_user_statistics(tx: Tx) -> None:
 
 UPGRADES: list[Upgrade] = [
     (4, "per-user lexical statistics, erasing deletes", _per_user_statistics),
-    (5, "the work queue of deferred enrichment", lambda tx: run(tx, work_queue_ddl(0))),
 ]
