@@ -20,7 +20,7 @@ import numpy.typing as npt
 from engramdb.config import StoreConfig
 from engramdb.errors import ConfigError
 from engramdb.models import MemoryItem
-from engramdb.store import queue
+from engramdb.store import queue, rows
 from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
 from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
 from engramdb.store.documents import Documents, turn_body
@@ -28,16 +28,6 @@ from engramdb.store.facts import Consolidator, FactSession, check_storable
 from engramdb.store.graph import Graph, pk_of
 from engramdb.store.queue import WorkQueue
 from engramdb.store.reads import by_id
-from engramdb.store.rows import (
-    Change,
-    bump_scope,
-    delete_rows,
-    history,
-    insert_rows,
-    orphaned_facts,
-    place,
-    set_columns,
-)
 from engramdb.store.transfer import TransferRows
 
 # Tables that hold rows of one user; links and mentions go with their memories (ON DELETE
@@ -119,10 +109,10 @@ class Engine(Graph, WorkQueue):
                     found[(item.kind, item.content_hash)] = -1  # placeholder: a repeat in the batch
                     fresh.append(item)
             docs = Documents(self.d, tx, user_id)
-            rows = place(
+            placed = rows.place(
                 tx, self.d, user_id, agent_id, fresh, now, keys=[i.session_id or "" for i in fresh]
             )
-            pks = insert_rows(tx, self.d, docs, rows, Change("add", None, now))
+            pks = rows.insert_rows(tx, self.d, docs, placed, rows.Change("add", None, now))
             for item, pk in zip(fresh, pks, strict=True):
                 found[(item.kind, item.content_hash)] = pk
             session = FactSession(self.d, tx, docs, agent_id, now)
@@ -133,8 +123,9 @@ class Engine(Graph, WorkQueue):
                 queue.enqueue(tx, self.d, user_id, agent_id, owed, now)
             docs.flush()
             if fresh or session.max_vec_id:
-                top = max([session.max_vec_id, *(int(r["vec_id"]) for r in rows)])
-                bump_scope(tx, self.d, user_id, max_vec_id=top, added=len(fresh) + session.inserted)
+                top = max([session.max_vec_id, *(int(r["vec_id"]) for r in placed)])
+                added = len(fresh) + session.inserted
+                rows.bump_scope(tx, self.d, user_id, max_vec_id=top, added=added)
         ordered = [found[(i.kind, i.content_hash)] for i in items]
         got = self.get_many(ordered)  # a writer may have deleted one since the commit
         return [got[pk] for pk in ordered if pk in got]
@@ -158,15 +149,15 @@ class Engine(Graph, WorkQueue):
             change: dict[str, Any] = {"text": item.text, "vec_id": vec_id, "updated_at": now}
             change.update(embedding=item.embedding, date_words=item.date_words)
             change.update(has_time=item.has_time, time_lo=item.time_lo, time_hi=item.time_hi)
-            set_columns(tx, self.d, pk, new_version=True, metadata=item.metadata, **change)
+            rows.set_columns(tx, self.d, pk, new_version=True, metadata=item.metadata, **change)
             docs = Documents(self.d, tx, owner)
             docs.put("turn", [(pk, turn_body(kind, speaker, item.text, item.date_words))])
             if kind == "episode":
                 docs.refresh({key: {seq}})
             docs.flush()
             line = (memory_id, version + 1, "UPDATE", item.text, old_text, actor, reason)
-            history(tx, self.d, owner, now, [line])
-            bump_scope(tx, self.d, owner, max_vec_id=vec_id)
+            rows.history(tx, self.d, owner, now, [line])
+            rows.bump_scope(tx, self.d, owner, max_vec_id=vec_id)
         return self.get(memory_id)
 
     def delete(self, memory_id: str, *, actor: str, user_id: str | None = None) -> int:
@@ -175,11 +166,11 @@ class Engine(Graph, WorkQueue):
         now = datetime.now(UTC)
         with self.d.write("delete", owner) as tx:
             pk, _ = pk_of(tx, memory_id, owner)
-            orphans = orphaned_facts(tx, pk)
+            orphans = rows.orphaned_facts(tx, pk)
             docs = Documents(self.d, tx, owner)
-            delete_rows(tx, self.d, docs, [pk], Change(actor, None, now))
-            why = Change(actor, "its source message was deleted", now)
-            delete_rows(tx, self.d, docs, orphans, why)
+            rows.delete_rows(tx, self.d, docs, [pk], rows.Change(actor, None, now))
+            why = rows.Change(actor, "its source message was deleted", now)
+            rows.delete_rows(tx, self.d, docs, orphans, why)
             docs.flush()
         self.d.erased()
         return pk
@@ -204,7 +195,8 @@ class Engine(Graph, WorkQueue):
                 docs = Documents(self.d, tx, owner)
                 for name, sql, values in queries:
                     pks = [int(r[0]) for r in tx.all(f"{sql} AND user_id = ?", [*values, owner])]
-                    counts[name] += delete_rows(tx, self.d, docs, pks, Change("forget", name, now))
+                    why = rows.Change("forget", name, now)
+                    counts[name] += rows.delete_rows(tx, self.d, docs, pks, why)
                 docs.flush()
         if any(counts.values()):
             self.d.erased()

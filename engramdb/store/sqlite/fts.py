@@ -26,6 +26,9 @@ from engramdb.store.lexical import K1, B
 
 TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
 TABLES = {"turn": "fts_turn", "window": "fts_window", "session": "fts_session"}
+# the owner of each index row: memories by pk (turns, windows), session_docs by doc_id
+OWNERS = {"turn": ("memories", "pk"), "window": ("memories", "pk")}
+OWNERS["session"] = ("session_docs", "doc_id")
 _FORMS: dict[str, str] = {}  # a word → its index term (every store tokenizes alike)
 _MAX_FORMS = 50_000
 _LINES: dict[str, Counter[str]] = {}  # a line of a document → its index terms, counted
@@ -74,14 +77,10 @@ class FTS5Index:
         return terms[: len(old)], terms[len(old) :]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
-        keys = {
-            "turn": "SELECT pk FROM memories WHERE user_id = ?",
-            "window": "SELECT pk FROM memories WHERE user_id = ?",
-            "session": "SELECT doc_id FROM session_docs WHERE user_id = ?",
-        }
+        sql = "DELETE FROM {} WHERE rowid IN (SELECT {} FROM {} WHERE user_id = ?)"
         return {
-            TABLES[g]: tx.run(f"DELETE FROM {TABLES[g]} WHERE rowid IN ({sql})", (user_id,))
-            for g, sql in keys.items()
+            TABLES[g]: tx.run(sql.format(TABLES[g], key, owner), (user_id,))
+            for g, (owner, key) in OWNERS.items()
         }
 
     def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:

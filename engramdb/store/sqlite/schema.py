@@ -3,9 +3,9 @@ written by the previous release (schema version 3)."""
 
 from __future__ import annotations
 
-from engramdb.store.dialect import Tx
+from engramdb.store.dialect import GRANULARITIES, Tx
 from engramdb.store.schema import LEX_STATS, Upgrade, ddl, run
-from engramdb.store.sqlite.fts import TABLES, TOKENIZE
+from engramdb.store.sqlite.fts import OWNERS, TABLES, TOKENIZE
 
 # the vector-id counter starts above every id in use (a store of v3 may not have it yet)
 _COUNTER = (
@@ -20,19 +20,14 @@ OWN = [
     *(f"CREATE VIRTUAL TABLE {t} USING fts5 (body, scope, {TOKENIZE})" for t in TABLES.values()),
     *_SECURE,
 ]
-# the owner of each index row: memories by pk (turns, windows), session_docs by doc_id
-_OWNERS = {
-    1: ("fts_turn", "memories", "pk"),
-    2: ("fts_window", "memories", "pk"),
-    3: ("fts_session", "session_docs", "doc_id"),
-}
 
 
 def _per_user_statistics(tx: Tx) -> None:
     """Version 4: BM25 statistics per user and granularity (lex_stats, lex_terms), counted
     from the FTS5 index as it stands, in place of the table-wide term_df."""
     run(tx, ddl(0, LEX_STATS))
-    for code, (table, owner, key) in _OWNERS.items():
+    for granularity, code in GRANULARITIES.items():
+        table, (owner, key) = TABLES[granularity], OWNERS[granularity]
         vocab = f"temp.vocab_{table}"
         run(
             tx,
