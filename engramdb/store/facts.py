@@ -15,6 +15,8 @@ from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.documents import Documents, turn_body
 from engramdb.store.rows import Change, history, insert_rows, place, set_columns, touch
 
+ENTITY_INSERT = """INSERT INTO entities (user_id, name, norm) VALUES (?, ?, ?)
+    ON CONFLICT (user_id, norm) DO NOTHING"""
 _TEXT = ["id", "text", "role", "speaker", "session_id", "subject", "attribute", "value", "fact_key"]
 
 
@@ -148,11 +150,7 @@ class FactSession:
                 first.setdefault(norm, name)
                 if (norm, role) not in pairs:
                     pairs.append((norm, role))
-        self.tx.many(
-            "INSERT INTO entities (user_id, name, norm) VALUES (?, ?, ?)"
-            " ON CONFLICT (user_id, norm) DO NOTHING",
-            [(self.user_id, name, norm) for norm, name in first.items()],
-        )
+        self.tx.many(ENTITY_INSERT, [(self.user_id, name, norm) for norm, name in first.items()])
         self.tx.many(
             "INSERT INTO memory_entities (memory_pk, entity_pk, user_id, role)"
             " SELECT m.pk, e.pk, ?, ? FROM memories m, entities e WHERE m.pk = ?"

@@ -179,7 +179,10 @@ class Reads:
                    FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
                 (user_id, after_vec_id),
             )
-        c = list(zip(*rows, strict=True)) or [()] * 16  # the columns
+        c = list(zip(*rows, strict=True)) or [()] * 16  # the columns, in ScopeRows' order
+
+        def ints(values: tuple[Any, ...]) -> npt.NDArray[np.int64]:
+            return np.array(values, np.int64)
 
         def floats(values: tuple[Any, ...]) -> npt.NDArray[np.float64]:
             return np.array([np.nan if v is None else v for v in values], np.float64)
@@ -189,24 +192,11 @@ class Reads:
 
         vectors = [self.d.decode("vector", v) for v in c[9]]
         matrix = np.vstack(vectors).astype(np.float32) if vectors else np.empty((0, 0), np.float32)
-        return ScopeRows(
-            pk=np.array(c[0], np.int64),
-            vec_id=np.array(c[1], np.int64),
-            session=list(c[2]),
-            seq=np.array(c[3], np.int64),
-            speaker=list(c[4]),
-            kind=list(c[5]),
-            has_time=np.array([bool(v) for v in c[6]], np.bool_),
-            time_lo=floats(c[7]),
-            time_hi=floats(c[8]),
-            vectors=matrix,
-            valid_from=epochs(c[10]),
-            valid_to=epochs(c[11]),
-            expires_at=epochs(c[12]),
-            anchor_pk=np.array(c[13], np.int64),
-            attribute=list(c[14]),
-            said_at=epochs(c[15]),
-        )
+        has_time = np.array([bool(v) for v in c[6]], np.bool_)
+        fields: list[Any] = [ints(c[0]), ints(c[1]), list(c[2]), ints(c[3]), list(c[4]), list(c[5])]
+        fields += [has_time, floats(c[7]), floats(c[8]), matrix, *(epochs(v) for v in c[10:13])]
+        fields += [ints(c[13]), list(c[14]), epochs(c[15])]
+        return ScopeRows(*fields)
 
     def users(self) -> builtins.list[str]:
         with self.d.read("users") as tx:

@@ -19,6 +19,7 @@ import numpy as np
 from engramdb.store.base import NewMemory
 from engramdb.store.dialect import Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents
+from engramdb.store.facts import ENTITY_INSERT
 from engramdb.store.record import EXPORTED
 from engramdb.store.rows import HISTORY_INSERT, bump_scope, insert_rows, place
 
@@ -42,8 +43,6 @@ _ANCHOR = """UPDATE memories SET anchor_pk =
 _LINK = """INSERT INTO memory_links (src_pk, dst_pk, user_id, kind)
     SELECT s.pk, d.pk, s.user_id, ? FROM memories s, memories d
     WHERE s.id = ? AND d.id = ? AND s.user_id = ? AND d.user_id = ? ON CONFLICT DO NOTHING"""
-_ENTITY = """INSERT INTO entities (user_id, name, norm) VALUES (?, ?, ?)
-    ON CONFLICT (user_id, norm) DO NOTHING"""
 _MENTION = """INSERT INTO memory_entities (memory_pk, entity_pk, user_id, role)
     SELECT m.pk, e.pk, m.user_id, ? FROM memories m, entities e
     WHERE m.id = ? AND m.user_id = ? AND e.user_id = ? AND e.norm = ? ON CONFLICT DO NOTHING"""
@@ -94,11 +93,8 @@ class TransferRows:
         return page
 
     def _record(self, row: Sequence[Any]) -> Record:
-        record: Record = {}
-        for column, value in zip(EXPORTED, row, strict=False):
-            record[column.name] = self.d.decode(column.codec, value)
-        record["anchor"] = row[len(EXPORTED)]
-        return record
+        record = {c.name: self.d.decode(c.codec, v) for c, v in zip(EXPORTED, row, strict=False)}
+        return {**record, "anchor": row[len(EXPORTED)]}
 
     def orphans(self, after: str, limit: int) -> list[Record]:
         """History of deleted memories, by memory id > after."""
@@ -170,7 +166,7 @@ class TransferRows:
                 mentions.append((role, r["id"], user_id, user_id, norm))
         tx.many(_ANCHOR, anchors)
         tx.many(_LINK, [(k, s, d, user_id, user_id) for k, s, d in sorted(links)])
-        tx.many(_ENTITY, [(user_id, name, norm) for norm, name in entities.items()])
+        tx.many(ENTITY_INSERT, [(user_id, name, norm) for norm, name in entities.items()])
         tx.many(_MENTION, mentions)
 
     def write_orphans(self, records: list[Record]) -> int:
