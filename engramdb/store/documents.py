@@ -177,9 +177,7 @@ def _touched_positions(rows: list[_Row], seqs: set[int]) -> list[int]:
 
 
 def _window_body(rows: list[_Row], i: int) -> str:
-    parts = [
-        speaker_prefixed(rows[j][2], rows[j][3]) for j in (i - 1, i, i + 1) if 0 <= j < len(rows)
-    ]
+    parts = [speaker_prefixed(r[2], r[3]) for r in rows[max(i - 1, 0) : i + 2]]
     if rows[i][4]:
         parts.append(rows[i][4])
     return "\n".join(parts)

@@ -58,9 +58,8 @@ class KeyStore:
     def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
         """The key and its stored secret hash, revoked or not; None if unknown."""
         with self.d.read("looking up an API key") as tx:
-            row = tx.one(
-                f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE key_id = ?", (key_id,)
-            )
+            sql = f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE key_id = ?"
+            row = tx.one(sql, (key_id,))
         return (self._record(row), str(row[6])) if row else None
 
     def revoke(self, key_id: str) -> ApiKey:

@@ -48,11 +48,8 @@ class Column:
         parts = [self.name, SQL_TYPES[self.codec][dialect]]
         if self.required and self.codec != "pk":
             parts.append("NOT NULL")
-        if self.sql_default is not None:  # PostgreSQL's booleans are not 0 and 1
-            value = self.sql_default
-            parts.append(
-                f"DEFAULT {_PG_BOOL[value] if dialect and self.codec == 'bool' else value}"
-            )
+        if (v := self.sql_default) is not None:  # PostgreSQL's booleans are not 0 and 1
+            parts.append(f"DEFAULT {_PG_BOOL[v] if dialect and self.codec == 'bool' else v}")
         if self.check is not None:
             parts.append(f"CHECK ({self.check})")
         return " ".join(parts)

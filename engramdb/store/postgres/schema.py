@@ -7,9 +7,9 @@ DSN says otherwise); the pgvector extension may live in any schema on that path.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from hashlib import blake2b
 
 import psycopg
 
@@ -57,9 +57,7 @@ CREATE INDEX memories_user ON memories (user_id, pk);
 
 def lock_key(name: str) -> int:
     """A signed 64-bit advisory-lock key for a name (stable across processes and versions)."""
-    return int.from_bytes(
-        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
-    )
+    return int.from_bytes(blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:

@@ -66,11 +66,9 @@ class FTS5Index:
         old: list[str] = []
         for chunk in chunks(keys):
             # the scope column must match too: a key of another user's row is not ours to drop
-            where = f"rowid IN ({marks(len(chunk))}) AND scope = ?"
-            old += [
-                r[0] for r in tx.all(f"SELECT body FROM {table} WHERE {where}", (*chunk, scope))
-            ]
-            tx.run(f"DELETE FROM {table} WHERE {where}", (*chunk, scope))
+            where, args = f"rowid IN ({marks(len(chunk))}) AND scope = ?", (*chunk, scope)
+            old += [r[0] for r in tx.all(f"SELECT body FROM {table} WHERE {where}", args)]
+            tx.run(f"DELETE FROM {table} WHERE {where}", args)
         sql = f"INSERT INTO {table} (rowid, body, scope) VALUES (?, ?, ?)"
         tx.many(sql, [(key, body, scope) for key, body in docs])
         terms = tokenize(tx, [*old, *(body for _, body in docs)])  # one pass for both
