@@ -1,12 +1,7 @@
-"""Lexical documents derived from memories, and the per-user BM25 statistics kept beside them.
-
-One document per memory (its turn), the ±1-turn window of each episode, and one per session
-segment of ``SESSION_SEGMENT`` turns; windows and segments are rewritten whenever a turn in
-them is added, changed or deleted. Every write goes through ``Documents``, which learns from
-the dialect's index what each document adds or removes, so lex_terms (document frequency of
-each term) and lex_stats (documents and tokens) change with one statement per table and
-transaction, always per user.
-"""
+"""Lexical documents (a memory's turn, each episode's ±1 window, session segments of
+``SESSION_SEGMENT`` turns, rewritten as their turns change) and the per-user BM25 statistics:
+the index says what each write adds or removes, so lex_terms and lex_stats change with one
+statement per table and transaction."""
 
 from __future__ import annotations
 

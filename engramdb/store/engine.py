@@ -1,11 +1,7 @@
-"""The store engine: every storage rule written once, over a ``Dialect`` (dialect.py) that holds
-only what differs between SQLite and PostgreSQL.
-
-Each write is one transaction of the dialect, serialised with the user's other writers (SQLite's
-write lock; a per-user advisory lock on PostgreSQL): sequence numbers, window and session
-documents and BM25 statistics are read-modify-write. The content-hash unique index keeps
-re-adds idempotent.
-"""
+"""The store engine: every storage rule written once, over a ``Dialect`` (dialect.py). Each
+write is one transaction serialised with the user's other writers, since sequence numbers,
+documents and BM25 statistics are read-modify-write; the content-hash index makes re-adds
+no-ops."""
 
 from __future__ import annotations
 
@@ -89,9 +85,8 @@ class Engine(Graph, WorkQueue):
         enqueue: bool = False,
     ) -> list[MemoryItem]:
         """Write a batch in one transaction; an item whose content hash exists (or repeats
-        one of the batch) is skipped and the stored memory returned instead. ``enqueue``: the
-        new messages' enrichment is owed, as a job of the work queue written in the same
-        transaction (``enrich`` does it later)."""
+        one of the batch) is skipped and the stored memory returned instead. ``enqueue``: a
+        job of the work queue owes the new messages their enrichment (``enrich``)."""
         check_storable(items)
         now = datetime.now(UTC)
         with self.d.write("add", user_id) as tx:

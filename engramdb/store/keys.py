@@ -1,8 +1,5 @@
-"""API keys of the service, stored in the memory store's own database (table ``api_keys``) on
-every backend, so every ``engram serve`` replica sees a key, and its revocation, at once.
-
-Only hashed secrets are stored; issuing and verifying keys is the service's (server/keys.py).
-"""
+"""API keys of the service in the store's own database (``api_keys``), so every replica sees a
+key, and its revocation, at once. Only hashed secrets; issuing and checking is server/keys.py."""
 
 from __future__ import annotations
 

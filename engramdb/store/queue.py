@@ -1,15 +1,10 @@
-"""The work queue: the enrichment (claims, consolidation, entity links) that the messages of an
-``add`` are still owed. A job row is written in the add's own transaction and deleted in the
-transaction that writes its enrichment, so a crash at any moment leaves every acknowledged
-message stored and its work either done (the row is gone) or still owed (the row is there):
-done exactly once.
+"""The work queue: the enrichment (claims, consolidation, entity links) an ``add``'s messages
+are still owed. A job is written in the add's transaction and deleted in the one that writes
+its enrichment, so after a crash the work is either done or still owed: done exactly once.
 
-Workers claim jobs with a lease (``claimed_by``, ``claimed_at``): a job whose lease ran out, or
-whose worker was a process of this host that is no longer alive, is claimed again. Finishing
-deletes the row only if the worker still holds it, so a worker that lost its lease writes
-nothing. On PostgreSQL the claim skips rows another worker is claiming (``FOR UPDATE SKIP
-LOCKED``), so several processes or servers share one queue.
-"""
+Workers claim jobs with a lease: a job whose lease ran out, or whose worker was a process of
+this host that is gone, is claimed again; finishing deletes it only if the worker still holds
+it. On PostgreSQL claims skip each other's rows (``FOR UPDATE SKIP LOCKED``)."""
 
 from __future__ import annotations
 
@@ -53,9 +48,7 @@ class _LostLease(Exception):
     """The worker no longer holds a job it was finishing."""
 
 
-class WorkQueue:
-    """The engine's side of the queue (the worker is manage/work.py)."""
-
+class WorkQueue:  # the engine's side of the queue (the worker is manage/work.py)
     d: Dialect
 
     def claim_work(
@@ -101,10 +94,9 @@ class WorkQueue:
     def enrich(
         self, user_id: str, agent_id: str | None, jobs: list[Job], worker: str, work: Enricher
     ) -> bool:
-        """Write the enrichment of some claimed jobs of one user in the transaction that
-        deletes the jobs: ``work`` gets the fact session and the jobs' messages (message id →
-        pk). False, and nothing written, if the worker no longer holds every job (its lease
-        was taken over, or the user was deleted)."""
+        """Write the enrichment of claimed jobs of one user (``work`` gets the fact session and
+        the jobs' messages, id → pk) in the transaction that deletes the jobs. False, and
+        nothing written, if the worker no longer holds every job."""
         pks, ids = [pk for job in jobs for pk in job.episodes], [j.job for j in jobs]
         episodes: dict[str, int] = {}
         now = datetime.now(UTC)

@@ -1,10 +1,7 @@
-"""The memory record, declared once: every column of ``memories`` with its Python codec, its SQL
-type per dialect, whether ``MemoryItem`` carries it and how the export writes it.
-
-DDL, column lists, row codecs (by name), export defaults and the insert statement are derived
-from ``MEMORY``; tests check ``MemoryItem``, ``NewMemory`` and the service's ``MemoryOut``
-against it, so a new column is one line here plus a migration.
-"""
+"""The memory record, declared once: every column of ``memories`` with its codec, SQL type per
+dialect, whether ``MemoryItem`` carries it and how the export writes it. DDL, column lists and
+export defaults derive from ``MEMORY`` (tests check the models against it): a new column is one
+line here plus a migration."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Write primitives of the engine, shared by ``add``, consolidation, lifecycle changes,
-forgetting and import: rows in (with their documents and history), rows out, vector ids and
-the scope counters. Each runs inside the caller's transaction, under the user's lock."""
+"""Write primitives of the engine (rows in and out with their documents and history, scope
+counters), each inside the caller's transaction, under the user's lock."""
 
 from __future__ import annotations
 
@@ -81,10 +80,8 @@ class Change:
 def insert_rows(
     tx: Tx, d: Dialect, docs: Documents, rows: list[Row], why: Change | None
 ) -> list[int]:
-    """Insert memory rows (column → value, every row with the same columns; ``seq`` and
-    ``vec_id`` given), their turn documents, the windows and segments around episodes and an
-    ADD line of history each (none without ``why``: an import brings its own). Returns the
-    pks; the caller bumps the scope and flushes."""
+    """Insert memory rows (alike columns), their documents and an ADD line of history each
+    (none without ``why``: an import brings its own); the pks. The caller bumps and flushes."""
     if not rows:
         return []
     names = list(rows[0])

@@ -1,8 +1,5 @@
-"""The schema, written once: tables every dialect shares (types filled in per dialect), the
-memory table from the record spec, and the migration runner. A new store is created at the
-latest version; a store of an earlier release is brought there by its dialect's upgrades, each
-once, in order, in its own transaction.
-"""
+"""The schema, written once: the tables every dialect shares, the memory table from the record
+and the migration runner (an older store is upgraded step by step, each in its transaction)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
-"""Raw rows for ``engram export`` / ``engram import`` (manage/transfer.py): memories with
-everything the public API does not hand out (vector, sequence number, history of deleted
-memories), read in pk order, and written back exactly (ids, times, versions, history) through
-the engine's own insert path, so documents, vector ids and counters stay exact.
-
-A record is the memory's exported columns (record.py) by name, as Python values, plus its
-anchor's id, its links both ways and the entities it mentions; how a file holds it (ISO times,
-fields left out at their defaults) is manage/transfer.py's.
-"""
+"""Raw rows for export and import (manage/transfer.py): memories with what the API does not
+hand out (vector, sequence number, history of deleted memories), in pk order, written back
+exactly through the engine's insert path, so documents, vector ids and counters stay exact.
+A record: the exported columns (record.py) as Python values, the anchor's id, links both ways
+and the entities mentioned."""
 
 from __future__ import annotations
 
@@ -185,8 +181,7 @@ class TransferRows:
 
 
 def new_memory(record: Record) -> NewMemory:
-    """The memory a record describes, as the insert path takes it (its anchor is restored by
-    id after the batch)."""
+    """The memory a record describes (its anchor is restored by id after the batch)."""
     names = [name for name in NewMemory.__dataclass_fields__ if name != "anchor_pk"]
     values: dict[str, Any] = {name: record.get(name) for name in names}
     values["embedding"] = np.asarray(record["embedding"], np.float32)

@@ -1,15 +1,12 @@
-"""Bulk loads on PostgreSQL: the HNSW index of ``memories.embedding`` (``memories_hnsw``) is
-dropped for the load and built once at the end, in one pass with enough
-``maintenance_work_mem`` for the whole graph and parallel workers. Inserting into a live HNSW
-index costs a graph search per row, growing with the graph (600 → 190 rows/s by 640k rows on
-the scale benchmark); a build from the finished table is several times cheaper per row.
+"""Bulk loads on PostgreSQL: the HNSW index is dropped for the load and built once at the end,
+with enough ``maintenance_work_mem`` for the whole graph and parallel workers. Inserting into
+a live index costs a graph search per row (600 → 190 rows/s by 640k rows); a build from the
+finished table is several times cheaper.
 
-Every loader holds a *shared* advisory lock (per schema) throughout, so loads may overlap; on
-exit a loader builds only if it can take the lock *exclusively* (the last one out). Other
-writers stay correct: their rows join the graph at the build, which reads the whole table, and
-searches meanwhile scan the user's rows exactly. The build runs ``CONCURRENTLY`` by default,
-holding up no writer; a failed one leaves an invalid index, which the next build replaces.
-"""
+Loaders hold a *shared* advisory lock, so loads may overlap; the last one out (it can take the
+lock exclusively) builds. Other writers' rows join at the build, and searches meanwhile scan
+exactly. The build runs ``CONCURRENTLY`` by default; a failed one leaves an invalid index,
+which the next build replaces."""
 
 from __future__ import annotations
 
@@ -142,12 +139,9 @@ def bulk_load(
     memory_mb: int | None = None,
     concurrently: bool = True,
 ) -> Iterator[BulkLoad]:
-    """Load many rows without maintaining the vector index (see above): drop it on entry,
-    build it once on exit (also when the block raises) with ``maintenance_work_mem`` sized to
-    the graph (``memory_mb``: estimated from the rows by default, at most 4 GB) and up to
-    ``workers`` parallel workers (default 7). ``concurrently=False`` blocks writers for the
-    build. If the process dies inside, the index stays absent (opening the store warns): an
-    empty ``with store.bulk_load(): pass`` builds it."""
+    """Drop the vector index on entry, build it on exit (also when the block raises);
+    ``memory_mb`` defaults to an estimate (at most 4 GB), ``workers`` to 7. If the process
+    dies inside, the index stays absent (opening the store warns) until a later bulk load."""
     stats = BulkLoad()
     # a session of its own: its advisory lock goes with it if this process dies
     conn = connect(dsn)

@@ -1,12 +1,9 @@
-"""PostgreSQL + pgvector as a dialect of the engine, for a database that several engramdb
-processes share.
+"""PostgreSQL + pgvector as a dialect of the engine, for a database several processes share.
 
-Writes: each transaction first takes a transaction-scoped advisory lock on the user, so one
-user's writes are serialised across processes while different users write in parallel. Vector
-ids come from a sequence: drawn under the user's lock, they grow in commit order within a user,
-which is all a scope cache needs. Reads run on pooled autocommit connections (no transaction
-held open), on binary cursors (vectors arrive as numpy arrays).
-"""
+A write first takes an advisory lock on the user: one user's writes are serialised, users write
+in parallel. Vector ids come from a sequence: drawn under the user's lock, they grow in commit
+order within a user, which is all a scope cache needs. Reads run on pooled autocommit
+connections."""
 
 from __future__ import annotations
 

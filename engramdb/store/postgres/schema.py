@@ -1,9 +1,6 @@
-"""PostgreSQL's part of the schema: the text search configuration, the vector-id sequence, the
-tsvector documents, and the upgrade of stores written by the previous release (version 3).
-
-The tables live in the first schema of the connection's ``search_path`` (``public`` unless the
-DSN says otherwise); the pgvector extension may live in any schema on that path.
-"""
+"""PostgreSQL's part of the schema: text search configuration, vector-id sequence, tsvector
+documents, the upgrade of version 3. Tables live in the first schema of the ``search_path``;
+pgvector may live in any schema on it."""
 
 from __future__ import annotations
 

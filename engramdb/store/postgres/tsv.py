@@ -1,13 +1,7 @@
-"""The PostgreSQL lexical index: a ``tsvector`` per document (lex_turn, lex_window, lex_session)
-with its token count, and BM25 computed in SQL with the user's statistics (the engine's), as
-the SQLite index scores with FTS5.
-
-PostgreSQL's own ``ts_rank`` has no inverse document frequency nor BM25's length
-normalisation. Text is reduced in Python exactly as FTS5's ``unicode61 remove_diacritics 2``
-tokenizer reduces it (store/lexical.py ``normalise``) and stemmed by PostgreSQL's Porter
-stemmer (the algorithm of FTS5's ``porter``) with no stopwords; the term frequency is the
-number of positions of a lexeme in the ``tsvector``.
-"""
+"""The PostgreSQL lexical index: a ``tsvector`` and token count per document, and BM25 in SQL
+with the user's statistics (``ts_rank`` has neither idf nor BM25's length normalisation).
+Text is reduced in Python as FTS5's ``unicode61 remove_diacritics 2`` reduces it and stemmed by
+Porter with no stopwords, as FTS5's ``porter``; tf is a lexeme's positions in the tsvector."""
 
 from __future__ import annotations
 

@@ -1,12 +1,11 @@
 """SQLite as a dialect of the engine: one file in WAL mode, a connection per thread, writers
-serialised by SQLite's write lock (BEGIN IMMEDIATE), so several processes may share a file;
-times as ISO 8601 text in UTC (which sorts as time), vectors as float32 blobs.
+serialised by BEGIN IMMEDIATE (several processes may share a file); times as ISO 8601 text in
+UTC (which sorts as time), vectors as float32 blobs.
 
-The driver is sqlean (the standard library's sqlite3 API with SQLite 3.50 built in): FTS5's
-``secure-delete`` (3.42 on) removes a deleted document's terms from the index blocks, where
-the 3.40 that Python links leaves them until a merge. With ``secure_delete`` (freed pages are
-zeroed) and the WAL truncated after each erasing write, deleted text leaves the files.
-"""
+The driver is sqlean (sqlite3's API, SQLite 3.50): FTS5's ``secure-delete`` (3.42 on) drops a
+deleted document's terms at once, where Python's 3.40 keeps them until a merge. With
+``secure_delete`` pages and the WAL truncated after each erasing write, deleted text leaves
+the files."""
 
 from __future__ import annotations
 
@@ -28,9 +27,7 @@ from engramdb.store.schema import migrate
 from engramdb.store.sqlite.fts import FTS5Index, scratch
 from engramdb.store.sqlite.schema import OWN, UPGRADES
 
-
-class SQLiteTx(Tx):
-    """The driver takes ``?`` SQL as it is: the DB-API way throughout."""
+SQLiteTx = Tx  # the driver takes ``?`` SQL as it is, the DB-API way
 
 
 class SQLiteDialect(Dialect):
@@ -116,8 +113,8 @@ class SQLiteDialect(Dialect):
         return np.frombuffer(value, dtype=np.float32)
 
     def erased(self) -> None:
-        """Copy the WAL into the file (whose freed pages are zeroed) and truncate it; with
-        readers in other processes it may stay partly until the next one."""
+        """Copy the WAL into the file and truncate it (with readers in other processes it may
+        stay partly until the next one)."""
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
