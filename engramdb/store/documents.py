@@ -86,9 +86,8 @@ class Documents:
                     " tokens = lex_stats.tokens + excluded.tokens",
                     (self.user_id, code, self.docs[code], self.tokens[code]),
                 )
-        self.df.clear()
-        self.docs.clear()
-        self.tokens.clear()
+        for counts in (self.df, self.docs, self.tokens):
+            counts.clear()
 
     # --- derived documents ---------------------------------------------------------------
     def refresh(self, touched: dict[str, set[int]]) -> None:

@@ -44,8 +44,7 @@ class Reads:
 
     def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
         with self.d.read("get") as tx:
-            row = by_id(tx, ITEM_COLUMNS, memory_id, user_id)
-        return self.item(row)
+            return self.item(by_id(tx, ITEM_COLUMNS, memory_id, user_id))
 
     def get_many(self, pks: builtins.list[int]) -> dict[int, MemoryItem]:
         found: dict[int, MemoryItem] = {}

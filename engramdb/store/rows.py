@@ -55,19 +55,6 @@ def touch(tx: Tx, d: Dialect, pk: int) -> int:
     return vec_id
 
 
-def next_seqs(tx: Tx, user_id: str, keys: list[str]) -> dict[str, int]:
-    wanted = sorted(set(keys))
-    out = dict.fromkeys(wanted, 0)
-    for chunk in chunks(wanted):
-        for key, value in tx.all(
-            "SELECT session_key, max(seq) + 1 FROM memories WHERE user_id = ?"
-            f" AND session_key IN ({marks(len(chunk))}) GROUP BY session_key",
-            (user_id, *chunk),
-        ):
-            out[key] = int(value)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Change:
     """Who changes memories, why and when: what their history records."""
@@ -126,7 +113,15 @@ def place(
 ) -> list[dict[str, Any]]:
     """Rows for new memories: sequence numbers after each session's last (or ``seqs`` where
     higher), fresh vector ids, creation time ``at``."""
-    next_seq = next_seqs(tx, user_id, keys)
+    wanted = sorted(set(keys))
+    next_seq = dict.fromkeys(wanted, 0)
+    for chunk in chunks(wanted):
+        for key, value in tx.all(
+            "SELECT session_key, max(seq) + 1 FROM memories WHERE user_id = ?"
+            f" AND session_key IN ({marks(len(chunk))}) GROUP BY session_key",
+            (user_id, *chunk),
+        ):
+            next_seq[key] = int(value)
     vec_ids = d.vec_ids(tx, len(items))
     rows = []
     for i, (item, key) in enumerate(zip(items, keys, strict=True)):

@@ -3,9 +3,9 @@ serialised by BEGIN IMMEDIATE (several processes may share a file); times as ISO
 UTC (which sorts as time), vectors as float32 blobs.
 
 The driver is sqlean (sqlite3's API, SQLite 3.50): FTS5's ``secure-delete`` (3.42 on) drops a
-deleted document's terms at once, where Python's 3.40 keeps them until a merge. With
-``secure_delete`` pages and the WAL truncated after each erasing write, deleted text leaves
-the files."""
+deleted document's terms at once, where Python's 3.40 keeps them until a merge. With freed
+pages zeroed (``secure_delete``) and the WAL truncated after each erasing write, deleted text
+leaves the files."""
 
 from __future__ import annotations
 
