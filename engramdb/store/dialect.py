@@ -23,8 +23,7 @@ GRANULARITIES: dict[str, int] = {"turn": 1, "window": 2, "session": 3}
 
 
 class Tx:
-    """A connection (in a transaction for writes) that runs ``?`` SQL the DB-API way; a
-    dialect's subclass says where its driver differs."""
+    """A connection (in a transaction for writes) running ``?`` SQL the DB-API way."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -84,15 +83,13 @@ class LexicalQuery:
 
 
 class LexicalIndex(Protocol):
-    """A backend's inverted index over the three granularities, keyed by an integer (memory pk
-    for turns and windows, session_docs.doc_id for session segments). Statistics are the
-    engine's (documents.py); the index says what each write adds or removes."""
+    """A backend's inverted index over the granularities, keyed by memory pk (session segments:
+    session_docs.doc_id); it says what each write adds or removes (documents.py counts)."""
 
     def replace(
         self, tx: Tx, user_id: str, granularity: str, keys: list[int], docs: list[tuple[int, str]]
     ) -> tuple[list[DocTerms], list[DocTerms]]:
-        """Remove the user's documents ``keys`` (those that exist), then index ``docs``; what
-        each removed and each new document holds."""
+        """Remove the user's documents ``keys``, index ``docs``; what the old and new hold."""
         ...
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
@@ -119,8 +116,7 @@ class Capabilities:
 
 
 class Dialect:
-    """A backend under the engine; ``encode``/``decode`` turn Python values into what the
-    driver stores (a dialect says how times and vectors go)."""
+    """A backend under the engine; it says how times and vectors are stored."""
 
     name: str
     options: StoreConfig

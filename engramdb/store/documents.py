@@ -16,16 +16,14 @@ _Row = tuple[int, int, str | None, str, str]  # pk, seq, speaker, text, date_wor
 
 
 def turn_body(kind: str, speaker: str | None, text: str, date_words: str) -> str:
-    """A memory's document: a message's text with its speaker (a fact's names its subject
-    and is indexed as written), then the words of its dates on a line of their own (the lines
-    a window and a session segment are made of too)."""
+    """A message's text with its speaker (a fact's names its subject), then its dates' words on
+    a line of their own (the lines windows and session segments are made of too)."""
     body = speaker_prefixed(speaker, text) if kind == "episode" else text
     return f"{body}\n{date_words}" if date_words else body
 
 
 class Documents:
-    """Writes one user's lexical documents inside the caller's transaction; ``flush`` before
-    the commit applies the statistics."""
+    """One user's documents, in the caller's transaction; ``flush`` before the commit."""
 
     def __init__(self, dialect: Dialect, tx: Tx, user_id: str) -> None:
         self.index = dialect.lexical
@@ -53,8 +51,7 @@ class Documents:
         self.pending[granularity].update(dict.fromkeys(keys))
 
     def flush(self) -> None:
-        """Write the documents put and deleted since the last flush (one index call per
-        granularity: the index learns what each held in one pass), then their statistics."""
+        """Write what was put and deleted (one index call per granularity), then statistics."""
         for granularity, pending in self.pending.items():
             if pending:
                 keys = list(pending)
@@ -91,8 +88,7 @@ class Documents:
 
     # --- derived documents ---------------------------------------------------------------
     def refresh(self, touched: dict[str, set[int]]) -> None:
-        """Rewrite the windows and session segments around episodes (session key → seqs)
-        that were added, changed or deleted."""
+        """Rewrite the windows and segments around changed episodes (session key → seqs)."""
         for key, seqs in sorted(touched.items()):
             self._windows(key, seqs)
             self._sessions(key, {s // SESSION_SEGMENT for s in seqs})

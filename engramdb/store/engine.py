@@ -84,9 +84,8 @@ class Engine(Graph, WorkQueue):
         *,
         enqueue: bool = False,
     ) -> list[MemoryItem]:
-        """Write a batch in one transaction; an item whose content hash exists (or repeats
-        one of the batch) is skipped and the stored memory returned instead. ``enqueue``: a
-        job of the work queue owes the new messages their enrichment (``enrich``)."""
+        """Write a batch in one transaction; an item whose content hash exists (or repeats one of
+        the batch) is skipped, the stored one returned. ``enqueue``: a job owes the enrichment."""
         check_storable(items)
         now = datetime.now(UTC)
         with self.d.write("add", user_id) as tx:

@@ -43,8 +43,7 @@ def check_storable(items: list[NewMemory]) -> None:
 
 
 class FactSession:
-    """What consolidation may do inside ``add``; ``max_vec_id`` and ``inserted`` tell ``add``
-    what to count in the scope when it is done."""
+    """What consolidation may do inside ``add`` (which counts ``max_vec_id``, ``inserted``)."""
 
     def __init__(
         self, d: Dialect, tx: Tx, docs: Documents, agent_id: str | None, now: datetime

@@ -27,8 +27,7 @@ class ApiKey:
 
 
 class KeyStore:
-    """Key persistence over a dialect of the engine, on connections of its own. ``lookup``
-    runs on every request: one indexed read."""
+    """Keys over a dialect, on connections of its own (``lookup``: one read per request)."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect

@@ -29,8 +29,7 @@ _SEPARATORS = re.compile(r"[\W_]+")
 
 
 def normalise(text: str) -> str:
-    """Letter/digit runs of ``text`` joined by single spaces: lower case, diacritics removed
-    (what FTS5's ``unicode61 remove_diacritics 2`` keeps)."""
+    """Letter/digit runs, one space apart, lower case, no diacritics (FTS5's ``unicode61``)."""
     if not text.isascii():
         decomposed = unicodedata.normalize("NFD", text)
         text = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
@@ -55,8 +54,7 @@ class LexicalPlan:
 def plan(
     tx: Tx, lexemes: dict[str, str], user_id: str, words: list[str], rows: int
 ) -> LexicalPlan | None:
-    """``words``: the query's normalised words; ``lexemes``: the dialect's index term of each;
-    ``rows``: the scope's size (scope_state)."""
+    """``lexemes``: each normalised word's index term; ``rows``: the scope's size."""
     grouped: dict[str, list[str]] = {}
     for word in words:
         if lexemes.get(word):  # a word of separators only has no index term

@@ -111,8 +111,7 @@ def place(
     keys: list[str],
     seqs: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows for new memories: sequence numbers after each session's last (or ``seqs`` where
-    higher), fresh vector ids, creation time ``at``."""
+    """Rows for new memories: seqs after each session's last (or ``seqs`` if higher), vec ids."""
     wanted = sorted(set(keys))
     next_seq = dict.fromkeys(wanted, 0)
     for chunk in chunks(wanted):
@@ -174,8 +173,7 @@ def delete_rows(tx: Tx, d: Dialect, docs: Documents, pks: list[int], why: Change
 
 
 def orphaned_facts(tx: Tx, pk: int) -> list[int]:
-    """Facts drawn from memory ``pk`` that no other source holds: a fact goes with the last
-    message it was extracted from."""
+    """Facts drawn from memory ``pk`` alone (a fact goes with its last source message)."""
     rows = tx.all(
         "SELECT l.src_pk FROM memory_links l WHERE l.dst_pk = ? AND l.kind = 'source'"
         " AND NOT EXISTS (SELECT 1 FROM memory_links o WHERE o.src_pk = l.src_pk"

@@ -78,7 +78,6 @@ CREATE TABLE lex_terms (
     df INTEGER NOT NULL, PRIMARY KEY (user_id, granularity, lexeme)
 )
 """
-
 # the enrichment each add still owes its messages (queue.py); created by version 5
 WORK_QUEUE = """
 CREATE TABLE work_queue (

@@ -120,8 +120,7 @@ class TransferRows:
         return found
 
     def write(self, user_id: str, records: list[Record]) -> None:
-        """One user's memory records (every field present) in one transaction, under the
-        user's lock."""
+        """One user's records (every field present) in one transaction, under the user's lock."""
         with self.d.write("import", user_id) as tx:
             docs = Documents(self.d, tx, user_id)
             at, items = datetime.now(UTC), [new_memory(r) for r in records]

@@ -67,19 +67,14 @@ def drop_index(conn: Conn) -> bool:
 
 def _schema(conn: Conn) -> str:
     """The schema of the ``memories`` table (the first on the search path that has one)."""
-    row = conn.execute(
-        "SELECT nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid = 'memories'::regclass"
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
+    where = "n.oid = c.relnamespace WHERE c.oid = 'memories'::regclass"
+    return str(scalar(conn, f"SELECT nspname FROM pg_class c JOIN pg_namespace n ON {where}"))
 
 
 def build_memory_mb(rows: int, dim: int, m: int) -> int:
-    """``maintenance_work_mem`` that holds the whole graph of ``rows`` vectors (pgvector's
-    per-element estimate: element, neighbour lists of 2m + m per upper layer, heap tid, vector;
-    with a quarter of margin). A graph that does not fit is finished on disk, many times slower.
-    In a parallel build pgvector allocates this much shared memory up front."""
+    """``maintenance_work_mem`` that holds the whole graph (pgvector's per-element estimate, a
+    quarter of margin): one that does not fit is finished on disk, many times slower. A
+    parallel build allocates this much shared memory up front."""
     per_row = 200 + 16 * m * 2.3 + 8 + 4 * dim
     return int(rows * per_row * 1.25 / 2**20) + 64
 

@@ -7,6 +7,7 @@ connections."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -29,15 +30,12 @@ HNSW_MAX_EF = 1000  # pgvector's upper bound for hnsw.ef_search
 # the tables whose rows hold a user's words
 _USER_TEXT = ["memories", "history", *TABLES.values(), "lex_terms", "entities"]
 log = logging.getLogger("engramdb.store")
-_SQL: dict[str, bytes] = {}
 
 
+@functools.cache
 def translate(sql: str) -> bytes:
     """``?`` placeholders as psycopg's ``%s`` (a literal % doubled)."""
-    found = _SQL.get(sql)
-    if found is None:
-        found = _SQL[sql] = sql.replace("%", "%%").replace("?", "%s").encode()
-    return found
+    return sql.replace("%", "%%").replace("?", "%s").encode()
 
 
 class PostgresTx(Tx):
@@ -150,11 +148,10 @@ class PostgresDialect(Dialect):
     def _time_out(self, value: Any) -> datetime:
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
-    def _vector_in(self, value: Any) -> Any:
+    def _vector_in(self, value: Any) -> npt.NDArray[np.float32]:
         return np.asarray(value, np.float32)
 
-    def _vector_out(self, value: Any) -> npt.NDArray[np.float32]:
-        return np.asarray(value, np.float32)
+    _vector_out = _vector_in
 
     def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
         """The first embedder fixes the vector column's dimension and gets its HNSW index;
@@ -195,10 +192,9 @@ class PostgresDialect(Dialect):
         return bulk.bulk_load(self.dsn, self.options, **options)
 
     def erased(self) -> None:
-        """Dead rows' bytes stay in the table files until overwritten (VACUUM only frees the
-        space) and in the WAL until its segments go. ``postgres_erase = "full"``: rewrite the
-        tables that held text (VACUUM FULL, locking each table) and switch the WAL, so the
-        checkpoint drops the old segments (only with ``wal_recycle = off``)."""
+        """Dead rows' bytes stay in the tables until overwritten and in the WAL until its segments
+        go. ``postgres_erase = "full"``: VACUUM FULL the tables that held text (locking each)
+        and switch the WAL, so the checkpoint drops old segments (with ``wal_recycle = off``)."""
         if self.options.postgres_erase == "full":
             self._vacuum("FULL ")
             with self.read("erasing deleted text") as tx:

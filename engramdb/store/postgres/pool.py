@@ -1,5 +1,4 @@
-"""Connections of the PostgreSQL store: a psycopg pool, pgvector's binary format for numpy
-arrays, and the mapping of driver errors to engramdb's."""
+"""PostgreSQL connections: a psycopg pool, pgvector's binary format, driver errors mapped."""
 
 from __future__ import annotations
 

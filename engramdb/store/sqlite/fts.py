@@ -1,16 +1,12 @@
-"""The SQLite lexical index: three FTS5 tables (fts_turn, fts_window, fts_session) whose rows
-carry a scope token per user, so a query intersects the user's postings inside FTS5.
+"""The SQLite lexical index: three FTS5 tables whose rows carry a scope token per user, so a
+query intersects the user's postings inside FTS5, scored by BM25 with the user's statistics.
 
-Scores are BM25 with the user's own statistics (the engine's lex_stats / lex_terms, passed in
-the query), never FTS5's table-wide ones, so one tenant's documents never move another's
-scores. FTS5 cannot hand out a term frequency directly, so it is read back from ``bm25()`` of
-a one-phrase query: with body weights 1 and 2 it is s1 = I·c·tf/(tf + K') and
-s2 = I·c·2tf/(2tf + K') (K' from |D| and the table's mean length), so r = s2/s1 gives
-tf = K'·(0.5/(r − 1) − 0.5) whatever FTS5's idf I is; |D| comes from FTS5's ``docsize`` table.
-Terms are taken by their largest possible contribution first, and terms left over once that
-bound falls below the current k-th score are looked up only in documents already found
-(MaxScore): a document holding none of the taken terms cannot reach the top k.
-"""
+FTS5 hands out no term frequency, so it is read back from ``bm25()`` of a one-phrase query:
+with body weights 1 and 2 it is s1 = I·c·tf/(tf + K') and s2 = I·c·2tf/(2tf + K') (K' from
+|D| and the table's mean length), so r = s2/s1 gives tf = K'·(0.5/(r − 1) − 0.5) whatever
+FTS5's idf I is; |D| comes from the ``docsize`` table. Terms go by their largest possible
+contribution first; once that falls below the k-th score, the rest are looked up only in
+documents already found (MaxScore)."""
 
 from __future__ import annotations
 
@@ -130,10 +126,9 @@ class FTS5Index:
 
 
 def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
-    """What the index makes of each body: its token count and distinct terms, from a scratch
-    FTS5 table with the index's tokenizer. A token never spans a line, so a body is the sum of
-    its lines, and lines are remembered: a turn's line recurs in its turn document, three
-    windows and a session segment, each rewritten as neighbours arrive."""
+    """Each body's token count and distinct terms, from the scratch table. A token never spans
+    a line, so lines are remembered: a turn's line recurs in its turn, three windows and a
+    session segment, each rewritten as neighbours arrive."""
     split = [body.split("\n") for body in bodies]
     missing = list(dict.fromkeys(line for lines in split for line in lines if line not in _LINES))
     if len(_LINES) + len(missing) > _MAX_LINES:
@@ -184,10 +179,9 @@ def _table_average(tx: Tx, table: str) -> float:
 
 
 def _contributions(table: str, *, among: bool) -> str:
-    """SQL for (rowid, contribution) of one term for the user's documents that hold it:
-    scale·tf/(tf + K) = scale/(1 + K/tf), K = k1·(1 − b + b·|D|/avgdl), scale = idf·(k1 + 1).
-    ``among`` (a JSON list of rowids) keeps only those documents; "+" makes it a test after
-    FTS5's one pass, not an FTS5 query per rowid."""
+    """SQL for (rowid, scale/(1 + K/tf)) of one term in the user's documents that hold it,
+    K = k1·(1 − b + b·|D|/avgdl), scale = idf·(k1 + 1). ``among`` (JSON rowids) keeps only
+    those: "+" makes it a test after FTS5's one pass, not an FTS5 query per rowid."""
     ratio = f"bm25({table}, 2.0, 0.0) / bm25({table}, 1.0, 0.0)"
     tf = (
         f"coalesce(max(1, round((:base + :table_per_token * {_SIZE})"

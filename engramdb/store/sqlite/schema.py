@@ -23,8 +23,7 @@ OWN = [
 
 
 def _per_user_statistics(tx: Tx) -> None:
-    """Version 4: BM25 statistics per user and granularity (lex_stats, lex_terms), counted
-    from the FTS5 index as it stands, in place of the table-wide term_df."""
+    """Version 4: per-user BM25 statistics, counted from the FTS5 index, for the global term_df."""
     run(tx, ddl(0, LEX_STATS))
     for granularity, code in GRANULARITIES.items():
         table, (owner, key) = TABLES[granularity], OWNERS[granularity]
