@@ -132,7 +132,7 @@ def test_the_memories_table_of_both_backends_is_the_record(store_target: str) ->
 # --- capabilities and layers ---------------------------------------------------------------
 def test_capabilities_are_declared(store: MemoryStore, store_target: str) -> None:  # noqa: F811
     caps = store.capabilities
-    assert caps.nearest == caps.bulk_load == is_postgres(store_target)
+    assert caps.nearest == caps.bulk_load == caps.concurrent_lexical == is_postgres(store_target)
     store.add("u", None, [episode("e1", "near"), episode("e2", "far")])
     if caps.nearest:
         vector = store.scope_rows("u", 0).vectors[0]

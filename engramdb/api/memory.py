@@ -43,6 +43,7 @@ from engramdb.store import open_store
 
 MIN_ID_PREFIX = 8  # the shortest prefix of a memory id that commands accept
 FULL_ID_CHARS = 32  # memory ids are uuid4 hex
+GUARD_SLACK = 3  # hits searched beyond the limit for the guard's reordering by trust
 
 
 class Memory(Knowledge, Lifecycle, Guarded):
@@ -102,6 +103,7 @@ class Memory(Knowledge, Lifecycle, Guarded):
             self.store,
             self._ready_extractor,
             self._guard.policy,
+            self._guard.deepen,
             batch_messages=owed.batch_messages,
             lease=timedelta(seconds=owed.lease_s),
             poll_s=owed.poll_s,
@@ -158,7 +160,9 @@ class Memory(Knowledge, Lifecycle, Guarded):
         agent = check_scope_id(agent_id, "agent_id", required=False)
         limits = self.config.limits
         drafts = prepare_messages(messages, timestamp=timestamp, limits=limits)
-        drafts = self._guard.screen(drafts, user)  # manage/guard: trust, flags, secrets
+        deferred = self._enriches() and self.config.enrichment.defer and not wait
+        # manage/guard: trust, flags, secrets; its parse waits for the queue when the claims do
+        drafts = self._guard.screen(drafts, user, deep=not deferred)
         extra = check_metadata(metadata, limits)
         expires = expiry(ttl)
         vectors = self.embedder.embed([d.embed_text for d in drafts])
@@ -170,7 +174,7 @@ class Memory(Knowledge, Lifecycle, Guarded):
             item.expires_at = expires
         if not self._enriches():
             return AddResult(episodes=self.store.add(user, agent, items), facts=[], decisions=[])
-        if self.config.enrichment.defer and not wait:
+        if deferred:
             stored = self.store.add(user, agent, items, enqueue=True)
             self._work.notify()
             return AddResult(episodes=stored, facts=[], decisions=[], pending=len(stored))
@@ -300,10 +304,17 @@ class Memory(Knowledge, Lifecycle, Guarded):
             config = config.model_copy(update={"kinds": list(kinds)})
         at = parse_timestamp(now, field="now") if now is not None else datetime.now(UTC)
         when = parse_timestamp(as_of, field="as_of") if as_of is not None else None
-        wanted = min(limit * 2 + 10, self.config.limits.max_search_limit)  # some may be flagged
-        wanted = wanted if self._guard.on else limit
+        top = self.config.limits.max_search_limit
+        # a few more than asked for, for the guard's reordering; many more only when it held
+        # some back (flagged memories are few, and reading hits is a search's costliest part)
+        wanted = min(limit + GUARD_SLACK, top) if self._guard.on else limit
         hits, pks = self._searcher.search_keyed(query, user, wanted, config, at, when)
-        kept = self._guard.review(hits, include_flagged=include_flagged, now=at)[:limit]
+        kept = self._guard.review(hits, include_flagged=include_flagged, now=at)
+        if len(kept) < min(limit, len(hits)) and wanted < top:
+            wanted = min(limit * 2 + 10, top)
+            hits, pks = self._searcher.search_keyed(query, user, wanted, config, at, when)
+            kept = self._guard.review(hits, include_flagged=include_flagged, now=at)
+        kept = kept[:limit]
         shown = {h.id for h in kept}
         self._uses.saw([pk for hit, pk in zip(hits, pks, strict=True) if hit.id in shown])
         return kept

@@ -10,6 +10,7 @@ process is gone, else when its lease runs out) and done once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
+from typing import Any
 
 from engramdb.encode.facts.extractor import FactExtractor
 from engramdb.encode.messages import EpisodeDraft
@@ -27,6 +29,7 @@ from engramdb.manage.consolidate import Consolidation
 from engramdb.manage.guard.consensus import ConsensusPolicy
 from engramdb.models import MemoryItem
 from engramdb.store import MemoryStore
+from engramdb.store.facts import FactSession
 from engramdb.store.queue import Job
 
 logger = logging.getLogger("engramdb.work")
@@ -52,6 +55,7 @@ class Enrichment:
         store: MemoryStore,
         extractor: Callable[[], FactExtractor],
         policy: Callable[[str], ConsensusPolicy | None] = lambda user: None,
+        deepen: Callable[[list[MemoryItem]], dict[str, dict[str, Any]]] = lambda items: {},
         *,
         batch_messages: int = 256,
         lease: timedelta = timedelta(seconds=60),
@@ -60,6 +64,7 @@ class Enrichment:
         self.store = store
         self.extractor = extractor  # called per batch: the llm mode sets its model first
         self.policy = policy  # the guard's: who may close a fact of this user
+        self.deepen = deepen  # the guard's screening owed by add (message id → metadata)
         self.batch_messages = batch_messages
         self.lease = lease
         self.poll_s = poll_s
@@ -106,11 +111,14 @@ class Enrichment:
         for user, of_user in groupby(sorted(jobs, key=lambda j: (j.user_id, j.job)), _user):
             owned = list(of_user)
             messages = [items[pk] for job in owned for pk in job.episodes if pk in items]
+            remarks = self.deepen(messages)
             work = _extract(extractor, user, messages)
             work.guard = self.policy(user)
             if work.guard is not None:
-                work.guard.begin({m.sources[0]: m.metadata for m in messages if m.sources})
-            if self.store.enrich(user, owned[0].agent_id, owned, self.worker, work.apply):
+                said = {m.sources[0]: m.metadata for m in messages if m.sources}
+                work.guard.begin({**said, **remarks})
+            write = functools.partial(_write, remarks, work)
+            if self.store.enrich(user, owned[0].agent_id, owned, self.worker, write):
                 self.stats.jobs += len(owned)
                 self.stats.messages += len(messages)
                 self.stats.facts += len(work.fact_pks)
@@ -166,6 +174,19 @@ def _loop(
         del work
         wake.wait(poll_s)
         wake.clear()
+
+
+def _write(
+    remarks: dict[str, dict[str, Any]],
+    work: Consolidation,
+    session: FactSession,
+    episodes: dict[str, int],
+) -> None:
+    """Inside the enrich transaction: the guard's late marks, then the claims."""
+    for message_id, metadata in remarks.items():
+        if message_id in episodes:
+            session.remark(episodes[message_id], metadata)
+    work.apply(session, episodes)
 
 
 def _extract(extractor: FactExtractor, user: str, messages: list[MemoryItem]) -> Consolidation:

@@ -167,8 +167,8 @@ class Searcher:
                 continue
             detail = {name: round(float(values[i]), 4) for name, values in signals.items()}
             hits.append(
-                Hit(
-                    **item.model_dump(),
+                Hit.model_construct(  # the item was validated as it was read
+                    **dict(item),
                     score=round(score, 6),
                     signals=detail,
                     status=_STATUS[status] if item.metadata.get("tense") != "past" else "past",
@@ -183,14 +183,14 @@ class Searcher:
     def _lexical(
         self, user_id: str, plan: Any, signals: dict[str, Granularity], config: SearchConfig
     ) -> dict[str, list[tuple[Any, float]]]:
-        """BM25 top-k per granularity, the queries side by side: on PostgreSQL each one waits
-        on the server (reading postings), so three in parallel cost about one."""
+        """BM25 top-k per granularity; on PostgreSQL side by side (each one waits on the
+        server reading postings, so three in parallel cost about one), in-process one by one."""
 
         def run(granularity: Granularity) -> list[tuple[Any, float]]:
             size = config.session_candidates if granularity == "session" else config.candidates
             return self.store.lexical(user_id, plan, granularity, size)
 
-        if len(signals) == 1:
+        if len(signals) == 1 or not self.store.capabilities.concurrent_lexical:
             return {signal: run(g) for signal, g in signals.items()}
         futures = {signal: _LEXICAL_POOL.submit(run, g) for signal, g in signals.items()}
         return {signal: future.result() for signal, future in futures.items()}

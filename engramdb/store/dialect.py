@@ -113,6 +113,9 @@ class Capabilities:
 
     nearest: bool = False  # an index answers nearest-neighbour queries (pgvector HNSW)
     bulk_load: bool = False  # loads can defer index maintenance
+    # lexical queries wait on a server, so several at once cost about one (in-process
+    # SQLite: the thread hops cost more than they save)
+    concurrent_lexical: bool = False
 
 
 class Dialect:

@@ -130,6 +130,13 @@ class FactSession:
         self.max_vec_id = max(self.max_vec_id, vec_id)
         self._history(mid, version + 1, "UPDATE", item.text, old, actor, reason)
 
+    def remark(self, pk: int, metadata: dict[str, Any]) -> None:
+        """A message's metadata as enrichment completed it (the guard's marks)."""
+        self.tx.run(
+            "UPDATE memories SET metadata = ? WHERE pk = ? AND user_id = ?",
+            (self.d.encode("json", metadata), pk, self.user_id),
+        )
+
     def link(self, src_pk: int, dst_pk: int, kind: str) -> None:
         self.tx.run(  # both ends must be the user's: a link never crosses scopes
             "INSERT INTO memory_links (src_pk, dst_pk, user_id, kind) SELECT s.pk, d.pk, ?, ?"

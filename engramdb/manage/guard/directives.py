@@ -76,7 +76,7 @@ _TRIGGER = re.compile(r"\b(?:next time|any ?time|each time|every time)\b", re.IG
 def directives(texts: Sequence[str], person: str | None = None) -> list[list[str]]:
     """For each text, why it speaks to the agent (empty: it does not)."""
     out: list[list[str]] = []
-    docs = parse([t[:20_000] for t in texts])
+    docs = parse([t[:20_000] for t in texts], without=("ner",))  # clauses, not names
     for text, doc in zip(texts, docs, strict=True):
         found: list[str] = []
         if _ADDRESSED.search(text):

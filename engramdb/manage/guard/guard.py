@@ -37,6 +37,7 @@ from engramdb.store.engine import MemoryStore
 # person's statement above a relayed one about as relevant; not enough to bury the only memory
 # that holds an answer.
 RANK_FLOOR = 0.5
+OWED = "parse_owed"  # a message whose parse the work queue still owes (screen(deep=False))
 PERSON_SAMPLE = 500  # earlier messages read to tell who the person is, once per user
 Embed = Callable[[Sequence[str]], Any]
 
@@ -55,9 +56,13 @@ class Guard:
         return self.config.enabled
 
     # --- write ---------------------------------------------------------------------------
-    def screen(self, drafts: list[EpisodeDraft], user_id: str) -> list[EpisodeDraft]:
+    def screen(
+        self, drafts: list[EpisodeDraft], user_id: str, *, deep: bool = True
+    ) -> list[EpisodeDraft]:
         """Secrets (redact or refuse the batch), then each message's provenance, trust and
-        flags into ``metadata["guard"]``. Raises before anything is written."""
+        flags into ``metadata["guard"]``. Raises before anything is written. ``deep``: also
+        read what the parser finds addressed to the agent (else ``deepen`` does it after the
+        add, in the work queue, so that add costs no parse)."""
         if not self.on:
             return drafts
         self._secrets(drafts)
@@ -73,7 +78,8 @@ class Guard:
         if self.config.screening and carriers:
             texts = [shown[i][1] for i in carriers]
             person = provs[carriers[0]].person
-            for i, found in zip(carriers, directives(texts, person), strict=True):
+            parsed = directives(texts, person) if deep else [[] for _ in texts]
+            for i, found in zip(carriers, parsed, strict=True):
                 said[i] = structure(shown[i][1]) + found
         for i, (d, p) in enumerate(zip(drafts, provs, strict=True)):
             flags = list(shown[i][0]) if self.config.screening else []
@@ -83,10 +89,29 @@ class Guard:
             trust = base_trust(p)
             if flags or not is_plain(p, trust):  # the plain case is not written (PLAIN)
                 guard = {"trust": trust, "provenance": p.as_dict(), "flags": flags}
+                if i in said and not deep:
+                    guard[OWED] = True  # its parse: deepen()
                 d.metadata = {**d.metadata, "guard": guard}
             self.counts["screened"] += 1
             self.counts["flagged"] += bool(flags)
         return drafts
+
+    def deepen(self, items: list[MemoryItem]) -> dict[str, dict[str, Any]]:
+        """In the work queue: the parse ``screen(deep=False)`` left owed. Message id → its new
+        metadata (the flags found added), for each message screened."""
+        owed = [m for m in items if m.sources and _guard(m).get(OWED)]
+        if not owed:
+            return {}
+        shown = [invisible(m.text)[1] for m in owed]
+        person = Provenance.from_dict(_guard(owed[0]).get("provenance"))
+        found = directives(shown, person.person if person else None)
+        out: dict[str, dict[str, Any]] = {}
+        for item, flags in zip(owed, found, strict=True):
+            guard = {k: v for k, v in _guard(item).items() if k != OWED}
+            guard["flags"] = list(dict.fromkeys([*guard.get("flags", []), *flags]))
+            self.counts["flagged"] += bool(flags) and not _guard(item).get("flags")
+            out[item.sources[0]] = {**item.metadata, "guard": guard}
+        return out
 
     def _secrets(self, drafts: list[EpisodeDraft]) -> None:
         mode = self.config.secrets

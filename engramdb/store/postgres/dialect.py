@@ -102,7 +102,7 @@ def _array_type(values: Sequence[Any]) -> str | None:
 
 class PostgresDialect(Dialect):
     name = "postgresql"
-    capabilities = Capabilities(nearest=True, bulk_load=True)
+    capabilities = Capabilities(nearest=True, bulk_load=True, concurrent_lexical=True)
     greatest = "greatest"
     collate_c = ' COLLATE "C"'  # the database's collation may order text otherwise
     skip_locked = " FOR UPDATE SKIP LOCKED"
