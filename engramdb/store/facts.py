@@ -100,8 +100,7 @@ class FactSession:
         history(self.tx, self.d, self.user_id, self.now, [line])
 
     def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
-        """End a fact's validity at ``valid_to``; None makes it current again (a successor
-        that was called off before its day)."""
+        """End a fact's validity at ``valid_to``; None: current again (a move called off)."""
         memory_id, text, version = self._row(pk, "id, text, version")
         set_columns(self.tx, self.d, pk, valid_to=valid_to, updated_at=self.now)
         self.max_vec_id = max(self.max_vec_id, touch(self.tx, self.d, pk))
@@ -146,8 +145,7 @@ class FactSession:
         )
 
     def mention(self, pk: int, names: list[tuple[str, str]]) -> None:
-        """Record the entities (name, role) a memory mentions; a new entity keeps the first
-        spelling it was met with."""
+        """The entities (name, role) a memory mentions; a new one keeps its first spelling."""
         first: dict[str, str] = {}
         pairs: list[tuple[str, str]] = []
         for name, role in names:

@@ -72,11 +72,10 @@ class KeyStore:
         return self._record(row)
 
     def list(self, tenant: str | None = None) -> list[ApiKey]:
-        sql, args = f"SELECT {_COLUMNS} FROM api_keys", tuple[str, ...]()
-        if tenant is not None:
-            sql, args = sql + " WHERE tenant = ?", (tenant,)
+        where, args = (" WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        order = f"ORDER BY created_at, key_id{self.d.collate_c}"
         with self.d.read("listing API keys") as tx:
-            rows = tx.all(f"{sql} ORDER BY created_at, key_id{self.d.collate_c}", args)
+            rows = tx.all(f"SELECT {_COLUMNS} FROM api_keys{where} {order}", args)
         return [self._record(r) for r in rows]
 
     def ping(self) -> None:

@@ -84,10 +84,8 @@ class Reads:
         )
         with self.d.read("list") as tx:
             rows = tx.all(sql, [*args, limit + 1])
-        more = len(rows) > limit
-        rows = rows[:limit]
-        page = [self.item(r[1:]) for r in rows]
-        return page, (int(rows[-1][0]) if more and rows else None)
+        page = [self.item(r[1:]) for r in rows[:limit]]
+        return page, (int(rows[limit - 1][0]) if len(rows) > limit > 0 else None)
 
     def cursor_secret(self) -> bytes:
         """The secret list cursors are enciphered with (schema.py makes it)."""
@@ -115,8 +113,7 @@ class Reads:
     def ids_with_prefix(
         self, prefix: str, user_id: str | None, limit: int = 2
     ) -> builtins.list[str]:
-        """Up to ``limit`` ids of memories (or, if none, of deleted memories that left history)
-        starting with ``prefix``, of ``user_id`` only where given."""
+        """Up to ``limit`` ids with this prefix: of memories, else of deleted ones (history)."""
         n = len(prefix)  # an int literal in the SQL: one form for every driver's parameters
         found: builtins.list[str] = []
         scope, only = mine(user_id)
@@ -141,8 +138,7 @@ class Reads:
     def lexical(
         self, user_id: str, plan: LexicalPlan | None, granularity: Granularity, limit: int
     ) -> builtins.list[tuple[Any, float]]:
-        """Top documents by BM25: memory pks for turns and windows, (session_key, segment)
-        for session segments."""
+        """Top documents by BM25: memory pks, or (session_key, segment) for session segments."""
         query = plan.queries.get(granularity) if plan and plan.user_id == user_id else None
         if query is None or limit <= 0:
             return []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engramdb.store.dialect import DocTerms, LexicalQuery, Tx
+from engramdb.store.dialect import DocTerms, LexicalQuery, Row, Tx
 from engramdb.store.lexical import K1, B, normalise
 
 TABLES = {"turn": "lex_turn", "window": "lex_window", "session": "lex_session"}
@@ -49,16 +49,14 @@ class TsvectorIndex:
             (keys, user_id),
         )
         texts = [normalise(body) for _, body in docs]
-        new = (
-            tx.all(  # one statement; the order of the rows returned does not matter here
+        new: list[Row] = []
+        if docs:  # one statement; the order of the rows returned does not matter here
+            new = tx.all(
                 f"INSERT INTO {table} (pk, user_id, len, tsv)"
                 " SELECT p, ?, l, to_tsvector('engram', b) FROM unnest(?::bigint[], ?::int[],"
                 " ?::text[]) AS t(p, l, b) RETURNING len, tsvector_to_array(tsv)",
                 (user_id, [k for k, _ in docs], [len(t.split()) for t in texts], texts),
             )
-            if docs
-            else []
-        )
         return [_terms(r) for r in old], [_terms(r) for r in new]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
