@@ -14,10 +14,8 @@ from engramdb.store.dialect import Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents, turn_body
 from engramdb.store.record import BY_NAME, INSERTED
 
-HISTORY_INSERT = (
-    "INSERT INTO history (memory_id, user_id, version, event, text, previous_text, actor,"
-    " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_HISTORY = "memory_id, user_id, version, event, text, previous_text, actor, reason, at"
+HISTORY_INSERT = f"INSERT INTO history ({_HISTORY}) VALUES ({marks(9)})"
 Row = dict[str, Any]  # a memory row by column
 _FROM_ITEM = [c.name for c in INSERTED if c.name in NewMemory.__dataclass_fields__]
 
