@@ -1,5 +1,4 @@
-"""Store registry: the store string picks a dialect (a path is SQLite, ``postgresql://…`` is
-PostgreSQL), imported only when used; the engine is the same for every dialect."""
+"""The store string picks a dialect, imported when used: a path is SQLite, a DSN PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Records that cross the store's boundary (plain dataclasses and numpy arrays, never SQL
-rows)."""
+"""Records that cross the store's boundary (dataclasses and numpy arrays, never SQL rows)."""
 
 from __future__ import annotations
 

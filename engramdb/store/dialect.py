@@ -1,10 +1,6 @@
-"""What differs between SQL backends, and only that: connections and transactions, placeholders,
-value codecs, vector ids, the lexical index, nearest-neighbour search where the backend has one,
-bulk loads and migrations. Every storage rule lives above, in the engine (engine.py and the
-modules it uses), written once in SQL that both dialects run.
-
-SQL is written with ``?`` placeholders; a dialect translates them for its driver.
-"""
+"""What differs between SQL backends, and only that (connections, transactions, placeholders,
+codecs, vector ids, the lexical index, capabilities); every storage rule is the engine's, in SQL
+with ``?`` placeholders that a dialect translates for its driver."""
 
 from __future__ import annotations
 
@@ -27,9 +23,7 @@ GRANULARITIES: dict[str, int] = {"turn": 1, "window": 2, "session": 3}
 
 
 class Tx:
-    """A connection, inside a transaction for writes; SQL with ``?`` placeholders, run the
-    DB-API way. A dialect's subclass says where its driver takes SQL or runs many rows
-    otherwise."""
+    """A connection (in a transaction for writes) running ``?`` SQL the DB-API way."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -44,16 +38,14 @@ class Tx:
         row: Row | None = self.conn.execute(self.sql(sql), args).fetchone()
         return row
 
-    def run(self, sql: str, args: Args = ()) -> int:
-        """Execute; the number of rows changed."""
+    def run(self, sql: str, args: Args = ()) -> int:  # the number of rows changed
         return int(self.conn.execute(self.sql(sql), args).rowcount)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.conn.executemany(self.sql(sql), rows)
 
     def returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Row]:
-        """One ``INSERT … RETURNING`` per parameter row, the first returned row of each
-        (None where nothing was inserted)."""
+        """The first row each ``INSERT … RETURNING`` returns (None: nothing inserted)."""
         return [self.conn.execute(self.sql(sql), row).fetchone() for row in rows]
 
     def local(self) -> AbstractContextManager[Any]:
@@ -63,8 +55,7 @@ class Tx:
 
 @dataclass(frozen=True, slots=True)
 class DocTerms:
-    """A lexical document as the statistics count it: its length in tokens and its distinct
-    index terms (lexemes)."""
+    """A lexical document as the statistics count it: tokens and distinct index terms."""
 
     length: int
     lexemes: frozenset[str]
@@ -72,12 +63,11 @@ class DocTerms:
 
 @dataclass(frozen=True, slots=True)
 class QueryTerm:
-    """One distinct index term of a query: the word the index matches it by, its lexeme, how
-    many query words share it, its document frequency in the user's scope and its idf."""
+    """One distinct index term of a query, with its frequency in the user's scope."""
 
-    word: str
+    word: str  # the word the index matches it by
     lexeme: str
-    repeats: int
+    repeats: int  # query words that share it
     df: int
     idf: float
 
@@ -93,15 +83,13 @@ class LexicalQuery:
 
 
 class LexicalIndex(Protocol):
-    """A backend's inverted index over the three granularities, keyed by an integer (memory pk
-    for turns and windows, session_docs.doc_id for session segments). Statistics are the
-    engine's (documents.py); the index says what each write adds or removes."""
+    """A backend's inverted index over the granularities, keyed by memory pk (session segments:
+    session_docs.doc_id); it says what each write adds or removes (documents.py counts)."""
 
     def replace(
         self, tx: Tx, user_id: str, granularity: str, keys: list[int], docs: list[tuple[int, str]]
     ) -> tuple[list[DocTerms], list[DocTerms]]:
-        """Remove the user's documents ``keys`` (those that exist), then index ``docs``; what
-        each removed and each new document holds."""
+        """Remove the user's documents ``keys``, index ``docs``; what the old and new hold."""
         ...
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
@@ -131,8 +119,7 @@ class Capabilities:
 
 
 class Dialect:
-    """A backend under the engine. Values cross as Python values; ``encode``/``decode`` turn
-    them into what the driver stores, and a dialect says how times and vectors go."""
+    """A backend under the engine; it says how times and vectors are stored."""
 
     name: str
     options: StoreConfig
@@ -155,8 +142,7 @@ class Dialect:
         """n new vector ids, ascending; they never go down, even after a delete."""
         raise NotImplementedError
 
-    def time(self, value: datetime | None) -> Any:
-        """A timestamp as the driver takes it."""
+    def time(self, value: datetime | None) -> Any:  # a timestamp as the driver takes it
         raise NotImplementedError
 
     def _time_out(self, value: Any) -> datetime:
@@ -193,15 +179,13 @@ class Dialect:
         return int(value) if codec in ("int", "pk") else value
 
     def lock(self, tx: Tx, name: str) -> None:
-        """Serialise transactions that take the same named lock (SQLite's write transactions
-        are serialised already)."""
+        """Serialise transactions that take the same named lock (SQLite's are already)."""
 
     def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
         """The embedder's dimension is known (first: just recorded)."""
 
     def erased(self) -> None:
-        """Deleted text was committed: take it out of the files where the backend keeps
-        copies (SQLite's WAL; PostgreSQL's dead rows)."""
+        """Deleted text was committed: take it out of the backend's copies (WAL, dead rows)."""
 
     def erased_user(self) -> None:
         """A whole user was deleted (``erased``, and more where the backend can)."""
@@ -214,8 +198,7 @@ class Dialect:
         raise NotImplementedError(f"{self.name} has no nearest-neighbour index")
 
     def bulk_load(self, **options: Any) -> AbstractContextManager[Any]:
-        """Capability ``bulk_load``: a block whose writes skip index maintenance (where
-        there is none to skip, just the block)."""
+        """Capability ``bulk_load``: a block whose writes skip index maintenance."""
         return nullcontext()
 
     def close(self) -> None:

@@ -1,12 +1,7 @@
-"""Lexical documents derived from memories, and the per-user BM25 statistics kept beside them.
-
-One document per memory (its turn), the ±1-turn window of each episode, and one per session
-segment of ``SESSION_SEGMENT`` turns; windows and segments are rewritten whenever a turn in
-them is added, changed or deleted. Every write goes through ``Documents``, which learns from
-the dialect's index what each document adds or removes, so lex_terms (document frequency of
-each term) and lex_stats (documents and tokens) change with one statement per table and
-transaction, always per user.
-"""
+"""Lexical documents (a memory's turn, each episode's ±1 window, session segments of
+``SESSION_SEGMENT`` turns, rewritten as their turns change) and the per-user BM25 statistics:
+the index says what each write adds or removes, so lex_terms and lex_stats change with one
+statement per table and transaction."""
 
 from __future__ import annotations
 
@@ -21,16 +16,14 @@ _Row = tuple[int, int, str | None, str, str]  # pk, seq, speaker, text, date_wor
 
 
 def turn_body(kind: str, speaker: str | None, text: str, date_words: str) -> str:
-    """A memory's document: a message's text with its speaker (a fact's names its subject
-    and is indexed as written), then the words of its dates on a line of their own (the lines
-    a window and a session segment are made of too)."""
+    """A message's text with its speaker (a fact's names its subject), then its dates' words on
+    a line of their own (the lines windows and session segments are made of too)."""
     body = speaker_prefixed(speaker, text) if kind == "episode" else text
     return f"{body}\n{date_words}" if date_words else body
 
 
 class Documents:
-    """Writes one user's lexical documents inside the caller's transaction; ``flush`` before
-    the commit applies the statistics."""
+    """One user's documents, in the caller's transaction; ``flush`` before the commit."""
 
     def __init__(self, dialect: Dialect, tx: Tx, user_id: str) -> None:
         self.index = dialect.lexical
@@ -58,8 +51,7 @@ class Documents:
         self.pending[granularity].update(dict.fromkeys(keys))
 
     def flush(self) -> None:
-        """Write the documents put and deleted since the last flush (one index call per
-        granularity: the index learns what each held in one pass), then their statistics."""
+        """Write what was put and deleted (one index call per granularity), then statistics."""
         for granularity, pending in self.pending.items():
             if pending:
                 keys = list(pending)
@@ -91,14 +83,12 @@ class Documents:
                     " tokens = lex_stats.tokens + excluded.tokens",
                     (self.user_id, code, self.docs[code], self.tokens[code]),
                 )
-        self.df.clear()
-        self.docs.clear()
-        self.tokens.clear()
+        for counts in (self.df, self.docs, self.tokens):
+            counts.clear()
 
     # --- derived documents ---------------------------------------------------------------
     def refresh(self, touched: dict[str, set[int]]) -> None:
-        """Rewrite the windows and session segments around episodes (session key → seqs)
-        that were added, changed or deleted."""
+        """Rewrite the windows and segments around changed episodes (session key → seqs)."""
         for key, seqs in sorted(touched.items()):
             self._windows(key, seqs)
             self._sessions(key, {s // SESSION_SEGMENT for s in seqs})
@@ -177,9 +167,7 @@ def _touched_positions(rows: list[_Row], seqs: set[int]) -> list[int]:
 
 
 def _window_body(rows: list[_Row], i: int) -> str:
-    parts = [
-        speaker_prefixed(rows[j][2], rows[j][3]) for j in (i - 1, i, i + 1) if 0 <= j < len(rows)
-    ]
+    parts = [speaker_prefixed(r[2], r[3]) for r in rows[max(i - 1, 0) : i + 2]]
     if rows[i][4]:
         parts.append(rows[i][4])
     return "\n".join(parts)

@@ -1,43 +1,29 @@
-"""The store engine: every storage rule written once, over a ``Dialect`` (dialect.py) that holds
-only what differs between SQLite and PostgreSQL.
-
-Each write is one transaction of the dialect, serialised with the user's other writers (SQLite's
-write lock; a per-user advisory lock on PostgreSQL): sequence numbers, window and session
-documents and BM25 statistics are read-modify-write. The content-hash unique index keeps
-re-adds idempotent.
-"""
+"""The store engine: every storage rule written once, over a ``Dialect`` (dialect.py). Each
+write is one transaction serialised with the user's other writers, since sequence numbers,
+documents and BM25 statistics are read-modify-write; the content-hash index makes re-adds
+no-ops."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engramdb.config import StoreConfig
-from engramdb.errors import ConfigError, InvalidInputError
+from engramdb.errors import ConfigError
 from engramdb.models import MemoryItem
-from engramdb.store import queue
+from engramdb.store import queue, rows
 from engramdb.store.base import ForgetPolicy, Inserted, NewMemory
-from engramdb.store.dialect import Capabilities, Dialect, Tx, chunks, marks
+from engramdb.store.dialect import Capabilities, Dialect, chunks, marks
 from engramdb.store.documents import Documents, turn_body
-from engramdb.store.facts import TEXT_FIELDS, Consolidator, Enricher, FactSession
+from engramdb.store.facts import Consolidator, FactSession, check_storable
 from engramdb.store.graph import Graph, pk_of
+from engramdb.store.queue import WorkQueue
 from engramdb.store.reads import by_id
-from engramdb.store.rows import (
-    Change,
-    bump_scope,
-    delete_rows,
-    history,
-    insert_rows,
-    orphaned_facts,
-    place,
-    set_columns,
-)
 from engramdb.store.transfer import TransferRows
 
 # Tables that hold rows of one user; links and mentions go with their memories (ON DELETE
@@ -46,7 +32,7 @@ USER_TABLES = "memory_entities memory_links memories entities history session_do
 USER_TABLES += " lex_terms scope_state work_queue"
 
 
-class Engine(Graph):
+class Engine(Graph, WorkQueue):
     """The store over any dialect; every read and write is scoped in the query itself."""
 
     def __init__(self, dialect: Dialect, options: StoreConfig) -> None:
@@ -98,10 +84,8 @@ class Engine(Graph):
         *,
         enqueue: bool = False,
     ) -> list[MemoryItem]:
-        """Write a batch in one transaction; an item whose content hash exists (or repeats
-        one of the batch) is skipped and the stored memory returned instead. ``enqueue``: the
-        new messages' enrichment is owed, as a job of the work queue written in the same
-        transaction (``enrich`` does it later)."""
+        """Write a batch in one transaction; an item whose content hash exists (or repeats one of
+        the batch) is skipped, the stored one returned. ``enqueue``: a job owes the enrichment."""
         check_storable(items)
         now = datetime.now(UTC)
         with self.d.write("add", user_id) as tx:
@@ -119,10 +103,10 @@ class Engine(Graph):
                     found[(item.kind, item.content_hash)] = -1  # placeholder: a repeat in the batch
                     fresh.append(item)
             docs = Documents(self.d, tx, user_id)
-            rows = place(
+            placed = rows.place(
                 tx, self.d, user_id, agent_id, fresh, now, keys=[i.session_id or "" for i in fresh]
             )
-            pks = insert_rows(tx, self.d, docs, rows, Change("add", None, now))
+            pks = rows.insert_rows(tx, self.d, docs, placed, rows.Change("add", None, now))
             for item, pk in zip(fresh, pks, strict=True):
                 found[(item.kind, item.content_hash)] = pk
             session = FactSession(self.d, tx, docs, agent_id, now)
@@ -133,73 +117,12 @@ class Engine(Graph):
                 queue.enqueue(tx, self.d, user_id, agent_id, owed, now)
             docs.flush()
             if fresh or session.max_vec_id:
-                top = max([session.max_vec_id, *(int(r["vec_id"]) for r in rows)])
-                bump_scope(tx, self.d, user_id, max_vec_id=top, added=len(fresh) + session.inserted)
+                top = max([session.max_vec_id, *(int(r["vec_id"]) for r in placed)])
+                added = len(fresh) + session.inserted
+                rows.bump_scope(tx, self.d, user_id, max_vec_id=top, added=added)
         ordered = [found[(i.kind, i.content_hash)] for i in items]
         got = self.get_many(ordered)  # a writer may have deleted one since the commit
         return [got[pk] for pk in ordered if pk in got]
-
-    def enrich(
-        self, user_id: str, agent_id: str | None, jobs: list[queue.Job], worker: str, work: Enricher
-    ) -> bool:
-        """Write the enrichment of some claimed jobs of one user in one transaction, which also
-        deletes the jobs: ``work`` gets the fact session and the jobs' messages (message id →
-        pk). False, and nothing written, if the worker no longer holds every job (its lease
-        was taken over, or the user was deleted)."""
-        now = datetime.now(UTC)
-        pks = [pk for job in jobs for pk in job.episodes]
-        try:
-            with self.d.write("enrich", user_id) as tx:
-                if not queue.release(tx, worker, jobs):
-                    raise _LostLease  # rolls the transaction back
-                self._enrich(tx, user_id, agent_id, pks, now, work)
-        except _LostLease:
-            return False
-        return True
-
-    def _enrich(
-        self,
-        tx: Tx,
-        user_id: str,
-        agent_id: str | None,
-        pks: list[int],
-        now: datetime,
-        work: Enricher,
-    ) -> None:
-        episodes: dict[str, int] = {}
-        for chunk in chunks(pks):
-            rows = tx.all(
-                "SELECT pk, sources FROM memories WHERE user_id = ?"
-                f" AND pk IN ({marks(len(chunk))})",
-                (user_id, *chunk),
-            )
-            for pk, sources in rows:  # a message deleted since is owed nothing
-                first = self.d.decode("json", sources)
-                if first:
-                    episodes[first[0]] = int(pk)
-        docs = Documents(self.d, tx, user_id)
-        session = FactSession(self.d, tx, docs, agent_id, now)
-        work(session, episodes)
-        docs.flush()
-        if session.max_vec_id:
-            bump_scope(tx, self.d, user_id, max_vec_id=session.max_vec_id, added=session.inserted)
-
-    def claim_work(
-        self,
-        worker: str,
-        now: datetime,
-        *,
-        lease: timedelta,
-        messages: int,
-        dead: Callable[[str], bool],
-    ) -> list[queue.Job]:
-        return queue.claim(self.d, worker, now, lease=lease, messages=messages, dead=dead)
-
-    def work_failed(self, worker: str, jobs: list[queue.Job], error: str) -> None:
-        queue.failed(self.d, worker, jobs, error)
-
-    def work_depth(self, user_id: str | None = None) -> dict[str, int]:
-        return queue.depth(self.d, user_id)
 
     def update(
         self,
@@ -220,15 +143,15 @@ class Engine(Graph):
             change: dict[str, Any] = {"text": item.text, "vec_id": vec_id, "updated_at": now}
             change.update(embedding=item.embedding, date_words=item.date_words)
             change.update(has_time=item.has_time, time_lo=item.time_lo, time_hi=item.time_hi)
-            set_columns(tx, self.d, pk, new_version=True, metadata=item.metadata, **change)
+            rows.set_columns(tx, self.d, pk, new_version=True, metadata=item.metadata, **change)
             docs = Documents(self.d, tx, owner)
             docs.put("turn", [(pk, turn_body(kind, speaker, item.text, item.date_words))])
             if kind == "episode":
                 docs.refresh({key: {seq}})
             docs.flush()
             line = (memory_id, version + 1, "UPDATE", item.text, old_text, actor, reason)
-            history(tx, self.d, owner, now, [line])
-            bump_scope(tx, self.d, owner, max_vec_id=vec_id)
+            rows.history(tx, self.d, owner, now, [line])
+            rows.bump_scope(tx, self.d, owner, max_vec_id=vec_id)
         return self.get(memory_id)
 
     def delete(self, memory_id: str, *, actor: str, user_id: str | None = None) -> int:
@@ -237,11 +160,11 @@ class Engine(Graph):
         now = datetime.now(UTC)
         with self.d.write("delete", owner) as tx:
             pk, _ = pk_of(tx, memory_id, owner)
-            orphans = orphaned_facts(tx, pk)
+            orphans = rows.orphaned_facts(tx, pk)
             docs = Documents(self.d, tx, owner)
-            delete_rows(tx, self.d, docs, [pk], Change(actor, None, now))
-            why = Change(actor, "its source message was deleted", now)
-            delete_rows(tx, self.d, docs, orphans, why)
+            rows.delete_rows(tx, self.d, docs, [pk], rows.Change(actor, None, now))
+            why = rows.Change(actor, "its source message was deleted", now)
+            rows.delete_rows(tx, self.d, docs, orphans, why)
             docs.flush()
         self.d.erased()
         return pk
@@ -266,7 +189,8 @@ class Engine(Graph):
                 docs = Documents(self.d, tx, owner)
                 for name, sql, values in queries:
                     pks = [int(r[0]) for r in tx.all(f"{sql} AND user_id = ?", [*values, owner])]
-                    counts[name] += delete_rows(tx, self.d, docs, pks, Change("forget", name, now))
+                    why = rows.Change("forget", name, now)
+                    counts[name] += rows.delete_rows(tx, self.d, docs, pks, why)
                 docs.flush()
         if any(counts.values()):
             self.d.erased()
@@ -280,21 +204,6 @@ class Engine(Graph):
         self.d.erased_user()
         counts["vectors"] = counts["memories"]
         return counts
-
-
-def check_storable(items: list[NewMemory]) -> None:
-    """Text that a backend cannot hold (NUL in PostgreSQL text) is refused on every backend,
-    naming the message, before anything is written: the stores accept the same input."""
-    for index, item in enumerate(items):
-        fields = (*(getattr(item, name) for name in TEXT_FIELDS), item.fact_key, *item.sources)
-        if any(value and "\x00" in value for value in fields):
-            raise InvalidInputError(
-                f"messages[{index}] holds a NUL character, which PostgreSQL cannot store"
-            )
-
-
-class _LostLease(Exception):
-    """The worker no longer holds a job it was finishing."""
 
 
 MemoryStore = Engine  # what the layers above hold: the one store, whatever its dialect

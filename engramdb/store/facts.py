@@ -9,20 +9,22 @@ from datetime import datetime
 from typing import Any
 
 from engramdb.encode.text import normalise_name
-from engramdb.errors import NotFoundError
+from engramdb.errors import InvalidInputError, NotFoundError
 from engramdb.store.base import FACT_SESSION, Inserted, NewMemory, StoredFact
 from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.documents import Documents, turn_body
 from engramdb.store.rows import Change, history, insert_rows, place, set_columns, touch
 
-TEXT_FIELDS = ("id", "text", "role", "speaker", "session_id", "subject", "attribute", "value")
+ENTITY_INSERT = """INSERT INTO entities (user_id, name, norm) VALUES (?, ?, ?)
+    ON CONFLICT (user_id, norm) DO NOTHING"""
+_TEXT = ["id", "text", "role", "speaker", "session_id", "subject", "attribute", "value", "fact_key"]
 
 
 def without_nul(item: NewMemory) -> NewMemory:
     """A derived memory without NUL characters (PostgreSQL text cannot hold them): a fact is
     written without them rather than failing the whole add on one backend only."""
     changes: dict[str, Any] = {}
-    for name in (*TEXT_FIELDS, "fact_key"):
+    for name in _TEXT:
         value = getattr(item, name)
         if value and "\x00" in value:
             changes[name] = value.replace("\x00", "")
@@ -31,19 +33,24 @@ def without_nul(item: NewMemory) -> NewMemory:
     return dataclasses.replace(item, **changes) if changes else item
 
 
+def check_storable(items: list[NewMemory]) -> None:
+    """Text that a backend cannot hold is refused on every backend, naming the message, before
+    anything is written: the stores accept the same input."""
+    for index, item in enumerate(items):
+        if without_nul(item) is not item:
+            msg = f"messages[{index}] holds a NUL character, which PostgreSQL cannot store"
+            raise InvalidInputError(msg)
+
+
 class FactSession:
-    """What consolidation may do inside ``add``; ``max_vec_id`` and ``inserted`` tell ``add``
-    what to count in the scope when it is done."""
+    """What consolidation may do inside ``add`` (which counts ``max_vec_id``, ``inserted``)."""
 
     def __init__(
         self, d: Dialect, tx: Tx, docs: Documents, agent_id: str | None, now: datetime
     ) -> None:
         self.d, self.tx, self.docs = d, tx, docs
-        self.user_id = docs.user_id
-        self.agent_id = agent_id
-        self.now = now
-        self.max_vec_id = 0
-        self.inserted = 0
+        self.user_id, self.agent_id, self.now = docs.user_id, agent_id, now
+        self.max_vec_id = self.inserted = 0
 
     def facts_for(self, prefix: str) -> list[StoredFact]:
         """Versions of the facts keyed ``prefix`` or ``prefix|…``: ranges in byte order, as
@@ -93,8 +100,7 @@ class FactSession:
         history(self.tx, self.d, self.user_id, self.now, [line])
 
     def close(self, pk: int, valid_to: datetime | None, *, actor: str, reason: str) -> None:
-        """End a fact's validity at ``valid_to``; None makes it current again (a successor
-        that was called off before its day)."""
+        """End a fact's validity at ``valid_to``; None: current again (a move called off)."""
         memory_id, text, version = self._row(pk, "id, text, version")
         set_columns(self.tx, self.d, pk, valid_to=valid_to, updated_at=self.now)
         self.max_vec_id = max(self.max_vec_id, touch(self.tx, self.d, pk))
@@ -104,17 +110,14 @@ class FactSession:
     def add_sources(self, pk: int, sources: list[str], *, actor: str, reason: str) -> None:
         memory_id, text, version, current = self._row(pk, "id, text, version, sources")
         known = self.d.decode("json", current)
-        merged = known + [s for s in sources if s not in known]
-        if merged != known:
-            set_columns(self.tx, self.d, pk, sources=merged)
+        if new := [s for s in sources if s not in known]:
+            set_columns(self.tx, self.d, pk, sources=known + new)
         self._history(memory_id, version, "NOOP", text, None, actor, reason)
 
     def revise(self, pk: int, item: NewMemory, *, actor: str, reason: str) -> None:
         """A new version of a fact: text, value, embedding; validity unchanged."""
         item = without_nul(item)
-        memory_id, old_text, version, speaker, sources = self._row(
-            pk, "id, text, version, speaker, sources"
-        )
+        mid, old, version, speaker, sources = self._row(pk, "id, text, version, speaker, sources")
         known = self.d.decode("json", sources)
         merged = known + [s for s in item.sources if s not in known]
         (vec_id,) = self.d.vec_ids(self.tx, 1)
@@ -124,7 +127,7 @@ class FactSession:
         set_columns(self.tx, self.d, pk, new_version=True, **change)
         self.docs.put("turn", [(pk, turn_body("fact", speaker, item.text, item.date_words))])
         self.max_vec_id = max(self.max_vec_id, vec_id)
-        self._history(memory_id, version + 1, "UPDATE", item.text, old_text, actor, reason)
+        self._history(mid, version + 1, "UPDATE", item.text, old, actor, reason)
 
     def remark(self, pk: int, metadata: dict[str, Any]) -> None:
         """A message's metadata as enrichment completed it (the guard's marks)."""
@@ -142,8 +145,7 @@ class FactSession:
         )
 
     def mention(self, pk: int, names: list[tuple[str, str]]) -> None:
-        """Record the entities (name, role) a memory mentions; a new entity keeps the first
-        spelling it was met with."""
+        """The entities (name, role) a memory mentions; a new one keeps its first spelling."""
         first: dict[str, str] = {}
         pairs: list[tuple[str, str]] = []
         for name, role in names:
@@ -152,11 +154,7 @@ class FactSession:
                 first.setdefault(norm, name)
                 if (norm, role) not in pairs:
                     pairs.append((norm, role))
-        self.tx.many(
-            "INSERT INTO entities (user_id, name, norm) VALUES (?, ?, ?)"
-            " ON CONFLICT (user_id, norm) DO NOTHING",
-            [(self.user_id, name, norm) for norm, name in first.items()],
-        )
+        self.tx.many(ENTITY_INSERT, [(self.user_id, name, norm) for norm, name in first.items()])
         self.tx.many(
             "INSERT INTO memory_entities (memory_pk, entity_pk, user_id, role)"
             " SELECT m.pk, e.pk, ?, ? FROM memories m, entities e WHERE m.pk = ?"

@@ -1,5 +1,4 @@
-"""The engine's graph and lifecycle operations: entities, relations, links between memories, the
-current facts of a user, pinning, expiry and use counts."""
+"""The engine's graph and lifecycle: entities, relations, links, current facts, pins, uses."""
 
 from __future__ import annotations
 
@@ -51,9 +50,8 @@ class Graph(Reads):
         return self.get_many([pk])[pk]
 
     def record_uses(self, uses: dict[int, int], at: datetime) -> None:
-        """Count search results. Where rows are locked one by one (PostgreSQL), one statement a
-        row outside a transaction: a row a writer holds delays its count but never deadlocks,
-        as a multi-row transaction could; elsewhere one transaction for them all."""
+        """Count search results. With row locks (PostgreSQL) one statement a row outside a
+        transaction, which a writer delays but never deadlocks; elsewhere one transaction."""
         sql = "UPDATE memories SET uses = uses + ?, last_used_at = ? WHERE pk = ?"
         rows = [(uses[pk], self.d.time(at), pk) for pk in sorted(uses)]
         if not rows:

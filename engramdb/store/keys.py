@@ -1,8 +1,5 @@
-"""API keys of the service, stored in the memory store's own database (table ``api_keys``) on
-every backend, so every ``engram serve`` replica sees a key, and its revocation, at once.
-
-Only hashed secrets are stored; issuing and verifying keys is the service's (server/keys.py).
-"""
+"""API keys of the service in the store's own database (``api_keys``), so every replica sees a
+key, and its revocation, at once. Only hashed secrets; issuing and checking is server/keys.py."""
 
 from __future__ import annotations
 
@@ -30,8 +27,7 @@ class ApiKey:
 
 
 class KeyStore:
-    """Key persistence over a dialect of the engine, on connections of its own. ``lookup``
-    runs on every request: one indexed read."""
+    """Keys over a dialect, on connections of its own (``lookup``: one read per request)."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect
@@ -58,9 +54,8 @@ class KeyStore:
     def lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
         """The key and its stored secret hash, revoked or not; None if unknown."""
         with self.d.read("looking up an API key") as tx:
-            row = tx.one(
-                f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE key_id = ?", (key_id,)
-            )
+            sql = f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE key_id = ?"
+            row = tx.one(sql, (key_id,))
         return (self._record(row), str(row[6])) if row else None
 
     def revoke(self, key_id: str) -> ApiKey:
@@ -77,11 +72,10 @@ class KeyStore:
         return self._record(row)
 
     def list(self, tenant: str | None = None) -> list[ApiKey]:
-        sql, args = f"SELECT {_COLUMNS} FROM api_keys", tuple[str, ...]()
-        if tenant is not None:
-            sql, args = sql + " WHERE tenant = ?", (tenant,)
+        where, args = (" WHERE tenant = ?", (tenant,)) if tenant is not None else ("", ())
+        order = f"ORDER BY created_at, key_id{self.d.collate_c}"
         with self.d.read("listing API keys") as tx:
-            rows = tx.all(f"{sql} ORDER BY created_at, key_id{self.d.collate_c}", args)
+            rows = tx.all(f"SELECT {_COLUMNS} FROM api_keys{where} {order}", args)
         return [self._record(r) for r in rows]
 
     def ping(self) -> None:

@@ -1,14 +1,10 @@
-"""BM25 planning, written once for every backend: the query's words, their index terms (the
-dialect's tokenizer), and idf, N and avgdl from the user's own statistics (lex_stats,
-lex_terms; documents.py keeps them), so one tenant's data never moves another's scores.
+"""BM25 planning for every backend: the query's index terms (the dialect's tokenizer), with
+idf, N and avgdl from the user's own statistics, so one tenant's data never moves another's.
 
-score = idf·tf·(k1+1) / (tf + k1·(1 − b + b·|D|/avgdl)), k1 = 1.2, b = 0.75,
-idf = ln((N − n + 0.5)/(n + 0.5)) floored at 1e-6, N the user's documents of the granularity,
-n those holding the term; |D| counts one token more per document (FTS5's scope column). Above
-``FULL_OR_MAX_ROWS`` rows only the ``MAX_TERMS`` rarest terms found in at most
-``MAX_POSTINGS`` documents are taken, so a query's cost stays bounded; commoner terms carry
-little BM25 weight there and dense retrieval still sees them.
-"""
+score = idf·tf·(k1+1) / (tf + k1·(1 − b + b·|D|/avgdl)), idf = ln((N − n + 0.5)/(n + 0.5))
+floored at 1e-6; |D| counts one token more per document (FTS5's scope column). Above
+``FULL_OR_MAX_ROWS`` rows only the rarest terms are taken, so a query's cost stays bounded;
+commoner terms carry little BM25 weight there and dense retrieval still sees them."""
 
 from __future__ import annotations
 
@@ -33,8 +29,7 @@ _SEPARATORS = re.compile(r"[\W_]+")
 
 
 def normalise(text: str) -> str:
-    """Letter/digit runs of ``text`` joined by single spaces: lower case, diacritics removed
-    (what FTS5's ``unicode61 remove_diacritics 2`` keeps)."""
+    """Letter/digit runs, one space apart, lower case, no diacritics (FTS5's ``unicode61``)."""
     if not text.isascii():
         decomposed = unicodedata.normalize("NFD", text)
         text = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
@@ -59,8 +54,7 @@ class LexicalPlan:
 def plan(
     tx: Tx, lexemes: dict[str, str], user_id: str, words: list[str], rows: int
 ) -> LexicalPlan | None:
-    """``words``: the query's normalised words; ``lexemes``: the dialect's index term of each;
-    ``rows``: the scope's size (scope_state)."""
+    """``lexemes``: each normalised word's index term; ``rows``: the scope's size."""
     grouped: dict[str, list[str]] = {}
     for word in words:
         if lexemes.get(word):  # a word of separators only has no index term

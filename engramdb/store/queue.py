@@ -1,24 +1,23 @@
-"""The work queue: the enrichment (claims, consolidation, entity links) that the messages of an
-``add`` are still owed. A job row is written in the add's own transaction and deleted in the
-transaction that writes its enrichment, so a crash at any moment leaves every acknowledged
-message stored and its work either done (the row is gone) or still owed (the row is there):
-done exactly once.
+"""The work queue: the enrichment (claims, consolidation, entity links) an ``add``'s messages
+are still owed. A job is written in the add's transaction and deleted in the one that writes
+its enrichment, so after a crash the work is either done or still owed: done exactly once.
 
-Workers claim jobs with a lease (``claimed_by``, ``claimed_at``): a job whose lease ran out, or
-whose worker was a process of this host that is no longer alive, is claimed again. Finishing
-deletes the row only if the worker still holds it, so a worker that lost its lease writes
-nothing. On PostgreSQL the claim skips rows another worker is claiming (``FOR UPDATE SKIP
-LOCKED``), so several processes or servers share one queue.
-"""
+Workers claim jobs with a lease: a job whose lease ran out, or whose worker was a process of
+this host that is gone, is claimed again; finishing deletes it only if the worker still holds
+it. On PostgreSQL claims skip each other's rows (``FOR UPDATE SKIP LOCKED``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from engramdb.store.dialect import Dialect, Tx, marks
+from engramdb.store.dialect import Dialect, Tx, chunks, marks
+from engramdb.store.documents import Documents
+from engramdb.store.facts import Enricher, FactSession
+from engramdb.store.reads import mine
+from engramdb.store.rows import bump_scope
 
 # a job that failed this many times is left in the queue, counted as failed, not retried
 MAX_ATTEMPTS = 3
@@ -45,78 +44,108 @@ def enqueue(
         )
 
 
-def claim(
-    d: Dialect,
-    worker: str,
-    now: datetime,
-    *,
-    lease: timedelta,
-    messages: int,
-    dead: Callable[[str], bool],
-) -> list[Job]:
-    """Claim the oldest free jobs, up to about ``messages`` messages in all. Free: never
-    claimed, lease run out, or claimed by a worker that ``dead`` says is gone."""
-    host = worker.split(":", 1)[0]
-    with d.write("claiming work", None) as tx:
-        expiry = d.time(now - lease)
-        rows = tx.all(
-            "SELECT job, user_id, agent_id, episodes, attempts, claimed_by, claimed_at < ?"
-            " FROM work_queue WHERE attempts < ?"
-            " AND (claimed_by IS NULL OR claimed_at < ? OR claimed_by LIKE ?)"
-            f" ORDER BY job LIMIT ?{d.skip_locked}",
-            (expiry, MAX_ATTEMPTS, expiry, f"{host}:%", max(1, messages)),
-        )
-        jobs: list[Job] = []
-        total = 0
-        for job, user, agent, episodes, attempts, holder, expired in rows:
-            if holder is not None and not expired and not dead(holder):
-                continue  # a live worker of this host holds it
-            pks = [int(p) for p in json.loads(episodes)]
-            if jobs and total + len(pks) > messages:
-                break
-            jobs.append(Job(int(job), user, agent, pks, int(attempts) + 1))
-            total += len(pks)
-        if jobs:
-            ids = [j.job for j in jobs]
-            tx.run(
-                "UPDATE work_queue SET claimed_by = ?, claimed_at = ?, attempts = attempts + 1"
-                f" WHERE job IN ({marks(len(ids))})",
-                (worker, d.time(now), *ids),
+class _LostLease(Exception):
+    """The worker no longer holds a job it was finishing."""
+
+
+class WorkQueue:  # the engine's side of the queue (the worker is manage/work.py)
+    d: Dialect
+
+    def claim_work(
+        self,
+        worker: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        messages: int,
+        dead: Callable[[str], bool],
+    ) -> list[Job]:
+        """Claim the oldest free jobs, up to about ``messages`` messages in all. Free: never
+        claimed, lease run out, or claimed by a worker that ``dead`` says is gone."""
+        host = worker.split(":", 1)[0]
+        with self.d.write("claiming work", None) as tx:
+            expiry = self.d.time(now - lease)
+            rows = tx.all(
+                "SELECT job, user_id, agent_id, episodes, attempts, claimed_by, claimed_at < ?"
+                " FROM work_queue WHERE attempts < ?"
+                " AND (claimed_by IS NULL OR claimed_at < ? OR claimed_by LIKE ?)"
+                f" ORDER BY job LIMIT ?{self.d.skip_locked}",
+                (expiry, MAX_ATTEMPTS, expiry, f"{host}:%", max(1, messages)),
             )
-    return jobs
+            jobs: list[Job] = []
+            total = 0
+            for job, user, agent, episodes, attempts, holder, expired in rows:
+                if holder is not None and not expired and not dead(holder):
+                    continue  # a live worker of this host holds it
+                pks = [int(p) for p in json.loads(episodes)]
+                if jobs and total + len(pks) > messages:
+                    break
+                jobs.append(Job(int(job), user, agent, pks, int(attempts) + 1))
+                total += len(pks)
+            if jobs:
+                ids = [j.job for j in jobs]
+                tx.run(
+                    "UPDATE work_queue SET claimed_by = ?, claimed_at = ?, attempts = attempts + 1"
+                    f" WHERE job IN ({marks(len(ids))})",
+                    (worker, self.d.time(now), *ids),
+                )
+        return jobs
 
+    def enrich(
+        self, user_id: str, agent_id: str | None, jobs: list[Job], worker: str, work: Enricher
+    ) -> bool:
+        """Write the enrichment of claimed jobs of one user (``work`` gets the fact session and
+        the jobs' messages, id → pk) in the transaction that deletes the jobs. False, and
+        nothing written, if the worker no longer holds every job."""
+        pks, ids = [pk for job in jobs for pk in job.episodes], [j.job for j in jobs]
+        episodes: dict[str, int] = {}
+        now = datetime.now(UTC)
+        try:
+            with self.d.write("enrich", user_id) as tx:
+                gone = tx.run(
+                    f"DELETE FROM work_queue WHERE claimed_by = ? AND job IN ({marks(len(ids))})",
+                    (worker, *ids),
+                )
+                if gone != len(ids):
+                    raise _LostLease  # rolls the transaction back
+                for chunk in chunks(pks):
+                    for pk, sources in tx.all(
+                        "SELECT pk, sources FROM memories WHERE user_id = ?"
+                        f" AND pk IN ({marks(len(chunk))})",
+                        (user_id, *chunk),
+                    ):  # a message deleted since is owed nothing
+                        if first := self.d.decode("json", sources):
+                            episodes[first[0]] = int(pk)
+                docs = Documents(self.d, tx, user_id)
+                session = FactSession(self.d, tx, docs, agent_id, now)
+                work(session, episodes)
+                docs.flush()
+                if session.max_vec_id:
+                    top, added = session.max_vec_id, session.inserted
+                    bump_scope(tx, self.d, user_id, max_vec_id=top, added=added)
+        except _LostLease:
+            return False
+        return True
 
-def release(tx: Tx, worker: str, jobs: list[Job]) -> bool:
-    """Inside the transaction that writes the jobs' enrichment: delete the jobs, and say
-    whether this worker still held every one of them (if not, the caller rolls back)."""
-    ids = [j.job for j in jobs]
-    gone = tx.run(
-        f"DELETE FROM work_queue WHERE claimed_by = ? AND job IN ({marks(len(ids))})",
-        (worker, *ids),
-    )
-    return gone == len(ids)
+    def work_failed(self, worker: str, jobs: list[Job], error: str) -> None:
+        """A job whose enrichment raised: free it for another attempt, with the error kept."""
+        ids = [j.job for j in jobs]
+        with self.d.write("recording failed work", None) as tx:
+            tx.run(
+                "UPDATE work_queue SET claimed_by = NULL, claimed_at = NULL, error = ?"
+                f" WHERE claimed_by = ? AND job IN ({marks(len(ids))})",
+                (error[:1000], worker, *ids),
+            )
 
-
-def failed(d: Dialect, worker: str, jobs: list[Job], error: str) -> None:
-    """A job whose enrichment raised: free it for another attempt, with the error kept."""
-    ids = [j.job for j in jobs]
-    with d.write("recording failed work", None) as tx:
-        tx.run(
-            "UPDATE work_queue SET claimed_by = NULL, claimed_at = NULL, error = ?"
-            f" WHERE claimed_by = ? AND job IN ({marks(len(ids))})",
-            (error[:1000], worker, *ids),
-        )
-
-
-def depth(d: Dialect, user_id: str | None = None) -> dict[str, int]:
-    """Jobs and messages still owed enrichment, and jobs that failed every attempt."""
-    scope, args = (" AND user_id = ?", (user_id,)) if user_id is not None else ("", ())
-    with d.read("reading the work queue") as tx:
-        rows = tx.all(
-            f"SELECT attempts < ?, count(*), sum(size) FROM work_queue WHERE 1 = 1{scope}"
-            " GROUP BY 1",
-            (MAX_ATTEMPTS, *args),
-        )
-    counts = {bool(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows}
-    jobs, messages = counts.get(True, (0, 0))
-    return {"jobs": jobs, "messages": messages, "failed": counts.get(False, (0, 0))[0]}
+    def work_depth(self, user_id: str | None = None) -> dict[str, int]:
+        """Jobs and messages still owed enrichment, and jobs that failed every attempt."""
+        scope, args = mine(user_id)
+        with self.d.read("reading the work queue") as tx:
+            rows = tx.all(
+                f"SELECT attempts < ?, count(*), sum(size) FROM work_queue WHERE 1 = 1{scope}"
+                " GROUP BY 1",
+                (MAX_ATTEMPTS, *args),
+            )
+        counts = {bool(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows}
+        jobs, messages = counts.get(True, (0, 0))
+        return {"jobs": jobs, "messages": messages, "failed": counts.get(False, (0, 0))[0]}

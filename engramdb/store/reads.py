@@ -19,13 +19,15 @@ from engramdb.store.record import ITEM, ITEM_COLUMNS
 _HISTORY = "memory_id, version, event, text, previous_text, actor, reason, at"
 
 
+def mine(user_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its argument) that keeps a query to one user's rows, given a user."""
+    return (" AND user_id = ?", (user_id,)) if user_id is not None else ("", ())
+
+
 def by_id(tx: Tx, columns: str, memory_id: str, user_id: str | None) -> Row:
     """``columns`` of the memory ``memory_id`` (only if it is the user's, given a user)."""
-    query, args = f"SELECT {columns} FROM memories WHERE id = ?", [memory_id]
-    if user_id is not None:
-        query += " AND user_id = ?"
-        args.append(user_id)
-    row = tx.one(query, args)
+    scope, only = mine(user_id)
+    row = tx.one(f"SELECT {columns} FROM memories WHERE id = ?{scope}", (memory_id, *only))
     if row is None:
         raise NotFoundError(f"no memory with id {memory_id!r}")
     return row
@@ -42,8 +44,7 @@ class Reads:
 
     def get(self, memory_id: str, user_id: str | None = None) -> MemoryItem:
         with self.d.read("get") as tx:
-            row = by_id(tx, ITEM_COLUMNS, memory_id, user_id)
-        return self.item(row)
+            return self.item(by_id(tx, ITEM_COLUMNS, memory_id, user_id))
 
     def get_many(self, pks: builtins.list[int]) -> dict[int, MemoryItem]:
         found: dict[int, MemoryItem] = {}
@@ -83,10 +84,8 @@ class Reads:
         )
         with self.d.read("list") as tx:
             rows = tx.all(sql, [*args, limit + 1])
-        more = len(rows) > limit
-        rows = rows[:limit]
-        page = [self.item(r[1:]) for r in rows]
-        return page, (int(rows[-1][0]) if more and rows else None)
+        page = [self.item(r[1:]) for r in rows[:limit]]
+        return page, (int(rows[limit - 1][0]) if len(rows) > limit > 0 else None)
 
     def cursor_secret(self) -> bytes:
         """The secret list cursors are enciphered with (schema.py makes it)."""
@@ -99,12 +98,10 @@ class Reads:
         return bytes.fromhex(str(row[0]))
 
     def history(self, memory_id: str, user_id: str | None = None) -> builtins.list[HistoryEntry]:
-        query, args = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?", [memory_id]
-        if user_id is not None:
-            query += " AND user_id = ?"
-            args.append(user_id)
+        scope, only = mine(user_id)
         with self.d.read("history") as tx:
-            rows = tx.all(query + " ORDER BY hid", args)
+            sql = f"SELECT {_HISTORY} FROM history WHERE memory_id = ?{scope} ORDER BY hid"
+            rows = tx.all(sql, (memory_id, *only))
         if not rows:
             raise NotFoundError(f"no memory with id {memory_id!r}")
         keys = _HISTORY.split(", ")
@@ -116,18 +113,15 @@ class Reads:
     def ids_with_prefix(
         self, prefix: str, user_id: str | None, limit: int = 2
     ) -> builtins.list[str]:
-        """Up to ``limit`` ids of memories (or, if none, of deleted memories that left history)
-        starting with ``prefix``, of ``user_id`` only where given."""
+        """Up to ``limit`` ids with this prefix: of memories, else of deleted ones (history)."""
         n = len(prefix)  # an int literal in the SQL: one form for every driver's parameters
         found: builtins.list[str] = []
+        scope, only = mine(user_id)
         with self.d.read("ids by prefix") as tx:
             for table, column in (("memories", "id"), ("history", "memory_id")):
                 query = f"SELECT DISTINCT {column} FROM {table} WHERE substr({column}, 1, {n}) = ?"
-                args: builtins.list[Any] = [prefix]
-                if user_id is not None:
-                    query += " AND user_id = ?"
-                    args.append(user_id)
-                found = [str(r[0]) for r in tx.all(f"{query} LIMIT {int(limit)}", args)]
+                rows = tx.all(f"{query}{scope} LIMIT {int(limit)}", (prefix, *only))
+                found = [str(r[0]) for r in rows]
                 if found:
                     break
         return found
@@ -144,8 +138,7 @@ class Reads:
     def lexical(
         self, user_id: str, plan: LexicalPlan | None, granularity: Granularity, limit: int
     ) -> builtins.list[tuple[Any, float]]:
-        """Top documents by BM25: memory pks for turns and windows, (session_key, segment)
-        for session segments."""
+        """Top documents by BM25: memory pks, or (session_key, segment) for session segments."""
         query = plan.queries.get(granularity) if plan and plan.user_id == user_id else None
         if query is None or limit <= 0:
             return []
@@ -181,7 +174,10 @@ class Reads:
                    FROM memories WHERE user_id = ? AND vec_id > ? ORDER BY vec_id""",
                 (user_id, after_vec_id),
             )
-        c = list(zip(*rows, strict=True)) or [()] * 16  # the columns
+        c = list(zip(*rows, strict=True)) or [()] * 16  # the columns, in ScopeRows' order
+
+        def ints(values: tuple[Any, ...]) -> npt.NDArray[np.int64]:
+            return np.array(values, np.int64)
 
         def floats(values: tuple[Any, ...]) -> npt.NDArray[np.float64]:
             return np.array([np.nan if v is None else v for v in values], np.float64)
@@ -191,24 +187,11 @@ class Reads:
 
         vectors = [self.d.decode("vector", v) for v in c[9]]
         matrix = np.vstack(vectors).astype(np.float32) if vectors else np.empty((0, 0), np.float32)
-        return ScopeRows(
-            pk=np.array(c[0], np.int64),
-            vec_id=np.array(c[1], np.int64),
-            session=list(c[2]),
-            seq=np.array(c[3], np.int64),
-            speaker=list(c[4]),
-            kind=list(c[5]),
-            has_time=np.array([bool(v) for v in c[6]], np.bool_),
-            time_lo=floats(c[7]),
-            time_hi=floats(c[8]),
-            vectors=matrix,
-            valid_from=epochs(c[10]),
-            valid_to=epochs(c[11]),
-            expires_at=epochs(c[12]),
-            anchor_pk=np.array(c[13], np.int64),
-            attribute=list(c[14]),
-            said_at=epochs(c[15]),
-        )
+        has_time = np.array([bool(v) for v in c[6]], np.bool_)
+        fields: list[Any] = [ints(c[0]), ints(c[1]), list(c[2]), ints(c[3]), list(c[4]), list(c[5])]
+        fields += [has_time, floats(c[7]), floats(c[8]), matrix, *(epochs(v) for v in c[10:13])]
+        fields += [ints(c[13]), list(c[14]), epochs(c[15])]
+        return ScopeRows(*fields)
 
     def users(self) -> builtins.list[str]:
         with self.d.read("users") as tx:
@@ -218,9 +201,7 @@ class Reads:
         return [str(r[0]) for r in rows]
 
     def count(self, user_id: str | None = None) -> int:
+        scope, only = mine(user_id)
         with self.d.read("count") as tx:
-            if user_id is None:
-                row = tx.one("SELECT count(*) FROM memories")
-            else:
-                row = tx.one("SELECT count(*) FROM memories WHERE user_id = ?", (user_id,))
+            row = tx.one(f"SELECT count(*) FROM memories WHERE 1 = 1{scope}", only)
         return int(row[0]) if row else 0

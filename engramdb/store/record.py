@@ -1,10 +1,7 @@
-"""The memory record, declared once: every column of ``memories`` with its Python codec, its SQL
-type per dialect, whether ``MemoryItem`` carries it and how the export writes it.
-
-DDL, column lists, row codecs (by name), export defaults and the insert statement are derived
-from ``MEMORY``; tests check ``MemoryItem``, ``NewMemory`` and the service's ``MemoryOut``
-against it, so a new column is one line here plus a migration.
-"""
+"""The memory record, declared once: every column of ``memories`` with its codec, SQL type per
+dialect, whether ``MemoryItem`` carries it and how the export writes it. DDL, column lists and
+export defaults derive from ``MEMORY`` (tests check the models against it): a new column is one
+line here plus a migration."""
 
 from __future__ import annotations
 
@@ -48,11 +45,8 @@ class Column:
         parts = [self.name, SQL_TYPES[self.codec][dialect]]
         if self.required and self.codec != "pk":
             parts.append("NOT NULL")
-        if self.sql_default is not None:  # PostgreSQL's booleans are not 0 and 1
-            value = self.sql_default
-            parts.append(
-                f"DEFAULT {_PG_BOOL[value] if dialect and self.codec == 'bool' else value}"
-            )
+        if (v := self.sql_default) is not None:  # PostgreSQL's booleans are not 0 and 1
+            parts.append(f"DEFAULT {_PG_BOOL[v] if dialect and self.codec == 'bool' else v}")
         if self.check is not None:
             parts.append(f"CHECK ({self.check})")
         return " ".join(parts)

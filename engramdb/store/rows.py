@@ -1,6 +1,5 @@
-"""Write primitives of the engine, shared by ``add``, consolidation, lifecycle changes,
-forgetting and import: rows in (with their documents and history), rows out, vector ids and
-the scope counters. Each runs inside the caller's transaction, under the user's lock."""
+"""Write primitives of the engine (rows in and out with their documents and history, scope
+counters), each inside the caller's transaction, under the user's lock."""
 
 from __future__ import annotations
 
@@ -15,10 +14,8 @@ from engramdb.store.dialect import Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents, turn_body
 from engramdb.store.record import BY_NAME, INSERTED
 
-HISTORY_INSERT = (
-    "INSERT INTO history (memory_id, user_id, version, event, text, previous_text, actor,"
-    " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_HISTORY = "memory_id, user_id, version, event, text, previous_text, actor, reason, at"
+HISTORY_INSERT = f"INSERT INTO history ({_HISTORY}) VALUES ({marks(9)})"
 Row = dict[str, Any]  # a memory row by column
 _FROM_ITEM = [c.name for c in INSERTED if c.name in NewMemory.__dataclass_fields__]
 
@@ -56,19 +53,6 @@ def touch(tx: Tx, d: Dialect, pk: int) -> int:
     return vec_id
 
 
-def next_seqs(tx: Tx, user_id: str, keys: list[str]) -> dict[str, int]:
-    wanted = sorted(set(keys))
-    out = dict.fromkeys(wanted, 0)
-    for chunk in chunks(wanted):
-        for key, value in tx.all(
-            "SELECT session_key, max(seq) + 1 FROM memories WHERE user_id = ?"
-            f" AND session_key IN ({marks(len(chunk))}) GROUP BY session_key",
-            (user_id, *chunk),
-        ):
-            out[key] = int(value)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Change:
     """Who changes memories, why and when: what their history records."""
@@ -81,10 +65,8 @@ class Change:
 def insert_rows(
     tx: Tx, d: Dialect, docs: Documents, rows: list[Row], why: Change | None
 ) -> list[int]:
-    """Insert memory rows (column → value, every row with the same columns; ``seq`` and
-    ``vec_id`` given), their turn documents, the windows and segments around episodes and an
-    ADD line of history each (none without ``why``: an import brings its own). Returns the
-    pks; the caller bumps the scope and flushes."""
+    """Insert memory rows (alike columns), their documents and an ADD line of history each
+    (none without ``why``: an import brings its own); the pks. The caller bumps and flushes."""
     if not rows:
         return []
     names = list(rows[0])
@@ -127,9 +109,16 @@ def place(
     keys: list[str],
     seqs: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows for new memories: sequence numbers after each session's last (or ``seqs`` where
-    higher), fresh vector ids, creation time ``at``."""
-    next_seq = next_seqs(tx, user_id, keys)
+    """Rows for new memories: seqs after each session's last (or ``seqs`` if higher), vec ids."""
+    wanted = sorted(set(keys))
+    next_seq = dict.fromkeys(wanted, 0)
+    for chunk in chunks(wanted):
+        for key, value in tx.all(
+            "SELECT session_key, max(seq) + 1 FROM memories WHERE user_id = ?"
+            f" AND session_key IN ({marks(len(chunk))}) GROUP BY session_key",
+            (user_id, *chunk),
+        ):
+            next_seq[key] = int(value)
     vec_ids = d.vec_ids(tx, len(items))
     rows = []
     for i, (item, key) in enumerate(zip(items, keys, strict=True)):
@@ -182,8 +171,7 @@ def delete_rows(tx: Tx, d: Dialect, docs: Documents, pks: list[int], why: Change
 
 
 def orphaned_facts(tx: Tx, pk: int) -> list[int]:
-    """Facts drawn from memory ``pk`` that no other source holds: a fact goes with the last
-    message it was extracted from."""
+    """Facts drawn from memory ``pk`` alone (a fact goes with its last source message)."""
     rows = tx.all(
         "SELECT l.src_pk FROM memory_links l WHERE l.dst_pk = ? AND l.kind = 'source'"
         " AND NOT EXISTS (SELECT 1 FROM memory_links o WHERE o.src_pk = l.src_pk"

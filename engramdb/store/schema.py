@@ -1,8 +1,5 @@
-"""The schema, written once: tables every dialect shares (types filled in per dialect), the
-memory table from the record spec, and the migration runner. A new store is created at the
-latest version; a store of an earlier release is brought there by its dialect's upgrades, each
-once, in order, in its own transaction.
-"""
+"""The schema, written once: the tables every dialect shares, the memory table from the record
+and the migration runner (an older store is upgraded step by step, each in its transaction)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from datetime import UTC, datetime
 
 from engramdb.errors import StoreError
 from engramdb.store.dialect import Tx
-from engramdb.store.record import SQL_TYPES, memories_ddl
+from engramdb.store.record import SQL_TYPES, Codec, memories_ddl
 
 LATEST = 5
 # Upgrades of one dialect: version → (name, statements or a function of the transaction)
@@ -81,7 +78,6 @@ CREATE TABLE lex_terms (
     df INTEGER NOT NULL, PRIMARY KEY (user_id, granularity, lexeme)
 )
 """
-
 # the enrichment each add still owes its messages (queue.py); created by version 5
 WORK_QUEUE = """
 CREATE TABLE work_queue (
@@ -93,27 +89,17 @@ CREATE INDEX work_queue_user ON work_queue (user_id)
 """
 
 
-def work_queue_ddl(dialect: int) -> list[str]:
-    return statements(
-        WORK_QUEUE.format(pk=SQL_TYPES["pk"][dialect], time=SQL_TYPES["time"][dialect])
-    )
-
-
-def shared_ddl(dialect: int) -> list[str]:
-    """The shared tables for dialect 0 (SQLite) or 1 (PostgreSQL)."""
-    sql = (_SHARED + LEX_STATS).format(
-        memories=memories_ddl(dialect),
-        pk=SQL_TYPES["pk"][dialect],
-        int=SQL_TYPES["int"][dialect],
-        time=SQL_TYPES["time"][dialect],
-        collate=' COLLATE "C"' if dialect else "",
-        without_rowid="" if dialect else " WITHOUT ROWID",
-    )
-    return [*statements(sql), *work_queue_ddl(dialect)]
-
-
 def statements(sql: str) -> list[str]:
     return [part.strip() for part in sql.split(";") if part.strip()]
+
+
+def ddl(dialect: int, *sql: str) -> list[str]:
+    """The statements of ``sql`` with the types of dialect 0 (SQLite) or 1 (PostgreSQL)."""
+    codecs: tuple[Codec, ...] = ("pk", "int", "time")
+    fill: dict[str, str] = {codec: SQL_TYPES[codec][dialect] for codec in codecs}
+    fill.update(memories=memories_ddl(dialect), collate=' COLLATE "C"' if dialect else "")
+    fill["without_rowid"] = "" if dialect else " WITHOUT ROWID"
+    return [s for part in sql for s in statements(part.format(**fill))]
 
 
 def run(tx: Tx, sql: list[str]) -> None:
@@ -123,12 +109,18 @@ def run(tx: Tx, sql: list[str]) -> None:
 
 def migrate(
     transaction: Callable[[], AbstractContextManager[Tx]],
-    create: Callable[[Tx], None],
+    dialect: int,
+    own: list[str],
     upgrades: list[Upgrade],
 ) -> None:
-    """Create a new store at ``LATEST`` or upgrade an older one; refuse a newer one. Each step
-    re-reads the version inside its transaction (under the dialect's lock), so processes
-    starting together migrate once."""
+    """Create a new store at ``LATEST`` (the shared tables, then the dialect's ``own``) or
+    upgrade an older one; refuse a newer one. Each step re-reads the version inside its
+    transaction (under the dialect's lock), so processes starting together migrate once."""
+
+    def queue(tx: Tx) -> None:  # version 5, alike on every dialect
+        run(tx, ddl(dialect, WORK_QUEUE))
+
+    upgrades = [*upgrades, (5, "the work queue of deferred enrichment", queue)]
     for _ in range(LATEST + 1):
         with transaction() as tx:
             tx.run(
@@ -145,7 +137,7 @@ def migrate(
             if current == LATEST:
                 return
             if current == 0:
-                create(tx)
+                run(tx, [*ddl(dialect, _SHARED, LEX_STATS, WORK_QUEUE), *own])
                 step, name = LATEST, "engine schema (created at the latest version)"
             else:
                 found = [u for u in upgrades if u[0] == current + 1]

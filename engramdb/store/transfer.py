@@ -1,12 +1,8 @@
-"""Raw rows for ``engram export`` / ``engram import`` (manage/transfer.py): memories with
-everything the public API does not hand out (vector, sequence number, history of deleted
-memories), read in pk order, and written back exactly (ids, times, versions, history) through
-the engine's own insert path, so documents, vector ids and counters stay exact.
-
-A record is the memory's exported columns (record.py) by name, as Python values, plus its
-anchor's id, its links both ways and the entities it mentions; how a file holds it (ISO times,
-fields left out at their defaults) is manage/transfer.py's.
-"""
+"""Raw rows for export and import (manage/transfer.py): memories with what the API does not
+hand out (vector, sequence number, history of deleted memories), in pk order, written back
+exactly through the engine's insert path, so documents, vector ids and counters stay exact.
+A record: the exported columns (record.py) as Python values, the anchor's id, links both ways
+and the entities mentioned."""
 
 from __future__ import annotations
 
@@ -19,6 +15,7 @@ import numpy as np
 from engramdb.store.base import NewMemory
 from engramdb.store.dialect import Dialect, Tx, chunks, marks
 from engramdb.store.documents import Documents
+from engramdb.store.facts import ENTITY_INSERT
 from engramdb.store.record import EXPORTED
 from engramdb.store.rows import HISTORY_INSERT, bump_scope, insert_rows, place
 
@@ -42,8 +39,6 @@ _ANCHOR = """UPDATE memories SET anchor_pk =
 _LINK = """INSERT INTO memory_links (src_pk, dst_pk, user_id, kind)
     SELECT s.pk, d.pk, s.user_id, ? FROM memories s, memories d
     WHERE s.id = ? AND d.id = ? AND s.user_id = ? AND d.user_id = ? ON CONFLICT DO NOTHING"""
-_ENTITY = """INSERT INTO entities (user_id, name, norm) VALUES (?, ?, ?)
-    ON CONFLICT (user_id, norm) DO NOTHING"""
 _MENTION = """INSERT INTO memory_entities (memory_pk, entity_pk, user_id, role)
     SELECT m.pk, e.pk, m.user_id, ? FROM memories m, entities e
     WHERE m.id = ? AND m.user_id = ? AND e.user_id = ? AND e.norm = ? ON CONFLICT DO NOTHING"""
@@ -94,11 +89,8 @@ class TransferRows:
         return page
 
     def _record(self, row: Sequence[Any]) -> Record:
-        record: Record = {}
-        for column, value in zip(EXPORTED, row, strict=False):
-            record[column.name] = self.d.decode(column.codec, value)
-        record["anchor"] = row[len(EXPORTED)]
-        return record
+        record = {c.name: self.d.decode(c.codec, v) for c, v in zip(EXPORTED, row, strict=False)}
+        return {**record, "anchor": row[len(EXPORTED)]}
 
     def orphans(self, after: str, limit: int) -> list[Record]:
         """History of deleted memories, by memory id > after."""
@@ -128,8 +120,7 @@ class TransferRows:
         return found
 
     def write(self, user_id: str, records: list[Record]) -> None:
-        """One user's memory records (every field present) in one transaction, under the
-        user's lock."""
+        """One user's records (every field present) in one transaction, under the user's lock."""
         with self.d.write("import", user_id) as tx:
             docs = Documents(self.d, tx, user_id)
             at, items = datetime.now(UTC), [new_memory(r) for r in records]
@@ -170,7 +161,7 @@ class TransferRows:
                 mentions.append((role, r["id"], user_id, user_id, norm))
         tx.many(_ANCHOR, anchors)
         tx.many(_LINK, [(k, s, d, user_id, user_id) for k, s, d in sorted(links)])
-        tx.many(_ENTITY, [(user_id, name, norm) for norm, name in entities.items()])
+        tx.many(ENTITY_INSERT, [(user_id, name, norm) for norm, name in entities.items()])
         tx.many(_MENTION, mentions)
 
     def write_orphans(self, records: list[Record]) -> int:
@@ -189,8 +180,7 @@ class TransferRows:
 
 
 def new_memory(record: Record) -> NewMemory:
-    """The memory a record describes, as the insert path takes it (its anchor is restored by
-    id after the batch)."""
+    """The memory a record describes (its anchor is restored by id after the batch)."""
     names = [name for name in NewMemory.__dataclass_fields__ if name != "anchor_pk"]
     values: dict[str, Any] = {name: record.get(name) for name in names}
     values["embedding"] = np.asarray(record["embedding"], np.float32)

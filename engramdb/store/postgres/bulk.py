@@ -1,15 +1,12 @@
-"""Bulk loads on PostgreSQL: the HNSW index of ``memories.embedding`` (``memories_hnsw``) is
-dropped for the load and built once at the end, in one pass with enough
-``maintenance_work_mem`` for the whole graph and parallel workers. Inserting into a live HNSW
-index costs a graph search per row, growing with the graph (600 → 190 rows/s by 640k rows on
-the scale benchmark); a build from the finished table is several times cheaper per row.
+"""Bulk loads on PostgreSQL: the HNSW index is dropped for the load and built once at the end,
+with enough ``maintenance_work_mem`` for the whole graph and parallel workers. Inserting into
+a live index costs a graph search per row (600 → 190 rows/s by 640k rows); a build from the
+finished table is several times cheaper.
 
-Every loader holds a *shared* advisory lock (per schema) throughout, so loads may overlap; on
-exit a loader builds only if it can take the lock *exclusively* (the last one out). Other
-writers stay correct: their rows join the graph at the build, which reads the whole table, and
-searches meanwhile scan the user's rows exactly. The build runs ``CONCURRENTLY`` by default,
-holding up no writer; a failed one leaves an invalid index, which the next build replaces.
-"""
+Loaders hold a *shared* advisory lock, so loads may overlap; the last one out (it can take the
+lock exclusively) builds. Other writers' rows join at the build, and searches meanwhile scan
+exactly. The build runs ``CONCURRENTLY`` by default; a failed one leaves an invalid index,
+which the next build replaces."""
 
 from __future__ import annotations
 
@@ -20,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
 from engramdb.config import StoreConfig
@@ -65,34 +61,20 @@ def drop_index(conn: Conn) -> bool:
     """Drop the vector index if there is one; whether there was."""
     if index_state(conn) is None:
         return False
-    target = sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
-        sql.Identifier(_schema(conn)), sql.Identifier(INDEX)
-    )
-    conn.execute(target)
+    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(_schema(conn), INDEX)))
     return True
 
 
 def _schema(conn: Conn) -> str:
     """The schema of the ``memories`` table (the first on the search path that has one)."""
-    row = conn.execute(
-        "SELECT nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid = 'memories'::regclass"
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def embedder_dim(conn: Conn) -> int | None:
-    """The dimension fixed by the first embedder (None: no embedder recorded yet)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
-    return None if row is None else int(json.loads(row[0])["dim"])
+    where = "n.oid = c.relnamespace WHERE c.oid = 'memories'::regclass"
+    return str(scalar(conn, f"SELECT nspname FROM pg_class c JOIN pg_namespace n ON {where}"))
 
 
 def build_memory_mb(rows: int, dim: int, m: int) -> int:
-    """``maintenance_work_mem`` that holds the whole graph of ``rows`` vectors (pgvector's
-    per-element estimate: element, neighbour lists of 2m + m per upper layer, heap tid, vector;
-    with a quarter of margin). A graph that does not fit is finished on disk, many times slower.
-    In a parallel build pgvector allocates this much shared memory up front."""
+    """``maintenance_work_mem`` that holds the whole graph (pgvector's per-element estimate, a
+    quarter of margin): one that does not fit is finished on disk, many times slower. A
+    parallel build allocates this much shared memory up front."""
     per_row = 200 + 16 * m * 2.3 + 8 + 4 * dim
     return int(rows * per_row * 1.25 / 2**20) + 64
 
@@ -110,7 +92,6 @@ class BulkLoad:
 
 def build_index(
     conn: Conn,
-    *,
     m: int,
     dim: int,
     stats: BulkLoad,
@@ -144,11 +125,6 @@ def build_index(
     conn.execute("RESET maintenance_work_mem")
 
 
-def log_notice(diag: psycopg.errors.Diagnostic) -> None:
-    """Server notices of a build (e.g. the graph no longer fitting in memory) go to the log."""
-    log.warning("PostgreSQL: %s", diag.message_primary)
-
-
 @contextmanager
 def bulk_load(
     dsn: str,
@@ -158,17 +134,15 @@ def bulk_load(
     memory_mb: int | None = None,
     concurrently: bool = True,
 ) -> Iterator[BulkLoad]:
-    """Load many rows without maintaining the vector index (see above): drop it on entry,
-    build it once on exit (also when the block raises) with ``maintenance_work_mem`` sized to
-    the graph (``memory_mb``: estimated from the rows by default, at most 4 GB) and up to
-    ``workers`` parallel workers (default 7). ``concurrently=False`` blocks writers for the
-    build. If the process dies inside, the index stays absent (opening the store warns): an
-    empty ``with store.bulk_load(): pass`` builds it."""
+    """Drop the vector index on entry, build it on exit (also when the block raises);
+    ``memory_mb`` defaults to an estimate (at most 4 GB), ``workers`` to 7. If the process
+    dies inside, the index stays absent (opening the store warns) until a later bulk load."""
     stats = BulkLoad()
     # a session of its own: its advisory lock goes with it if this process dies
     conn = connect(dsn)
     try:
-        conn.add_notice_handler(log_notice)
+        # notices of a build (e.g. the graph no longer fitting in memory) go to the log
+        conn.add_notice_handler(lambda diag: log.warning("PostgreSQL: %s", diag.message_primary))
         with translated("starting a bulk load"):
             key = bulk_lock(conn)
             conn.execute("SET lock_timeout = 0")  # another loader may be building
@@ -185,19 +159,13 @@ def bulk_load(
             with translated("building the vector index after a bulk load"):
                 conn.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
                 last = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-                dim = embedder_dim(conn)
+                row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+                dim = None if row is None else int(json.loads(row[0])["dim"])  # the embedder's
                 if last == (True,) and dim is not None and dim <= HNSW_MAX_DIM:
                     try:
                         if not index_state(conn):
-                            build_index(
-                                conn,
-                                m=options.ann_connectivity,
-                                dim=dim,
-                                stats=stats,
-                                workers=workers,
-                                memory_mb=memory_mb,
-                                concurrently=concurrently,
-                            )
+                            m = options.ann_connectivity
+                            build_index(conn, m, dim, stats, workers, memory_mb, concurrently)
                     finally:
                         conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:

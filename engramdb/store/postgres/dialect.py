@@ -1,15 +1,13 @@
-"""PostgreSQL + pgvector as a dialect of the engine, for a database that several engramdb
-processes share.
+"""PostgreSQL + pgvector as a dialect of the engine, for a database several processes share.
 
-Writes: each transaction first takes a transaction-scoped advisory lock on the user, so one
-user's writes are serialised across processes while different users write in parallel. Vector
-ids come from a sequence: drawn under the user's lock, they grow in commit order within a user,
-which is all a scope cache needs. Reads run on pooled autocommit connections (no transaction
-held open), on binary cursors (vectors arrive as numpy arrays).
-"""
+A write first takes an advisory lock on the user: one user's writes are serialised, users write
+in parallel. Vector ids come from a sequence: drawn under the user's lock, they grow in commit
+order within a user, which is all a scope cache needs. Reads run on pooled autocommit
+connections."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -23,14 +21,7 @@ import numpy.typing as npt
 from engramdb.config import StoreConfig
 from engramdb.errors import StoreError
 from engramdb.store.dialect import Args, Capabilities, Dialect, Row, Tx
-from engramdb.store.postgres.bulk import (
-    HNSW_MAX_DIM,
-    BulkLoad,
-    bulk_load,
-    bulk_lock,
-    index_state,
-    index_statement,
-)
+from engramdb.store.postgres import bulk
 from engramdb.store.postgres.pool import Conn, connect, open_pool, scalar, translated
 from engramdb.store.postgres.schema import lock_key, migrate
 from engramdb.store.postgres.tsv import TABLES, TsvectorIndex
@@ -39,15 +30,12 @@ HNSW_MAX_EF = 1000  # pgvector's upper bound for hnsw.ef_search
 # the tables whose rows hold a user's words
 _USER_TEXT = ["memories", "history", *TABLES.values(), "lex_terms", "entities"]
 log = logging.getLogger("engramdb.store")
-_SQL: dict[str, bytes] = {}
 
 
+@functools.cache
 def translate(sql: str) -> bytes:
     """``?`` placeholders as psycopg's ``%s`` (a literal % doubled)."""
-    found = _SQL.get(sql)
-    if found is None:
-        found = _SQL[sql] = sql.replace("%", "%%").replace("?", "%s").encode()
-    return found
+    return sql.replace("%", "%%").replace("?", "%s").encode()
 
 
 class PostgresTx(Tx):
@@ -104,7 +92,7 @@ _ARRAY_TYPES = {bool: "boolean[]", int: "bigint[]", float: "float8[]", datetime:
 
 def _array_type(values: Sequence[Any]) -> str | None:
     """The array type of a column of parameters; None where it cannot be told for sure (only
-    None values, values of several Python types, a type not listed): row by row, then."""
+    None values, several Python types, a type not listed): row by row, then."""
     kinds = {type(v) for v in values if v is not None}
     if len(kinds) != 1:
         return None
@@ -140,8 +128,7 @@ class PostgresDialect(Dialect):
 
     @contextmanager
     def write(self, what: str, user_id: str | None) -> Iterator[PostgresTx]:
-        """One transaction; with a user, under that user's lock (waited for at most the
-        configured busy timeout, as SQLite waits for its write lock)."""
+        """With a user, under that user's lock (waited for at most the busy timeout)."""
         with translated(what), self.pool.connection() as conn, conn.transaction():
             tx = PostgresTx(conn)
             if user_id is not None:
@@ -161,11 +148,10 @@ class PostgresDialect(Dialect):
     def _time_out(self, value: Any) -> datetime:
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
-    def _vector_in(self, value: Any) -> Any:
+    def _vector_in(self, value: Any) -> npt.NDArray[np.float32]:
         return np.asarray(value, np.float32)
 
-    def _vector_out(self, value: Any) -> npt.NDArray[np.float32]:
-        return np.asarray(value, np.float32)
+    _vector_out = _vector_in
 
     def on_embedder(self, tx: Tx, dim: int, first: bool) -> None:
         """The first embedder fixes the vector column's dimension and gets its HNSW index;
@@ -173,10 +159,10 @@ class PostgresDialect(Dialect):
         assert isinstance(tx, PostgresTx)
         if first:
             tx.run(f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({int(dim)})")
-            if dim <= HNSW_MAX_DIM:
-                tx.run(index_statement(self.options.ann_connectivity))
-        elif dim <= HNSW_MAX_DIM and not index_state(tx.conn):
-            idle = tx.one("SELECT pg_try_advisory_xact_lock(?)", (bulk_lock(tx.conn),))
+            if dim <= bulk.HNSW_MAX_DIM:
+                tx.run(bulk.index_statement(self.options.ann_connectivity))
+        elif dim <= bulk.HNSW_MAX_DIM and not bulk.index_state(tx.conn):
+            idle = tx.one("SELECT pg_try_advisory_xact_lock(?)", (bulk.bulk_lock(tx.conn),))
             if idle == (True,):  # no bulk load under way: one was cut short
                 log.warning(
                     "the vector index is missing or invalid (a bulk load was interrupted?):"
@@ -202,17 +188,13 @@ class PostgresDialect(Dialect):
             )
         return [int(r[0]) for r in rows]
 
-    def bulk_load(self, **options: Any) -> AbstractContextManager[BulkLoad]:
-        return bulk_load(self.dsn, self.options, **options)
+    def bulk_load(self, **options: Any) -> AbstractContextManager[bulk.BulkLoad]:
+        return bulk.bulk_load(self.dsn, self.options, **options)
 
     def erased(self) -> None:
-        """VACUUM makes the space of dead rows reusable, no more: their bytes stay in the
-        table files until overwritten, and in the WAL until its segments go. With
-        ``postgres_erase = "full"`` every erasing write rewrites the tables that held text
-        into new files (VACUUM FULL, locking each table while it runs) and starts a new WAL
-        segment, so that the checkpoint drops the old ones (a server with ``wal_recycle =
-        off`` removes them; otherwise it reuses them, and their bytes stay until
-        overwritten)."""
+        """Dead rows' bytes stay in the tables until overwritten and in the WAL until its segments
+        go. ``postgres_erase = "full"``: VACUUM FULL the tables that held text (locking each)
+        and switch the WAL, so the checkpoint drops old segments (with ``wal_recycle = off``)."""
         if self.options.postgres_erase == "full":
             self._vacuum("FULL ")
             with self.read("erasing deleted text") as tx:
@@ -224,10 +206,7 @@ class PostgresDialect(Dialect):
 
     def erased_user(self) -> None:
         """A deleted user: at least a VACUUM, so the space of the dead rows is reused soon."""
-        if self.options.postgres_erase == "full":
-            self.erased()
-        else:
-            self._vacuum("")
+        self.erased() if self.options.postgres_erase == "full" else self._vacuum("")
 
     def _vacuum(self, how: str) -> None:
         with self.read("erasing deleted text") as tx:

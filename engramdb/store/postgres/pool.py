@@ -1,5 +1,4 @@
-"""Connections of the PostgreSQL store: a psycopg pool, pgvector's binary format for numpy
-arrays, and the mapping of driver errors to engramdb's."""
+"""PostgreSQL connections: a psycopg pool, pgvector's binary format, driver errors mapped."""
 
 from __future__ import annotations
 
@@ -46,8 +45,7 @@ def describe(exc: psycopg.Error) -> str:
 
 @contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Driver errors become engramdb errors: bad values (NUL in text, out of range) are the
-    caller's; anything else is the store's."""
+    """Driver errors as engramdb's: bad values (NUL, out of range) are the caller's, else ours."""
     try:
         yield
     except psycopg_pool.PoolTimeout as exc:  # (pool errors are also psycopg errors)

@@ -1,23 +1,20 @@
-"""PostgreSQL's part of the schema: the text search configuration, the vector-id sequence, the
-tsvector documents, and the upgrade of stores written by the previous release (version 3).
-
-The tables live in the first schema of the connection's ``search_path`` (``public`` unless the
-DSN says otherwise); the pgvector extension may live in any schema on that path.
-"""
+"""PostgreSQL's part of the schema: text search configuration, vector-id sequence, tsvector
+documents, the upgrade of version 3. Tables live in the first schema of the ``search_path``;
+pgvector may live in any schema on it."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from hashlib import blake2b
 
 import psycopg
 
 from engramdb.errors import StoreError
 from engramdb.store.dialect import Tx
 from engramdb.store.postgres.pool import scalar
-from engramdb.store.schema import Upgrade, run, shared_ddl, statements, work_queue_ddl
 from engramdb.store.schema import migrate as run_migrations
+from engramdb.store.schema import run, statements
 
 # Lexical documents are indexed from text that engramdb has already reduced to space-separated
 # letter/digit runs (store/lexical.py), so the parser only ever sees plain words; all of them
@@ -57,9 +54,7 @@ CREATE INDEX memories_user ON memories (user_id, pk);
 
 def lock_key(name: str) -> int:
     """A signed 64-bit advisory-lock key for a name (stable across processes and versions)."""
-    return int.from_bytes(
-        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
-    )
+    return int.from_bytes(blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -78,20 +73,8 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
             yield PostgresTx(conn)
 
-    def create(tx: Tx) -> None:
-        run(tx, [*shared_ddl(1), *statements(_OWN)])
-
-    upgrade: Upgrade = (
-        4,
-        "session documents in lex_session",
-        lambda tx: run(tx, statements(_UPGRADE_4)),
-    )
-    queue: Upgrade = (
-        5,
-        "the work queue of deferred enrichment",
-        lambda tx: run(tx, work_queue_ddl(1)),
-    )
-    run_migrations(transaction, create, [upgrade, queue])
+    upgrade = (4, "session documents in lex_session", lambda tx: run(tx, statements(_UPGRADE_4)))
+    run_migrations(transaction, 1, statements(_OWN), [upgrade])
 
 
 def _ensure_vector(conn: psycopg.Connection[tuple[object, ...]]) -> None:

@@ -1,19 +1,13 @@
-"""The PostgreSQL lexical index: a ``tsvector`` per document (lex_turn, lex_window, lex_session)
-with its token count, and BM25 computed in SQL with the user's statistics (the engine's), as
-the SQLite index scores with FTS5.
-
-PostgreSQL's own ``ts_rank`` has no inverse document frequency nor BM25's length
-normalisation. Text is reduced in Python exactly as FTS5's ``unicode61 remove_diacritics 2``
-tokenizer reduces it (store/lexical.py ``normalise``) and stemmed by PostgreSQL's Porter
-stemmer (the algorithm of FTS5's ``porter``) with no stopwords; the term frequency is the
-number of positions of a lexeme in the ``tsvector``.
-"""
+"""The PostgreSQL lexical index: a ``tsvector`` and token count per document, and BM25 in SQL
+with the user's statistics (``ts_rank`` has neither idf nor BM25's length normalisation).
+Text is reduced in Python as FTS5's ``unicode61 remove_diacritics 2`` reduces it and stemmed by
+Porter with no stopwords, as FTS5's ``porter``; tf is a lexeme's positions in the tsvector."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from engramdb.store.dialect import DocTerms, LexicalQuery, Tx
+from engramdb.store.dialect import DocTerms, LexicalQuery, Row, Tx
 from engramdb.store.lexical import K1, B, normalise
 
 TABLES = {"turn": "lex_turn", "window": "lex_window", "session": "lex_session"}
@@ -55,16 +49,14 @@ class TsvectorIndex:
             (keys, user_id),
         )
         texts = [normalise(body) for _, body in docs]
-        new = (
-            tx.all(  # one statement; the order of the rows returned does not matter here
+        new: list[Row] = []
+        if docs:  # one statement; the order of the rows returned does not matter here
+            new = tx.all(
                 f"INSERT INTO {table} (pk, user_id, len, tsv)"
                 " SELECT p, ?, l, to_tsvector('engram', b) FROM unnest(?::bigint[], ?::int[],"
                 " ?::text[]) AS t(p, l, b) RETURNING len, tsvector_to_array(tsv)",
                 (user_id, [k for k, _ in docs], [len(t.split()) for t in texts], texts),
             )
-            if docs
-            else []
-        )
         return [_terms(r) for r in old], [_terms(r) for r in new]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:

@@ -1,12 +1,11 @@
 """SQLite as a dialect of the engine: one file in WAL mode, a connection per thread, writers
-serialised by SQLite's write lock (BEGIN IMMEDIATE), so several processes may share a file;
-times as ISO 8601 text in UTC (which sorts as time), vectors as float32 blobs.
+serialised by BEGIN IMMEDIATE (several processes may share a file); times as ISO 8601 text in
+UTC (which sorts as time), vectors as float32 blobs.
 
-The driver is sqlean (the standard library's sqlite3 API with SQLite 3.50 built in): FTS5's
-``secure-delete`` (3.42 on) removes a deleted document's terms from the index blocks, where
-the 3.40 that Python links leaves them until a merge. With ``secure_delete`` (freed pages are
-zeroed) and the WAL truncated after each erasing write, deleted text leaves the files.
-"""
+The driver is sqlean (sqlite3's API, SQLite 3.50): FTS5's ``secure-delete`` (3.42 on) drops a
+deleted document's terms at once, where Python's 3.40 keeps them until a merge. With freed
+pages zeroed (``secure_delete``) and the WAL truncated after each erasing write, deleted text
+leaves the files."""
 
 from __future__ import annotations
 
@@ -26,11 +25,9 @@ from engramdb.errors import ConfigError, StoreError
 from engramdb.store.dialect import Dialect, Tx
 from engramdb.store.schema import migrate
 from engramdb.store.sqlite.fts import FTS5Index, scratch
-from engramdb.store.sqlite.schema import UPGRADES, create
+from engramdb.store.sqlite.schema import OWN, UPGRADES
 
-
-class SQLiteTx(Tx):
-    """The driver takes ``?`` SQL as it is: the DB-API way throughout."""
+SQLiteTx = Tx  # the driver takes ``?`` SQL as it is, the DB-API way
 
 
 class SQLiteDialect(Dialect):
@@ -50,7 +47,7 @@ class SQLiteDialect(Dialect):
         self._closed = False
         self.lexical = FTS5Index()
         try:
-            migrate(lambda: self.write("migrating", None), create, UPGRADES)
+            migrate(lambda: self.write("migrating", None), 0, OWN, UPGRADES)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {self.path} as an engramdb store: {exc}") from exc
 
@@ -116,8 +113,8 @@ class SQLiteDialect(Dialect):
         return np.frombuffer(value, dtype=np.float32)
 
     def erased(self) -> None:
-        """Copy the WAL into the file (whose freed pages are zeroed) and truncate it; with
-        readers in other processes it may stay partly until the next one."""
+        """Copy the WAL into the file and truncate it (with readers in other processes it may
+        stay partly until the next one)."""
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:

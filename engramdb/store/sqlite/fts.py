@@ -1,16 +1,12 @@
-"""The SQLite lexical index: three FTS5 tables (fts_turn, fts_window, fts_session) whose rows
-carry a scope token per user, so a query intersects the user's postings inside FTS5.
+"""The SQLite lexical index: three FTS5 tables whose rows carry a scope token per user, so a
+query intersects the user's postings inside FTS5, scored by BM25 with the user's statistics.
 
-Scores are BM25 with the user's own statistics (the engine's lex_stats / lex_terms, passed in
-the query), never FTS5's table-wide ones, so one tenant's documents never move another's
-scores. FTS5 cannot hand out a term frequency directly, so it is read back from ``bm25()`` of
-a one-phrase query: with body weights 1 and 2 it is s1 = I·c·tf/(tf + K') and
-s2 = I·c·2tf/(2tf + K') (K' from |D| and the table's mean length), so r = s2/s1 gives
-tf = K'·(0.5/(r − 1) − 0.5) whatever FTS5's idf I is; |D| comes from FTS5's ``docsize`` table.
-Terms are taken by their largest possible contribution first, and terms left over once that
-bound falls below the current k-th score are looked up only in documents already found
-(MaxScore): a document holding none of the taken terms cannot reach the top k.
-"""
+FTS5 hands out no term frequency, so it is read back from ``bm25()`` of a one-phrase query:
+with body weights 1 and 2 it is s1 = I·c·tf/(tf + K') and s2 = I·c·2tf/(2tf + K') (K' from
+|D| and the table's mean length), so r = s2/s1 gives tf = K'·(0.5/(r − 1) − 0.5) whatever
+FTS5's idf I is; |D| comes from the ``docsize`` table. Terms go by their largest possible
+contribution first; once that falls below the k-th score, the rest are looked up only in
+documents already found (MaxScore)."""
 
 from __future__ import annotations
 
@@ -26,6 +22,9 @@ from engramdb.store.lexical import K1, B
 
 TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
 TABLES = {"turn": "fts_turn", "window": "fts_window", "session": "fts_session"}
+# the owner of each index row: memories by pk (turns, windows), session_docs by doc_id
+OWNERS = {"turn": ("memories", "pk"), "window": ("memories", "pk")}
+OWNERS["session"] = ("session_docs", "doc_id")
 _FORMS: dict[str, str] = {}  # a word → its index term (every store tokenizes alike)
 _MAX_FORMS = 50_000
 _LINES: dict[str, Counter[str]] = {}  # a line of a document → its index terms, counted
@@ -63,25 +62,19 @@ class FTS5Index:
         old: list[str] = []
         for chunk in chunks(keys):
             # the scope column must match too: a key of another user's row is not ours to drop
-            where = f"rowid IN ({marks(len(chunk))}) AND scope = ?"
-            old += [
-                r[0] for r in tx.all(f"SELECT body FROM {table} WHERE {where}", (*chunk, scope))
-            ]
-            tx.run(f"DELETE FROM {table} WHERE {where}", (*chunk, scope))
+            where, args = f"rowid IN ({marks(len(chunk))}) AND scope = ?", (*chunk, scope)
+            old += [r[0] for r in tx.all(f"SELECT body FROM {table} WHERE {where}", args)]
+            tx.run(f"DELETE FROM {table} WHERE {where}", args)
         sql = f"INSERT INTO {table} (rowid, body, scope) VALUES (?, ?, ?)"
         tx.many(sql, [(key, body, scope) for key, body in docs])
         terms = tokenize(tx, [*old, *(body for _, body in docs)])  # one pass for both
         return terms[: len(old)], terms[len(old) :]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
-        keys = {
-            "turn": "SELECT pk FROM memories WHERE user_id = ?",
-            "window": "SELECT pk FROM memories WHERE user_id = ?",
-            "session": "SELECT doc_id FROM session_docs WHERE user_id = ?",
-        }
+        sql = "DELETE FROM {} WHERE rowid IN (SELECT {} FROM {} WHERE user_id = ?)"
         return {
-            TABLES[g]: tx.run(f"DELETE FROM {TABLES[g]} WHERE rowid IN ({sql})", (user_id,))
-            for g, sql in keys.items()
+            TABLES[g]: tx.run(sql.format(TABLES[g], key, owner), (user_id,))
+            for g, (owner, key) in OWNERS.items()
         }
 
     def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:
@@ -133,10 +126,9 @@ class FTS5Index:
 
 
 def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
-    """What the index makes of each body: its token count and distinct terms, from a scratch
-    FTS5 table with the index's tokenizer. A token never spans a line, so a body is the sum of
-    its lines, and lines are remembered: a turn's line recurs in its turn document, three
-    windows and a session segment, each rewritten as neighbours arrive."""
+    """Each body's token count and distinct terms, from the scratch table. A token never spans
+    a line, so lines are remembered: a turn's line recurs in its turn, three windows and a
+    session segment, each rewritten as neighbours arrive."""
     split = [body.split("\n") for body in bodies]
     missing = list(dict.fromkeys(line for lines in split for line in lines if line not in _LINES))
     if len(_LINES) + len(missing) > _MAX_LINES:
@@ -187,10 +179,9 @@ def _table_average(tx: Tx, table: str) -> float:
 
 
 def _contributions(table: str, *, among: bool) -> str:
-    """SQL for (rowid, contribution) of one term for the user's documents that hold it:
-    scale·tf/(tf + K) = scale/(1 + K/tf), K = k1·(1 − b + b·|D|/avgdl), scale = idf·(k1 + 1).
-    ``among`` (a JSON list of rowids) keeps only those documents; "+" makes it a test after
-    FTS5's one pass, not an FTS5 query per rowid."""
+    """SQL for (rowid, scale/(1 + K/tf)) of one term in the user's documents that hold it,
+    K = k1·(1 − b + b·|D|/avgdl), scale = idf·(k1 + 1). ``among`` (JSON rowids) keeps only
+    those: "+" makes it a test after FTS5's one pass, not an FTS5 query per rowid."""
     ratio = f"bm25({table}, 2.0, 0.0) / bm25({table}, 1.0, 0.0)"
     tf = (
         f"coalesce(max(1, round((:base + :table_per_token * {_SIZE})"

@@ -3,17 +3,9 @@ written by the previous release (schema version 3)."""
 
 from __future__ import annotations
 
-from engramdb.store.dialect import Tx
-from engramdb.store.record import SQL_TYPES
-from engramdb.store.schema import (
-    LEX_STATS,
-    Upgrade,
-    run,
-    shared_ddl,
-    statements,
-    work_queue_ddl,
-)
-from engramdb.store.sqlite.fts import TABLES, TOKENIZE
+from engramdb.store.dialect import GRANULARITIES, Tx
+from engramdb.store.schema import LEX_STATS, Upgrade, ddl, run
+from engramdb.store.sqlite.fts import OWNERS, TABLES, TOKENIZE
 
 # the vector-id counter starts above every id in use (a store of v3 may not have it yet)
 _COUNTER = (
@@ -22,29 +14,19 @@ _COUNTER = (
 )
 # a deleted document's terms leave the index blocks at once (FTS5 secure-delete)
 _SECURE = [f"INSERT INTO {t} ({t}, rank) VALUES ('secure-delete', 1)" for t in TABLES.values()]
-_OWN = [
+OWN = [
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     _COUNTER,
     *(f"CREATE VIRTUAL TABLE {t} USING fts5 (body, scope, {TOKENIZE})" for t in TABLES.values()),
     *_SECURE,
 ]
-# the owner of each index row: memories by pk (turns, windows), session_docs by doc_id
-_OWNERS = {
-    1: ("fts_turn", "memories", "pk"),
-    2: ("fts_window", "memories", "pk"),
-    3: ("fts_session", "session_docs", "doc_id"),
-}
-
-
-def create(tx: Tx) -> None:
-    run(tx, [*shared_ddl(0), *_OWN])
 
 
 def _per_user_statistics(tx: Tx) -> None:
-    """Version 4: BM25 statistics per user and granularity (lex_stats, lex_terms), counted
-    from the FTS5 index as it stands, in place of the table-wide term_df."""
-    run(tx, statements(LEX_STATS.format(int=SQL_TYPES["int"][0])))
-    for code, (table, owner, key) in _OWNERS.items():
+    """Version 4: per-user BM25 statistics, counted from the FTS5 index, for the global term_df."""
+    run(tx, ddl(0, LEX_STATS))
+    for granularity, code in GRANULARITIES.items():
+        table, (owner, key) = TABLES[granularity], OWNERS[granularity]
         vocab = f"temp.vocab_{table}"
         run(
             tx,
@@ -69,5 +51,4 @@ def _per_user_statistics(tx: Tx) -> None:
 
 UPGRADES: list[Upgrade] = [
     (4, "per-user lexical statistics, erasing deletes", _per_user_statistics),
-    (5, "the work queue of deferred enrichment", lambda tx: run(tx, work_queue_ddl(0))),
 ]
