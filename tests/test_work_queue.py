@@ -4,6 +4,7 @@ kill -9; several workers share one queue."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -233,3 +234,24 @@ def test_kill_9_loses_no_message_and_no_enrichment(store_target: str) -> None:
         for fact in towns:
             events = [e.event for e in mem.history(fact.id)]
             assert events.count("ADD") == 1 and "NOOP" not in events, (fact.text, events)
+
+
+def test_the_cli_shows_the_queue_and_flushes_it_on_request(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from engramdb.cli.main import app
+
+    store = tmp_path / "cli.db"
+    with Memory(store, embedder=STATIC, enrichment={"worker": False, "drain_on_close": False}) as m:
+        _tell(m, "mia")  # owed, and left owed: this handle neither works nor drains
+    config = tmp_path / "c.yaml"
+    config.write_text(f"store: {store}\nembedder:\n  provider: static\n")
+    shown = CliRunner().invoke(app, ["stats", "--config", str(config)])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["queue"] == {
+        "jobs": len(LINES),
+        "messages": len(LINES),
+        "failed": 0,
+    }
+    flushed = CliRunner().invoke(app, ["stats", "--flush", "--config", str(config)])
+    assert json.loads(flushed.stdout)["queue"]["jobs"] == 0

@@ -1,4 +1,5 @@
-"""``engram profile | sources | entities | answer | pin | forget``: what the memories add up to."""
+"""``engram profile | sources | entities | answer | pin | forget | stats``: what the memories
+add up to."""
 
 from __future__ import annotations
 
@@ -90,6 +91,21 @@ def forget(
     console.print_json(json.dumps(counts))
 
 
+def stats(
+    store: Store = None,
+    config: ConfigFile = None,
+    drain: Annotated[bool, typer.Option("--flush", help="do the queue's work first")] = False,
+) -> None:
+    """Counts: memories, users, the work queue (messages still owed their claims, failed jobs)
+    and the guard's counts. Reads without doing the queue's work unless --flush."""
+    quiet = {"worker": False, "drain_on_close": False}
+    with open_memory(store, config, enrichment=quiet) as mem:
+        if drain:
+            mem.flush()
+        counts = mem.stats()
+    console.print_json(json.dumps(counts, default=str))
+
+
 def register(app: typer.Typer) -> None:
-    for command in (profile, sources, entities, answer, pin, forget):
+    for command in (profile, sources, entities, answer, pin, forget, stats):
         app.command(command.__name__)(friendly(command))
