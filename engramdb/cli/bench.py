@@ -224,6 +224,32 @@ def register(bench_app: typer.Typer) -> None:
         bench.print_table(result, console)
         console.print(f"wrote {write_outputs(result, out, 'guard')}")
 
+    @bench_app.command("claims")
+    @friendly
+    def bench_claims(
+        mode: Annotated[str, typer.Option(help="rules, parse or both")] = "both",
+        out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+    ) -> None:
+        """Claim precision and recall on the labelled set (validation: never tune on it), and
+        the share of facts drawn from messages that hold no claim."""
+        from engramdb.bench import claims
+        from engramdb.bench.report import write_outputs
+
+        if mode not in ("rules", "parse", "both"):
+            fail(f"--mode must be rules, parse or both, not {mode!r}")
+        results = {}
+        with progress_bar() as update:
+            for each in ("rules", "parse") if mode == "both" else (mode,):
+                results[each] = claims.run(each, progress=update)
+        table = Table(title="Claims on the labelled set", title_justify="left")
+        names = ("precision", "recall", "no_information_share", "polarity_agrees", "tense_agrees")
+        for column in ("mode", *names, "predicted_claims"):
+            table.add_column(column, justify="left" if column == "mode" else "right")
+        for each, row in results.items():
+            table.add_row(each, *(f"{row[n]:.3f}" for n in names), str(row["predicted_claims"]))
+        console.print(table)
+        console.print(f"wrote {write_outputs(results, out, 'claims')}")
+
     @bench_app.command("ablation")
     @friendly
     def bench_ablation(
