@@ -59,10 +59,23 @@ def test_statements_are_in_the_third_person() -> None:
         "Glad you had support. Being yourself is great!",
         "That sounds great",
         "Where do you live?",
+        # opinions of things, and fragments that state nothing about anyone
+        "Adoption sounds awesome.",
+        "Finding self-acceptance was a long process.",
+        "That's who I really am.",
+        "To cherish my family.",
     ],
 )
 def test_no_claim_in_pleasantries_questions_or_remarks_about_the_listener(text: str) -> None:
     assert _claims(text) == [[]]
+
+
+def test_a_thing_said_to_be_somewhere_or_someones_opinion_stays_a_claim() -> None:
+    (wedding,), (dream,) = _claims(
+        "The wedding is in June at my aunt's farm.", "My dream is to open a bakery."
+    )
+    assert "June" in wedding.statement
+    assert dream.subject == "Maya's dream" and "bakery" in dream.statement
 
 
 def test_tense_and_coexistence() -> None:

@@ -36,6 +36,7 @@ _GREETINGS = {"thank", "thanks", "congrats", "congratulate", "hi", "hello", "hey
 _ENTITY_LABELS = {"PERSON", "GPE", "LOC", "ORG", "FAC", "NORP", "PRODUCT", "EVENT"}
 _ENTITY_LABELS |= {"WORK_OF_ART", "LANGUAGE"}
 _MIN_TOKENS = 3
+_LINKING = {"be", "sound", "seem", "look", "feel", "become", "get", "stay", "remain"}
 
 
 @dataclass(slots=True)
@@ -134,16 +135,25 @@ def _claim(verb: Token, sent: Span, speaker: str, context: Conversation) -> Clai
     lowered = {t.lower_ for t in tokens}
     if lowered & _LISTENER:
         return None  # about the listener, or a request to them
+    if tokens and tokens[0].tag_ in ("WP", "WRB", "WDT"):
+        return None  # "who I really am", "why I want to…": part of a thought, not a statement
     subject_token = _subject_of(verb)
     if subject_token is None:
         if verb.tag_ == "VB" and verb.i == sent.start:
             return None  # an imperative: a request, not a statement
+        if _main(verb).pos_ == "AUX" or (tokens and tokens[0].tag_ == "TO"):
+            return None  # "wasn't either", "to cherish my family": no statement without a subject
         subject, explicit = speaker, False  # chat drops "I": "Moving to Denver next month"
     else:
         resolved = _resolve(subject_token, speaker, context)
         if resolved is None:
             return None
         subject, explicit = resolved, True
+    inherited = subject_token is not None and subject_token.i not in {t.i for t in tokens}
+    if inherited and _main(verb).pos_ == "AUX":
+        return None  # "…, wasn't either": a copula whose subject is in another clause
+    if subject_token is not None and _judges_a_thing(verb, subject_token):
+        return None  # "adoption sounds awesome": an opinion of a thing, not about anyone
     content = [t for t in tokens if t.pos_ in ("NOUN", "PROPN", "NUM", "ADJ", "ADV")]
     if len(tokens) < _MIN_TOKENS or not content:
         return None
@@ -160,6 +170,19 @@ def _claim(verb: Token, sent: Span, speaker: str, context: Conversation) -> Clai
         coexists=bool(lowered & _ADDS) or _lists(verb),
         names=[e.text for e in sent.ents if e.start >= tokens[0].i and e.end <= tokens[-1].i + 1],
     )
+
+
+def _judges_a_thing(verb: Token, subject: Token) -> bool:
+    """A thing (a common noun no one owns) said to be like something: a linking verb whose
+    complement is an adjective or a noun ("X is great", "X sounds like a plan", "X was a long
+    process"); where or when a thing is ("the wedding is in June") says something."""
+    doing = subject.tag_ == "VBG" or subject.dep_ == "csubj"  # "finding self-acceptance"
+    if not (subject.pos_ == "NOUN" or doing) or any(c.dep_ == "poss" for c in subject.children):
+        return False
+    main = _main(verb)
+    if main.lemma_.lower() not in _LINKING:
+        return False
+    return any(c.dep_ in ("acomp", "attr", "oprd") for c in main.children)
 
 
 def _clause_tokens(verb: Token) -> list[Token]:
