@@ -266,3 +266,15 @@ def test_delete_all_removes_facts_graph_and_history(mem: Memory) -> None:
     assert mem.entities(user) == [] and mem.relations(user) == []
     assert mem.profile(user).facts == []
     assert mem.count(user_id=other) == kept and mem.entities(other)
+
+
+def test_a_remark_to_the_listener_is_no_fact_about_the_speaker() -> None:
+    from engramdb.encode.facts import rules
+
+    def likes(text: str) -> list[str]:
+        said = rules.Message("Maya", text, datetime(2023, 1, 1, tzinfo=UTC), "m1", -1)
+        return [f.value for f in rules.extract(said) if f.attribute == "likes"]
+
+    assert likes("I love Bach.") == ["Bach"]
+    assert likes("I love that you chose pottery!") == []  # about the listener: chat
+    assert likes("Glad you all had fun, love you guys") == []

@@ -53,7 +53,20 @@ def extract(message: Message) -> list[FactDraft]:
         named = clause_subject(clause, message.speaker, other)[0]
         if named and named != message.speaker:
             other = named
-    return _merge_homes(_dedupe(found))
+    return _merge_homes(_dedupe([f for f in found if _a_value(f.value)]))
+
+
+# a value that addresses the listener ("likes you all had fun") or is the tail of a clause cut
+# at its conjunction ("likes and family") is no value: chat, not knowledge
+_LISTENER = frozenset({"you", "your", "yours", "yourself", "u", "ur", "ya"})
+_JOINERS = frozenset({"and", "or", "but", "nor", "so", "yet", "for"})
+
+
+def _a_value(value: str) -> bool:
+    words = [w.strip(".,!?;:\"'()").lower() for w in value.split()]
+    if not words:
+        return True  # an end ("I quit") has no value
+    return words[0] not in _JOINERS and not _LISTENER.intersection(words)
 
 
 def expand_contractions(text: str) -> str:
