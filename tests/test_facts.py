@@ -196,6 +196,8 @@ def test_profile_holds_current_facts_pinned_first(mem: Memory) -> None:
     profile = mem.profile(user)
     assert "St. Mary's" in profile.text and "Google" not in profile.text
     assert all(f.valid_to is None for f in profile.facts)
+    marys = next(line for line in profile.text.splitlines() if "St. Mary's" in line)
+    assert marys.endswith("(since 2023-06-10; said by Maya)")  # each with its date and source
     # notes are never closed (the one saying Maya works at Google is still there): they
     # stay out of the profile unless pinned
     assert all(f.attribute != "note" for f in profile.facts)

@@ -64,7 +64,9 @@ class Knowledge:
         facts = self._guard.keep(self.store.current_facts(user, at, limit + 50))[:limit]
         lines, size = [], 0
         for fact in facts:
-            since = f" (since {fact.valid_from:%Y-%m-%d})" if fact.valid_from else ""
+            said = [f"since {fact.valid_from:%Y-%m-%d}"] if fact.valid_from else []
+            said += [f"said by {fact.speaker}"] if fact.speaker else []  # its source
+            since = f" ({'; '.join(said)})" if said else ""
             # quoted: a fact's text is data and must stay one line of the prompt
             line = f"- {json.dumps(fact.text, ensure_ascii=False)}{since}"
             if size + len(line) > PROFILE_CHARS:
