@@ -200,3 +200,22 @@ def test_docsize_sizes_match_fts5_token_counts(tmp_path: Path) -> None:
             average = fts._table_average(SQLiteTx(conn), table)
             assert average == sum(counted.values()) / len(counted)
         assert max(sizes.values()) > 127
+
+
+def test_the_tokenizer_caches_may_be_emptied_at_any_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared line and word caches are cleared when full (or by another thread's writer,
+    the work queue's, in the middle of a call): a write or a query never depends on them."""
+    monkeypatch.setattr(fts, "_MAX_LINES", 3)
+    monkeypatch.setattr(fts, "_MAX_FORMS", 3)
+    with Memory(tmp_path / "m.db", embedder={"provider": "static"}) as mem:
+        for i in range(6):
+            mem.add(
+                [{"id": f"m{i}", "content": f"note {i} about the garden shed and the tomatoes"}],
+                user_id="u",
+                session_id="s",
+                wait=True,
+            )
+        hits = mem.search("garden shed tomatoes", user_id="u", preset="lexical")
+        assert {h.sources[0] for h in hits if h.kind == "episode"} == {f"m{i}" for i in range(6)}

@@ -26,9 +26,8 @@ TABLES = {"turn": "fts_turn", "window": "fts_window", "session": "fts_session"}
 OWNERS = {"turn": ("memories", "pk"), "window": ("memories", "pk")}
 OWNERS["session"] = ("session_docs", "doc_id")
 _FORMS: dict[str, str] = {}  # a word → its index term (every store tokenizes alike)
-_MAX_FORMS = 50_000
 _LINES: dict[str, Counter[str]] = {}  # a line of a document → its index terms, counted
-_MAX_LINES = 20_000
+_MAX_FORMS, _MAX_LINES = 50_000, 20_000
 
 
 def scope_token(user_id: str) -> str:
@@ -79,18 +78,19 @@ class FTS5Index:
 
     def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:
         """Remembered across queries: every store tokenizes alike."""
-        missing = [w for w in dict.fromkeys(words) if w not in _FORMS]
+        # read from a copy: another thread may clear the shared cache meanwhile
+        known = {w: _FORMS[w] for w in dict.fromkeys(words) if w in _FORMS}
+        missing = [w for w in dict.fromkeys(words) if w not in known]
         if missing:
             tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(missing)))
             sql = "SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"
             tokens: dict[int, list[str]] = {}
             for doc, term in tx.all(sql):
                 tokens.setdefault(doc, []).append(term)
-            if len(_FORMS) + len(missing) > _MAX_FORMS:
-                _FORMS.clear()
-            _FORMS.update({w: " ".join(tokens.get(i, [])) for i, w in enumerate(missing)})
+            known.update({w: " ".join(tokens.get(i, [])) for i, w in enumerate(missing)})
+            _remember(_FORMS, {w: known[w] for w in missing}, _MAX_FORMS)
             tx.run("DELETE FROM temp.stemmer")
-        return {w: _FORMS.get(w, "") for w in words}
+        return {w: known[w] for w in words}
 
     def search(
         self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int
@@ -125,28 +125,32 @@ class FTS5Index:
         return heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+def _remember(cache: dict[str, Any], new: dict[str, Any], most: int) -> None:
+    if len(cache) + len(new) > most:  # a shared cache, emptied when it would grow past most
+        cache.clear()
+    cache.update(new)
+
+
 def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
     """Each body's token count and distinct terms, from the scratch table. A token never spans
     a line, so lines are remembered: a turn's line recurs in its turn, three windows and a
     session segment, each rewritten as neighbours arrive."""
     split = [body.split("\n") for body in bodies]
-    missing = list(dict.fromkeys(line for lines in split for line in lines if line not in _LINES))
-    if len(_LINES) + len(missing) > _MAX_LINES:
-        _LINES.clear()
+    wanted = dict.fromkeys(line for lines in split for line in lines)
+    # read from a copy: the shared cache may be cleared (full, or by another thread) meanwhile
+    known = {line: _LINES[line] for line in wanted if line in _LINES}
+    missing = [line for line in wanted if line not in known]
     for chunk in chunks(missing, 2000):
         tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(chunk)))
         counts: list[Counter[str]] = [Counter() for _ in chunk]
         sql = "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
         for doc, term, n in tx.all(sql):
             counts[doc][term] = n
-        _LINES.update(zip(chunk, counts, strict=True))
+        known.update(zip(chunk, counts, strict=True))
         tx.run("DELETE FROM temp.stemmer")
-    out = []
-    for lines in split:
-        found = [_LINES[line] for line in lines]
-        lexemes = frozenset().union(*found)
-        out.append(DocTerms(sum(sum(c.values()) for c in found), lexemes))
-    return out
+    _remember(_LINES, {line: known[line] for line in missing}, _MAX_LINES)
+    found = [[known[line] for line in lines] for lines in split]
+    return [DocTerms(sum(sum(c.values()) for c in f), frozenset().union(*f)) for f in found]
 
 
 def scratch(conn: sqlite3.Connection) -> None:
