@@ -503,3 +503,20 @@ def test_async_memory_close_is_idempotent(store_target: str) -> None:
             await m.close()  # explicit close inside the block; __aexit__ closes again
 
     asyncio.run(scenario())
+
+
+def test_async_memory_has_every_public_operation_of_memory() -> None:
+    """AsyncMemory is made from Memory's methods: none forgotten, and each has the same
+    parameters (its signature is Memory's, not a second copy)."""
+    import inspect
+
+    public = {
+        name
+        for name, value in inspect.getmembers(Memory, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    assert public <= set(dir(AsyncMemory)), public - set(dir(AsyncMemory))
+    for name in public - {"close"}:
+        ours = inspect.signature(getattr(AsyncMemory, name)).parameters
+        assert list(ours) == list(inspect.signature(getattr(Memory, name)).parameters), name
+        assert inspect.iscoroutinefunction(getattr(AsyncMemory, name)), name

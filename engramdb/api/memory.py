@@ -3,7 +3,6 @@ worker threads, so there is one implementation of every operation."""
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import threading
 import time
@@ -11,12 +10,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from engramdb.api.cursors import Cursors
 from engramdb.api.guarded import Guarded
 from engramdb.api.knowledge import Knowledge
 from engramdb.api.lifecycle import Lifecycle, UseCounter, expiry
+from engramdb.api.listing import Listing, user_of
 from engramdb.config import EngramConfig
 from engramdb.encode.embedders import QueryCache, create_embedder
 from engramdb.encode.episodes import edited_memory, episode_memory
@@ -34,19 +34,17 @@ from engramdb.errors import ConfigError, InvalidInputError
 from engramdb.llm.base import ChatModel, LLMStats
 from engramdb.manage.guard import Guard
 from engramdb.manage.work import Enrichment
-from engramdb.models import KINDS, AddResult, HistoryEntry, Hit, Kind, MemoryItem
+from engramdb.models import KINDS, AddResult, Hit, Kind, MemoryItem
 from engramdb.retrieve.config import SearchConfig, resolve_search_config
 from engramdb.retrieve.scope_index import AnnSettings
 from engramdb.retrieve.scopes import ScopeCache
 from engramdb.retrieve.search import Searcher
 from engramdb.store import open_store
 
-MIN_ID_PREFIX = 8  # the shortest prefix of a memory id that commands accept
-FULL_ID_CHARS = 32  # memory ids are uuid4 hex
 GUARD_SLACK = 3  # hits searched beyond the limit for the guard's reordering by trust
 
 
-class Memory(Knowledge, Lifecycle, Guarded):
+class Memory(Listing, Knowledge, Lifecycle, Guarded):
     """Long-term memory on an embedded store: ``Memory("~/.engramdb/demo.db")``.
 
     ``options`` are fields of :class:`EngramConfig` (e.g. ``embedder={"provider": "static"}``).
@@ -155,7 +153,7 @@ class Memory(Knowledge, Lifecycle, Guarded):
         the result holds the facts and what consolidation decided for each (ADD, NOOP,
         UPDATE, INVALIDATE), with why. ``ttl`` (seconds): the messages and their facts expire
         after it."""
-        user = _user(user_id)
+        user = user_of(user_id)
         session = check_scope_id(session_id, "session_id", required=False)
         agent = check_scope_id(agent_id, "agent_id", required=False)
         limits = self.config.limits
@@ -258,7 +256,7 @@ class Memory(Knowledge, Lifecycle, Guarded):
     def delete_all(self, *, user_id: str) -> dict[str, int]:
         """Delete everything derived from a user: memories, vectors, lexical documents,
         history and cache files. Returns how many of each were removed."""
-        user = _user(user_id)
+        user = user_of(user_id)
         counts = self.store.delete_all(user)
         self._guard.forget_user(user)
         counts["ann_files"] = self._scopes.drop(user)
@@ -284,7 +282,7 @@ class Memory(Knowledge, Lifecycle, Guarded):
         Messages (episodes) always remain searchable. ``kinds`` keeps only those kinds.
         Memories the guard flagged (docs/guard.md) are left out unless ``include_flagged``;
         every hit carries its ``trust``, ``provenance`` and ``flags``."""
-        user = _user(user_id)
+        user = user_of(user_id)
         if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("query must be a non-empty string")
         check_text(query, "query")
@@ -318,79 +316,6 @@ class Memory(Knowledge, Lifecycle, Guarded):
         shown = {h.id for h in kept}
         self._uses.saw([pk for hit, pk in zip(hits, pks, strict=True) if hit.id in shown])
         return kept
-
-    def get(self, memory_id: str, *, user_id: str | None = None, exact: bool = False) -> MemoryItem:
-        """One memory by id, or by a unique prefix of at least 8 characters of its id (unless
-        ``exact``); with ``user_id``, only that user's memories are looked at."""
-        user = _user(user_id) if user_id is not None else None
-        found = _memory_id(memory_id) if exact else self.resolve_id(memory_id, user_id=user)
-        return self.store.get(found, user_id=user)
-
-    def resolve_id(self, memory_id: str, *, user_id: str | None = None) -> str:
-        """The full id a memory id or a unique prefix of it (at least ``MIN_ID_PREFIX``
-        characters) names, among ``user_id``'s memories (and deleted memories that left
-        history), or the whole store's without ``user_id``. An id that matches nothing is
-        returned as given (the operation then says it is not found); a prefix of more than one
-        id is an ``InvalidInputError``."""
-        memory_id = _memory_id(memory_id)
-        if len(memory_id) < MIN_ID_PREFIX or len(memory_id) >= FULL_ID_CHARS:
-            return memory_id
-        user = _user(user_id) if user_id is not None else None
-        matches = self.store.ids_with_prefix(memory_id, user, limit=2)
-        if memory_id in matches or not matches:
-            return memory_id
-        if len(matches) > 1:
-            raise InvalidInputError(
-                f"memory id {memory_id!r} is ambiguous: it begins more than one memory's id;"
-                " give more characters"
-            )
-        return matches[0]
-
-    def list(
-        self,
-        *,
-        user_id: str,
-        kind: Kind | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        order: Literal["asc", "desc"] = "desc",
-    ) -> builtins.list[MemoryItem]:
-        """A user's memories, newest first by default (see ``list_page`` for the cursor)."""
-        return self.list_page(user_id=user_id, kind=kind, limit=limit, cursor=cursor, order=order)[
-            0
-        ]
-
-    def list_page(
-        self,
-        *,
-        user_id: str,
-        kind: Kind | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        order: Literal["asc", "desc"] = "desc",
-    ) -> tuple[builtins.list[MemoryItem], str | None]:
-        if kind is not None and kind not in KINDS:
-            raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}")
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
-            raise InvalidInputError("limit must be between 1 and 10000")
-        if order not in ("asc", "desc"):
-            raise InvalidInputError("order must be 'asc' or 'desc'")
-        uid = _user(user_id)
-        if self._cursors is None:
-            self._cursors = Cursors(self.store.cursor_secret())
-        after = self._cursors.parse(uid, cursor)
-        page, last = self.store.list(uid, kind=kind, limit=limit, after=after, order=order)
-        return page, None if last is None else self._cursors.make(uid, last)
-
-    def history(self, memory_id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
-        user = _user(user_id) if user_id is not None else None
-        return self.store.history(self.resolve_id(memory_id, user_id=user), user_id=user)
-
-    def users(self) -> builtins.list[str]:
-        return self.store.users()
-
-    def count(self, *, user_id: str | None = None) -> int:
-        return self.store.count(_user(user_id) if user_id is not None else None)
 
     def llm(self) -> ChatModel:
         """The configured chat model, created on first use (a local model loads once)."""
@@ -428,16 +353,3 @@ class Memory(Knowledge, Lifecycle, Guarded):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _user(user_id: object) -> str:
-    value = check_scope_id(user_id, "user_id", required=True)
-    assert value is not None
-    return value
-
-
-def _memory_id(memory_id: object) -> str:
-    if not isinstance(memory_id, str) or not memory_id.strip():
-        raise InvalidInputError("memory id must be a non-empty string")
-    check_text(memory_id, "memory id")
-    return memory_id
