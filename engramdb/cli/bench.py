@@ -250,6 +250,41 @@ def register(bench_app: typer.Typer) -> None:
         console.print(table)
         console.print(f"wrote {write_outputs(results, out, 'claims')}")
 
+    @bench_app.command("preferences")
+    @friendly
+    def bench_preferences(
+        modes: Annotated[str, typer.Option(help="comma-separated: off, rules, parse")] = (
+            "off,rules,parse"
+        ),
+        out: Annotated[Path, typer.Option(help="where the JSON goes")] = Path("bench/results"),
+    ) -> None:
+        """Compatible statements from separate sessions (validation: never tune on it): all in
+        the top 10 as often as with extraction off? None of them closed?"""
+        from engramdb.bench import preferences
+        from engramdb.bench.report import write_outputs
+
+        chosen = modes.split(",")
+        if not set(chosen) <= {"off", "rules", "parse"}:
+            fail(f"--modes takes off, rules and parse, not {modes!r}")
+        results = {}
+        with progress_bar() as update:
+            for mode in chosen:
+                results[mode] = preferences.run(mode, progress=update)
+        table = Table(title="Compatible statements (top 10)", title_justify="left")
+        for column in ("mode", "all@10 sets", "all@10 chains", "R@10 all", "evidence closed"):
+            table.add_column(column, justify="left" if column == "mode" else "right")
+        for mode, row in results.items():
+            every, recall = row["all@10"], row["R@10"]
+            table.add_row(
+                mode,
+                f"{every.get('set', 0):.3f}",
+                f"{every.get('chain', 0):.3f}",
+                f"{recall['all']:.3f}",
+                str(row["evidence_facts_closed"]),
+            )
+        console.print(table)
+        console.print(f"wrote {write_outputs(results, out, 'preferences')}")
+
     @bench_app.command("ablation")
     @friendly
     def bench_ablation(
