@@ -163,3 +163,13 @@ def test_a_statement_about_someone_else_is_not_read_first(memory: Memory) -> Non
         "Which vet does Noah take his dog to?", user_id=user, options={"present_first": False}
     )
     assert off  # the stage can be switched off
+
+
+def test_a_short_form_of_a_speakers_name_is_that_speaker() -> None:
+    context = Conversation(speakers={"Melanie", "Caroline"})
+    said = parse(["Mel started pottery classes in July.", "Carol lives in Boston."])
+    (mel,), (carol,) = [claims_of(list(d.sents), "Caroline", None, context) for d in said]
+    assert mel.subject == "Melanie"  # "Mel": the one speaker whose name it begins
+    assert carol.subject == "Caroline"
+    assert Conversation(speakers={"Melanie", "Melissa"}).person("Mel") == "Mel"  # which one?
+    assert Conversation(speakers={"Al"}).person("Al") == "Al"

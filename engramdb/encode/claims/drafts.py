@@ -41,9 +41,11 @@ class ClaimReader:
         context = self._context(conversation)
         found: list[FactDraft] = []
         mentions: dict[str, list[tuple[str, str]]] = {}
+        context.speakers.update(m.speaker for m in messages if m.speaker)
         for message, doc in zip(messages, docs, strict=True):
             sentences = list(doc.sents)
-            named = entities(sentences)
+            named = [(context.person(n) if label == "PERSON" else n, label)
+                     for n, label in entities(sentences)]  # fmt: skip
             if named:
                 mentions[message.message_id] = named
             if message.firsthand:

@@ -53,9 +53,19 @@ class ClaimDraft:
 
 @dataclass(slots=True)
 class Conversation:
-    """What pronouns refer to: the last person a conversation named (kept across adds)."""
+    """What pronouns refer to: the last person a conversation named; who has spoken in it
+    (kept across adds), so that a short form of a speaker's name is that speaker."""
 
     last_person: str | None = None
+    speakers: set[str] = field(default_factory=set)
+
+    def person(self, name: str) -> str:
+        """``name``, or the one speaker whose name it begins ("Mel" for Melanie, "Caro" for
+        Caroline): a nickname the conversation itself shows, no table of nicknames."""
+        if name in self.speakers or len(name) < 3 or " " in name:
+            return name
+        longer = [s for s in self.speakers if len(s) > len(name) and s.startswith(name)]
+        return longer[0] if len(longer) == 1 else name
 
 
 def claims_of(
@@ -65,6 +75,7 @@ def claims_of(
     found: list[ClaimDraft] = []
     for sent in sentences:
         named = _people(sent, speaker)
+        named = context.person(named) if named else None
         if _asks(sent):
             context.last_person = named or context.last_person
             continue
@@ -223,9 +234,9 @@ def _resolve(token: Token, speaker: str, context: Conversation) -> str | None:
         if owner.lower_ in _SPEAKER_OF:
             return f"{speaker}'s {noun}"
         if owner.pos_ == "PROPN":
-            return f"{_phrase(owner)}'s {noun}"
+            return f"{context.person(_phrase(owner))}'s {noun}"
     if token.pos_ == "PROPN":
-        return _phrase(token)
+        return context.person(_phrase(token))
     return speaker  # "the wedding is in June", "work has been crazy": the speaker's life
 
 
