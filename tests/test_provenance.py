@@ -56,7 +56,7 @@ def test_facts_carry_speaker_role_and_channel(tmp_path: Any) -> None:
                 "user",
                 "email",
             )
-        hits = [h for h in mem.search("where does Maya work", user_id="maya") if h.kind == "fact"]
+        hits = mem.search("where does Maya work", user_id="maya", kinds=["fact"])
         assert hits and all(h.speaker == "Maya" and h.role == "user" for h in hits)
 
 

@@ -77,6 +77,11 @@ class SearchConfig(BaseModel):
     present_first: bool = Field(
         False, description="the newest statement on the question's topic first"
     )
+    # retrieve/redundancy.py: compatible statements from separate sessions, all in the top 10:
+    # 0.86 → 1.00 (bench preferences, rules); a message and its claim say the same thing
+    one_per_message: bool = Field(
+        True, description="a message and a claim drawn from it take one hit, not two"
+    )
     superseded_last: bool = Field(
         True, description="superseded memories below current ones (present questions)"
     )

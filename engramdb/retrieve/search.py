@@ -21,6 +21,7 @@ from engramdb.retrieve.intent import attribute_scores
 from engramdb.retrieve.laps import Laps
 from engramdb.retrieve.present import present_first, status_of
 from engramdb.retrieve.query import QueryAnalysis
+from engramdb.retrieve.redundancy import one_per_message
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
 from engramdb.retrieve.scopes import ScopeCache
 from engramdb.retrieve.signals import (
@@ -132,8 +133,12 @@ class Searcher:
                 present_first(index, positions, scores, info, config)
             if config.kinds is not None:
                 scores[~_of_kinds(index, positions, config.kinds)] = -np.inf
-            top = np.argsort(-scores, kind="stable")[:limit]
-            top = top[np.isfinite(scores[top])]
+            order = np.argsort(-scores, kind="stable")
+            order = order[np.isfinite(scores[order])]
+            if config.one_per_message:
+                top = one_per_message(index, positions, order, limit)
+            else:
+                top = order[:limit]
             status = status_of(index, positions[top], info.at)
             chosen = [
                 (int(index.pks[positions[i]]), float(scores[i]), i, int(s))
