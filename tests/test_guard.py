@@ -156,7 +156,9 @@ def test_a_third_party_does_not_close_what_the_person_said(mem: Memory) -> None:
     )
     facts = mem.profile("u4").text
     assert "Linden" in facts and "Glowbank" not in facts
-    every = mem.search("where does Marta work", user_id="u4", include_flagged=True, limit=20)
+    every = mem.search(
+        "where does Marta work", user_id="u4", include_flagged=True, limit=20, kinds=["fact"]
+    )
     assert any(h.kind == "fact" and any(f.startswith("disputed") for f in h.flags) for h in every)
     assert mem.stats()["guard"].get("disputed", 0) >= 1
 
