@@ -88,8 +88,11 @@ def test_a_version_3_store_upgrades_in_place(
     exported = (FIXTURES / f"export-{name}.jsonl").read_text()
     searches = json.loads((FIXTURES / f"searches-{name}.json").read_text())
     with Memory(target, embedder=STATIC) as mem:  # opening upgrades
+        # as that release ranked (later releases show a message and its claim as one hit)
+        same = {"one_per_message": False}
         for query, ids in searches.items():
-            assert [h.id for h in mem.search(query, user_id="maya-leo", limit=5)] == ids, query
+            hits = mem.search(query, user_id="maya-leo", limit=5, options=same)
+            assert [h.id for h in hits] == ids, query
         with mem.store.d.read("test") as tx:  # type: ignore[attr-defined]
             versions = [int(r[0]) for r in tx.all("SELECT version FROM schema_migrations")]
         assert max(versions) == LATEST
