@@ -176,6 +176,21 @@ def test_the_store_imports_nothing_from_the_layers_above() -> None:
             assert not [m for m in _imports(path) if f"engramdb.store.{other}" in m], path
 
 
+@pytest.mark.parametrize(
+    ("layer", "above"),
+    [
+        ("encode", ("retrieve", "manage", "api", "server", "cli", "mcp", "bench")),
+        ("retrieve", ("manage", "api", "server", "cli", "mcp", "integrations", "bench")),
+        ("manage", ("api", "server", "cli", "mcp", "integrations", "bench")),
+    ],
+)
+def test_each_layer_imports_only_the_layers_below(layer: str, above: tuple[str, ...]) -> None:
+    upward = tuple(f"engramdb.{name}" for name in above)
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        bad = [m for m in _imports(path) if m.startswith(upward)]
+        assert not bad, (path, bad)
+
+
 def test_list_cursors_say_nothing_of_other_tenants_and_bind_to_their_user(
     store_target: str,
 ) -> None:

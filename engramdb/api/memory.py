@@ -32,6 +32,7 @@ from engramdb.encode.text import speaker_prefixed
 from engramdb.encode.timeparse import parse_timestamp
 from engramdb.errors import ConfigError, InvalidInputError
 from engramdb.llm.base import ChatModel, LLMStats
+from engramdb.manage.consolidate import Consolidation
 from engramdb.manage.guard import Guard
 from engramdb.manage.work import Enrichment
 from engramdb.models import KINDS, AddResult, Hit, Kind, MemoryItem
@@ -176,7 +177,7 @@ class Memory(Listing, Knowledge, Lifecycle, Guarded):
             stored = self.store.add(user, agent, items, enqueue=True)
             self._work.notify()
             return AddResult(episodes=stored, facts=[], decisions=[], pending=len(stored))
-        consolidation = self._ready_extractor().prepare(drafts, user, session)
+        consolidation = Consolidation.of(self._ready_extractor().prepare(drafts, user, session))
         consolidation.guard = self._guard.policy(user)
         for claim in consolidation.claims:
             claim.memory.expires_at = expires

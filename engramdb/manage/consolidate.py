@@ -17,25 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from engramdb.encode.facts.extractor import Claim, Extraction
 from engramdb.encode.facts.model import CLAIM, NOTE, FactDraft
 from engramdb.encode.text import normalise_name, query_terms
 from engramdb.models import Decision, DecisionEvent
-from engramdb.store.base import Inserted, NewMemory, StoredFact
+from engramdb.store.base import Inserted, StoredFact
 from engramdb.store.facts import FactSession
 
 if TYPE_CHECKING:
     from engramdb.manage.guard.consensus import ConsensusPolicy
 
 _FAR_PAST = datetime.min.replace(tzinfo=None)
-
-
-@dataclass(slots=True)
-class Claim:
-    """A draft plus the memory that would store it (embedded before the transaction)."""
-
-    draft: FactDraft
-    memory: NewMemory
-    said_at: datetime | None = None  # when its message was said (a plan's target is later)
 
 
 @dataclass
@@ -47,6 +39,10 @@ class Consolidation:
     decisions: list[Decision] = field(default_factory=list)
     fact_pks: list[int] = field(default_factory=list)
     guard: ConsensusPolicy | None = None  # manage/guard: who may close a fact
+
+    @classmethod
+    def of(cls, extraction: Extraction) -> Consolidation:
+        return cls(claims=list(extraction.claims), mentions=dict(extraction.mentions))
 
     def __call__(self, session: FactSession, fresh: list[Inserted]) -> None:
         """Inside ``store.add``: the batch's new messages are ``fresh``."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -24,10 +26,28 @@ from engramdb.encode.text import content_hash, normalise_name
 from engramdb.encode.timeparse import find_time_ranges
 from engramdb.errors import LLMError
 from engramdb.llm.base import ChatModel, LLMStats
-from engramdb.manage.consolidate import Claim, Consolidation
 from engramdb.store.base import NewMemory
 
 logger = logging.getLogger("engramdb.facts")
+
+
+@dataclass(slots=True)
+class Claim:
+    """A draft plus the memory that would store it (embedded before the transaction)."""
+
+    draft: FactDraft
+    memory: NewMemory
+    said_at: datetime | None = None  # when its message was said (a plan's target is later)
+
+
+@dataclass(slots=True)
+class Extraction:
+    """What a batch of messages holds: its claims, and the entities each message names."""
+
+    claims: list[Claim]
+    mentions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # message id
+
+
 Embed = Callable[[Sequence[str]], Vectors]
 _NOT_A_PERSON = {"assistant", "system", "tool", "bot", "ai"}
 
@@ -54,7 +74,7 @@ class FactExtractor:
 
     def prepare(
         self, drafts: list[EpisodeDraft], user_id: str, session_id: str | None
-    ) -> Consolidation:
+    ) -> Extraction:
         # first-hand only: a message of a role not named in fact_roles (the assistant, a
         # tool, the system) is kept as a message but says nothing as fact about anyone
         roles = set(self.config.fact_roles)
@@ -90,7 +110,7 @@ class FactExtractor:
                         mentions[d.message_id] = [(n, "mention") for n in names]
         found = [f for f in found if f.confidence >= self.config.min_confidence]
         claims = self._embedded(found, user_id, session_id, said_by)
-        return Consolidation(claims=claims, mentions=mentions)
+        return Extraction(claims=claims, mentions=mentions)
 
     def _claims(self, messages: list[rules.Message]) -> list[FactDraft]:
         if self.config.mode == "rules" or self.model is None:

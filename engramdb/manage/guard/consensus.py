@@ -22,7 +22,7 @@ from engramdb.manage.guard.lessons import Lesson
 from engramdb.manage.guard.trust import HIGH, PLAIN, REPORTED, Provenance, same_name
 
 if TYPE_CHECKING:
-    from engramdb.manage.consolidate import Claim
+    from engramdb.encode.facts.extractor import Claim
     from engramdb.store.base import StoredFact
     from engramdb.store.facts import FactSession
 
