@@ -175,6 +175,11 @@ class Searcher:
                     superseded_by=list(
                         dict.fromkeys(s for f in closed.get(pk, []) for s in successors.get(f, []))
                     ),
+                    # every field given: a default_factory costs pydantic a signature() each
+                    trust=None,
+                    provenance=None,
+                    flags=[],
+                    flagged=False,
                 )
             )
             pks.append(pk)
