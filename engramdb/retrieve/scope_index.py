@@ -80,6 +80,8 @@ class ScopeIndex:
         # message position → positions of the facts drawn from it (their anchor)
         self.drawn: dict[int, list[int]] = {}
         self.ann: Any = None
+        self.lexicon: Any = None  # retrieve/postings.py: BM25 in process, built when asked for
+        self.written: list[int] = []  # pks synced since the lexicon was last brought up to date
 
     def speaker_words(self) -> frozenset[str]:
         """Every word of the names of the scope's speakers and subjects, lower case, without
@@ -208,6 +210,7 @@ class ScopeIndex:
     def forget(self, pk: int) -> None:
         """A delete made through this process: drop the row without a reload."""
         pos = self.position.pop(pk, None)
+        self.lexicon = None  # its documents changed around the row: rebuilt when next asked
         if pos is not None:
             self._layout.remove(pos)
             self.alive[pos] = False
@@ -220,6 +223,8 @@ class ScopeIndex:
     def _append(self, rows: ScopeRows, *, build_ann: bool = True) -> None:
         if len(rows.pk) == 0:
             return
+        if self.lexicon is not None:
+            self.written += rows.pk.tolist()
         fresh = np.ones(len(rows.pk), np.bool_)
         for i, pk in enumerate(rows.pk.tolist()):
             pos = self.position.get(pk)

@@ -19,6 +19,7 @@ from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
 from engramdb.retrieve.intent import attribute_scores
 from engramdb.retrieve.laps import Laps
+from engramdb.retrieve.postings import lexicon_for
 from engramdb.retrieve.present import present_first, status_of
 from engramdb.retrieve.query import QueryAnalysis
 from engramdb.retrieve.scope_index import FloatArray, IntArray, ScopeIndex
@@ -94,15 +95,15 @@ class Searcher:
             as_of=as_of,
         )
         laps.lap("query analysis")
-        if info.match:
-            info.lexical = self._lexical(user_id, info.match, lexical, config)
-        laps.lap("lexical candidates")
         window = (now.timestamp(), as_of.timestamp() if as_of else None)
         read: dict[int, MemoryItem] = {}  # rows read while ranking, not read again for hits
         with self.scopes.open(user_id) as index:
             laps.lap("cache sync")
             if not index.position:
                 return [], []
+            if info.match:
+                info.lexical = self._lexical(index, info.match, lexical, config)
+            laps.lap("lexical candidates")
             positions = self._candidates(index, info, config, window)
             laps.lap("dense candidates")
             if len(positions) == 0:
@@ -186,16 +187,29 @@ class Searcher:
         return hits, pks
 
     def _lexical(
-        self, user_id: str, plan: Any, signals: dict[str, Granularity], config: SearchConfig
+        self, index: ScopeIndex, plan: Any, signals: dict[str, Granularity], config: SearchConfig
     ) -> dict[str, list[tuple[Any, float]]]:
-        """BM25 top-k per granularity; on PostgreSQL side by side (each one waits on the
-        server reading postings, so three in parallel cost about one), in-process one by one."""
+        """BM25 top-k per granularity: in process for small scopes (retrieve/postings.py, the
+        store's scores), else the store's index; on PostgreSQL side by side (each one waits on
+        the server reading postings, so three in parallel cost about one)."""
+        user_id = index.user_id
+        lexicon = None
+        if config.memory_lexical and len(index.position) <= config.memory_lexical_rows:
+            lexicon = lexicon_for(self.store, index)
 
         def run(granularity: Granularity) -> list[tuple[Any, float]]:
             size = config.session_candidates if granularity == "session" else config.candidates
-            return self.store.lexical(user_id, plan, granularity, size)
+            query = plan.queries.get(granularity) if plan.user_id == user_id else None
+            if query is None or size <= 0:
+                return []
+            found = lexicon.search(granularity, query, size) if lexicon is not None else None
+            return self.store.lexical(user_id, plan, granularity, size) if found is None else found
 
-        if len(signals) == 1 or not self.store.capabilities.concurrent_lexical:
+        if (
+            lexicon is not None
+            or len(signals) == 1
+            or not self.store.capabilities.concurrent_lexical
+        ):
             return {signal: run(g) for signal, g in signals.items()}
         futures = {signal: _LEXICAL_POOL.submit(run, g) for signal, g in signals.items()}
         return {signal: future.result() for signal, future in futures.items()}

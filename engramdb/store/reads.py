@@ -4,6 +4,7 @@ vector cache. Every query names the user in SQL where the caller gives one."""
 from __future__ import annotations
 
 import builtins
+from collections import Counter
 from typing import Any, Literal
 
 import numpy as np
@@ -154,6 +155,23 @@ class Reads:
             )
         owned = {int(r[0]): (str(r[1]), int(r[2])) for r in rows}
         return [(owned[key], score) for key, score in ranked if key in owned]
+
+    def lexical_documents(
+        self, user_id: str, granularity: Granularity, keys: builtins.list[Any] | None = None
+    ) -> builtins.list[tuple[Any, int, int, Counter[str]]]:
+        """The user's documents (all, or ``keys``: pks, or (session_key, segment)) as BM25
+        counts them, for an in-process index: key, the key ``lexical`` breaks ties by, |D|, tf."""
+        with self.d.read("lexical documents") as tx:
+            if granularity != "session":
+                found = self.d.lexical.documents(tx, user_id, granularity, keys)
+                return [(key, key, n, terms) for key, n, terms in found]
+            sql = "SELECT doc_id, session_key, segment FROM session_docs WHERE user_id = ?"
+            owned = {int(r[0]): (str(r[1]), int(r[2])) for r in tx.all(sql, (user_id,))}
+            if keys is not None:
+                wanted = set(keys)
+                owned = {doc: key for doc, key in owned.items() if key in wanted}
+            found = self.d.lexical.documents(tx, user_id, "session", list(owned))
+        return [(owned[doc], doc, n, terms) for doc, n, terms in found if doc in owned]
 
     # --- the vector cache's view ---------------------------------------------------------
     def scope_state(self, user_id: str) -> ScopeState:

@@ -5,6 +5,7 @@ Porter with no stopwords, as FTS5's ``porter``; tf is a lexeme's positions in th
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from engramdb.store.dialect import DocTerms, LexicalQuery, Row, Tx
@@ -73,6 +74,19 @@ class TsvectorIndex:
             (distinct,),
         )
         return {str(w): str(lexeme) for w, lexeme in rows}
+
+    def documents(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
+    ) -> list[tuple[int, int, Counter[str]]]:
+        sql = f"SELECT d.pk, d.len, u.lexeme, cardinality(u.positions) FROM {TABLES[granularity]}"
+        sql += " d CROSS JOIN LATERAL unnest(d.tsv) u WHERE d.user_id = ?"
+        rows = tx.all(
+            *((sql, (user_id,)) if keys is None else (f"{sql} AND d.pk = ANY(?)", (user_id, keys)))
+        )
+        found: dict[int, tuple[int, Counter[str]]] = {}
+        for pk, n, lexeme, tf in rows:  # |D| as the SQL scores it: len + 1
+            found.setdefault(int(pk), (int(n) + 1, Counter()))[1][str(lexeme)] = int(tf)
+        return [(pk, n, terms) for pk, (n, terms) in found.items()]
 
     def search(
         self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int

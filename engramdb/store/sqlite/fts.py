@@ -92,6 +92,23 @@ class FTS5Index:
             tx.run("DELETE FROM temp.stemmer")
         return {w: _FORMS.get(w, "") for w in words}
 
+    def documents(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
+    ) -> list[tuple[int, int, Counter[str]]]:
+        table, scope = TABLES[granularity], scope_token(user_id)
+        sql = f"SELECT rowid, body FROM {table} WHERE"
+        if keys is None:
+            rows = tx.all(f"{sql} {table} MATCH ?", (f'scope : "{scope}"',))
+        else:
+            where = "rowid IN ({}) AND scope = ?"
+            rows = [
+                r
+                for c in chunks(keys)
+                for r in tx.all(f"{sql} {where.format(marks(len(c)))}", (*c, scope))
+            ]
+        found = counts(tx, [r[1] for r in rows])  # |D| with the scope column's token
+        return [(int(r[0]), c.total() + 1, c) for r, c in zip(rows, found, strict=True)]
+
     def search(
         self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int
     ) -> list[tuple[int, float]]:
@@ -126,27 +143,27 @@ class FTS5Index:
 
 
 def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
-    """Each body's token count and distinct terms, from the scratch table. A token never spans
-    a line, so lines are remembered: a turn's line recurs in its turn, three windows and a
-    session segment, each rewritten as neighbours arrive."""
+    """Each body's token count and distinct terms (``counts``)."""
+    return [DocTerms(c.total(), frozenset(c)) for c in counts(tx, bodies)]
+
+
+def counts(tx: Tx, bodies: list[str]) -> list[Counter[str]]:
+    """Each body's index terms, counted, from the scratch table. A token never spans a line,
+    so lines are remembered: a turn's line recurs in its turn, three windows and a session
+    segment, each rewritten as neighbours arrive."""
     split = [body.split("\n") for body in bodies]
     missing = list(dict.fromkeys(line for lines in split for line in lines if line not in _LINES))
     if len(_LINES) + len(missing) > _MAX_LINES:
         _LINES.clear()
     for chunk in chunks(missing, 2000):
         tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(chunk)))
-        counts: list[Counter[str]] = [Counter() for _ in chunk]
+        found: list[Counter[str]] = [Counter() for _ in chunk]
         sql = "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
         for doc, term, n in tx.all(sql):
-            counts[doc][term] = n
-        _LINES.update(zip(chunk, counts, strict=True))
+            found[doc][term] = n
+        _LINES.update(zip(chunk, found, strict=True))
         tx.run("DELETE FROM temp.stemmer")
-    out = []
-    for lines in split:
-        found = [_LINES[line] for line in lines]
-        lexemes = frozenset().union(*found)
-        out.append(DocTerms(sum(sum(c.values()) for c in found), lexemes))
-    return out
+    return [sum((_LINES[line] for line in lines), Counter()) for lines in split]
 
 
 def scratch(conn: sqlite3.Connection) -> None:
