@@ -82,6 +82,7 @@ class ScopeIndex:
         self.ann: Any = None
         self.lexicon: Any = None  # retrieve/postings.py: BM25 in process, built when asked for
         self.written: list[int] = []  # pks synced since the lexicon was last brought up to date
+        self.texts: dict[int, str] = {}  # pk → text, as reranking read it (dropped when synced)
 
     def speaker_words(self) -> frozenset[str]:
         """Every word of the names of the scope's speakers and subjects, lower case, without
@@ -223,8 +224,10 @@ class ScopeIndex:
     def _append(self, rows: ScopeRows, *, build_ann: bool = True) -> None:
         if len(rows.pk) == 0:
             return
+        for pk in (written := rows.pk.tolist()):
+            self.texts.pop(pk, None)
         if self.lexicon is not None:
-            self.written += rows.pk.tolist()
+            self.written += written
         fresh = np.ones(len(rows.pk), np.bool_)
         for i, pk in enumerate(rows.pk.tolist()):
             pos = self.position.get(pk)

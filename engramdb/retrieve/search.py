@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from engramdb.encode.text import query_terms
 from engramdb.encode.timeparse import asks_for_time, find_time_ranges
-from engramdb.models import Hit, MemoryItem
+from engramdb.models import Hit
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
@@ -96,7 +96,6 @@ class Searcher:
         )
         laps.lap("query analysis")
         window = (now.timestamp(), as_of.timestamp() if as_of else None)
-        read: dict[int, MemoryItem] = {}  # rows read while ranking, not read again for hits
         with self.scopes.open(user_id) as index:
             laps.lap("cache sync")
             if not index.position:
@@ -125,7 +124,7 @@ class Searcher:
                     info.vector,
                     signals.get("attribute"),
                     as_of is not None,
-                    texts=lambda pks: self._read(pks, read),
+                    texts=lambda pks: self._read(index, pks),
                 ),
                 config,
             )
@@ -142,23 +141,24 @@ class Searcher:
             ]
             closed = _closed_claims(index, positions[top], status)
             laps.lap("reranking")
-        found = self._hits(chosen, signals, read, closed)
+        found = self._hits(chosen, signals, closed)
         laps.lap("reading hits")
         return found
 
-    def _read(self, pks: list[int], read: dict[int, MemoryItem]) -> dict[int, str]:
-        read.update(self.store.get_many([pk for pk in pks if pk not in read]))
-        return {pk: read[pk].text for pk in pks if pk in read}
+    def _read(self, index: ScopeIndex, pks: list[int]) -> dict[int, str]:
+        """Texts for reranking, kept in the scope's cache until their rows are synced again."""
+        missing = [pk for pk in pks if pk not in index.texts]
+        if missing:
+            index.texts.update({pk: m.text for pk, m in self.store.get_many(missing).items()})
+        return {pk: index.texts[pk] for pk in pks if pk in index.texts}
 
     def _hits(
         self,
         chosen: list[tuple[int, float, int, int]],
         signals: dict[str, Scores],
-        read: dict[int, MemoryItem],
         closed: dict[int, list[int]],
     ) -> tuple[list[Hit], list[int]]:
-        missing = [pk for pk, _, _, _ in chosen if pk not in read]
-        items = {**read, **(self.store.get_many(missing) if missing else {})}
+        items = self.store.get_many([pk for pk, _, _, _ in chosen])
         wanted = sorted({f for facts in closed.values() for f in facts})
         successors = self.store.successors(wanted) if wanted else {}
         hits, pks = [], []
