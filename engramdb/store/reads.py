@@ -162,16 +162,16 @@ class Reads:
         """The user's documents (all, or ``keys``: pks, or (session_key, segment)) as BM25
         counts them, for an in-process index: key, the key ``lexical`` breaks ties by, |D|, tf."""
         with self.d.read("lexical documents") as tx:
-            if granularity != "session":
-                found = self.d.lexical.documents(tx, user_id, granularity, keys)
-                return [(key, key, n, terms) for key, n, terms in found]
             sql = "SELECT doc_id, session_key, segment FROM session_docs WHERE user_id = ?"
-            owned = {int(r[0]): (str(r[1]), int(r[2])) for r in tx.all(sql, (user_id,))}
-            if keys is not None:
-                wanted = set(keys)
-                owned = {doc: key for doc, key in owned.items() if key in wanted}
-            found = self.d.lexical.documents(tx, user_id, "session", list(owned))
-        return [(owned[doc], doc, n, terms) for doc, n, terms in found if doc in owned]
+            named = granularity == "session"
+            owned = (
+                {int(r[0]): (str(r[1]), int(r[2])) for r in tx.all(sql, (user_id,))}
+                if named
+                else {}
+            )
+            ids = [d for d, k in owned.items() if keys is None or k in keys] if named else keys
+            found = self.d.lexical.documents(tx, user_id, granularity, ids)
+        return [(owned.get(d, d), d, n, terms) for d, n, terms in found]
 
     # --- the vector cache's view ---------------------------------------------------------
     def scope_state(self, user_id: str) -> ScopeState:

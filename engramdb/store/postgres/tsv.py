@@ -79,14 +79,11 @@ class TsvectorIndex:
         self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
     ) -> list[tuple[int, int, Counter[str]]]:
         sql = f"SELECT d.pk, d.len, u.lexeme, cardinality(u.positions) FROM {TABLES[granularity]}"
-        sql += " d CROSS JOIN LATERAL unnest(d.tsv) u WHERE d.user_id = ?"
-        rows = tx.all(
-            *((sql, (user_id,)) if keys is None else (f"{sql} AND d.pk = ANY(?)", (user_id, keys)))
-        )
+        sql += " d CROSS JOIN LATERAL unnest(d.tsv) u WHERE d.user_id = ? AND (? OR d.pk = ANY(?))"
         found: dict[int, tuple[int, Counter[str]]] = {}
-        for pk, n, lexeme, tf in rows:  # |D| as the SQL scores it: len + 1
+        for pk, n, lexeme, tf in tx.all(sql, (user_id, keys is None, keys or [])):
             found.setdefault(int(pk), (int(n) + 1, Counter()))[1][str(lexeme)] = int(tf)
-        return [(pk, n, terms) for pk, (n, terms) in found.items()]
+        return [(pk, n, terms) for pk, (n, terms) in found.items()]  # |D| as scored: len + 1
 
     def search(
         self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int

@@ -67,7 +67,8 @@ class FTS5Index:
             tx.run(f"DELETE FROM {table} WHERE {where}", args)
         sql = f"INSERT INTO {table} (rowid, body, scope) VALUES (?, ?, ?)"
         tx.many(sql, [(key, body, scope) for key, body in docs])
-        terms = tokenize(tx, [*old, *(body for _, body in docs)])  # one pass for both
+        found = counts(tx, [*old, *(body for _, body in docs)])  # one pass for both
+        terms = [DocTerms(c.total(), frozenset(c)) for c in found]
         return terms[: len(old)], terms[len(old) :]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
@@ -96,16 +97,13 @@ class FTS5Index:
         self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
     ) -> list[tuple[int, int, Counter[str]]]:
         table, scope = TABLES[granularity], scope_token(user_id)
-        sql = f"SELECT rowid, body FROM {table} WHERE"
-        if keys is None:
-            rows = tx.all(f"{sql} {table} MATCH ?", (f'scope : "{scope}"',))
-        else:
-            where = "rowid IN ({}) AND scope = ?"
-            rows = [
-                r
-                for c in chunks(keys)
-                for r in tx.all(f"{sql} {where.format(marks(len(c)))}", (*c, scope))
+        if keys is None:  # the scope token's postings: the user's rows
+            keys = [
+                r[0]
+                for r in tx.all(f"SELECT rowid FROM {table} WHERE scope MATCH ?", (f'"{scope}"',))
             ]
+        sql = f"SELECT rowid, body FROM {table} WHERE scope = ? AND rowid IN "
+        rows = [r for c in chunks(keys) for r in tx.all(f"{sql}({marks(len(c))})", (scope, *c))]
         found = counts(tx, [r[1] for r in rows])  # |D| with the scope column's token
         return [(int(r[0]), c.total() + 1, c) for r, c in zip(rows, found, strict=True)]
 
@@ -140,11 +138,6 @@ class FTS5Index:
                 scores[rowid] = scores.get(rowid, 0.0) + value
             left -= bound[i]
         return heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
-
-
-def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
-    """Each body's token count and distinct terms (``counts``)."""
-    return [DocTerms(c.total(), frozenset(c)) for c in counts(tx, bodies)]
 
 
 def counts(tx: Tx, bodies: list[str]) -> list[Counter[str]]:
