@@ -161,28 +161,26 @@ class Searcher:
         items = self.store.get_many([pk for pk, _, _, _ in chosen])
         wanted = sorted({f for facts in closed.values() for f in facts})
         successors = self.store.successors(wanted) if wanted else {}
+        rows = [i for _, _, i, _ in chosen]  # each signal's values rounded in one pass
+        shown = {
+            name: [round(v, 4) for v in values[rows].tolist()] for name, values in signals.items()
+        }
         hits, pks = [], []
-        for pk, score, i, status in chosen:
+        for j, (pk, score, _, status) in enumerate(chosen):
             item = items.get(pk)
             if item is None:  # deleted by another process since the cache was synced
                 continue
-            detail = {name: round(float(values[i]), 4) for name, values in signals.items()}
-            hits.append(
-                Hit.model_construct(  # the item was validated as it was read
-                    **dict(item),
-                    score=round(score, 6),
-                    signals=detail,
-                    status=_STATUS[status] if item.metadata.get("tense") != "past" else "past",
-                    superseded_by=list(
-                        dict.fromkeys(s for f in closed.get(pk, []) for s in successors.get(f, []))
-                    ),
-                    # every field given: a default_factory costs pydantic a signature() each
-                    trust=None,
-                    provenance=None,
-                    flags=[],
-                    flagged=False,
-                )
-            )
+            said = dict.fromkeys(s for f in closed.get(pk, []) for s in successors.get(f, []))
+            found = {
+                **item.__dict__,  # the item was validated as it was read
+                "score": round(score, 6),
+                "signals": {name: values[j] for name, values in shown.items()},
+                "status": _STATUS[status] if item.metadata.get("tense") != "past" else "past",
+                "superseded_by": list(said),
+                **_UNREVIEWED,
+                "flags": [],
+            }
+            hits.append(_HIT.model_copy(update=found))
             pks.append(pk)
         return hits, pks
 
@@ -292,6 +290,10 @@ def _closed_claims(
     return out
 
 
+# every hit is a copy of one with every field set: pydantic's model_construct fills defaults
+# field by field (a default_factory costs it a signature() each), model_copy only updates
+_HIT = Hit.model_construct(**dict.fromkeys(Hit.model_fields))
+_UNREVIEWED = {"trust": None, "provenance": None, "flagged": False}  # the guard's, at review
 _STATUS: dict[int, Literal["current", "superseded"] | None] = {
     1: "current",
     -1: "superseded",
