@@ -79,31 +79,27 @@ class FTS5Index:
         }
 
     def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:
-        """Remembered across queries: every store tokenizes alike."""
+        """Remembered across queries: every store tokenizes alike. (A word of several tokens
+        has no one index term: no document frequency is found for it.)"""
         missing = [w for w in dict.fromkeys(words) if w not in _FORMS]
-        if missing:
-            tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(missing)))
-            sql = "SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"
-            tokens: dict[int, list[str]] = {}
-            for doc, term in tx.all(sql):
-                tokens.setdefault(doc, []).append(term)
-            if len(_FORMS) + len(missing) > _MAX_FORMS:
-                _FORMS.clear()
-            _FORMS.update({w: " ".join(tokens.get(i, [])) for i, w in enumerate(missing)})
-            tx.run("DELETE FROM temp.stemmer")
+        if len(_FORMS) + len(missing) > _MAX_FORMS:
+            _FORMS.clear()
+        _FORMS.update({w: " ".join(c) for w, c in zip(missing, counts(tx, missing), strict=True)})
         return {w: _FORMS.get(w, "") for w in words}
 
     def documents(
         self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
     ) -> list[tuple[int, int, Counter[str]]]:
         table, scope = TABLES[granularity], scope_token(user_id)
+        sql = f"SELECT rowid, body FROM {table} WHERE scope"
         if keys is None:  # the scope token's postings: the user's rows
-            keys = [
-                r[0]
-                for r in tx.all(f"SELECT rowid FROM {table} WHERE scope MATCH ?", (f'"{scope}"',))
+            rows = tx.all(f"{sql} MATCH ?", (f'"{scope}"',))
+        else:
+            rows = [
+                r
+                for c in chunks(keys)
+                for r in tx.all(f"{sql} = ? AND rowid IN ({marks(len(c))})", (scope, *c))
             ]
-        sql = f"SELECT rowid, body FROM {table} WHERE scope = ? AND rowid IN "
-        rows = [r for c in chunks(keys) for r in tx.all(f"{sql}({marks(len(c))})", (scope, *c))]
         found = counts(tx, [r[1] for r in rows])  # |D| with the scope column's token
         return [(int(r[0]), c.total() + 1, c) for r, c in zip(rows, found, strict=True)]
 
@@ -161,8 +157,10 @@ def counts(tx: Tx, bodies: list[str]) -> list[Counter[str]]:
 
 def scratch(conn: sqlite3.Connection) -> None:
     """A scratch FTS table of the connection (TEMP) with the index's tokenizer, and a view of
-    its terms: what the index makes of a text, without touching the index. Left empty."""
+    its terms: what the index makes of a text, without touching the index. Left empty, and
+    emptied for real (secure-delete): the view reads every entry the index still holds."""
     conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5 (x, {TOKENIZE})")
+    conn.execute("INSERT INTO temp.stemmer (stemmer, rank) VALUES ('secure-delete', 1)")
     conn.execute(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_vocab USING fts5vocab"
         " (temp, stemmer, 'instance')"
