@@ -188,8 +188,8 @@ class ScopeIndex:
 
     def anchors(self, positions: IntArray) -> IntArray:
         """Each row's anchor episode position (facts borrow its context signals), or -1."""
-        pks = self._cols["anchor_pk"][positions]
-        return np.array([self.position.get(int(pk), -1) for pk in pks], np.int64)
+        pks, get = self._cols["anchor_pk"][positions].tolist(), self.position.get
+        return np.fromiter((get(pk, -1) for pk in pks), np.int64, len(pks))
 
     # --- keeping current -----------------------------------------------------------------
     def sync(self, store: MemoryStore) -> None:
