@@ -55,3 +55,15 @@ def test_in_process_bm25_follows_the_store(store_target: str) -> None:
         _same(mem, user)
         mem.add([{"role": "user", "content": "a zebra kayak"}], user_id=user, session_id="s2")
         _same(mem, user)
+
+
+def test_in_process_plan_is_the_store_plan(store_target: str) -> None:
+    with Memory(store_target, embedder=STATIC, enrichment={"worker": False}) as mem:
+        talk = ["kayak lemon zebra", "the piano and the kayak", "", "?!", "lemon, lemon, lemon"]
+        mem.add([{"role": "user", "content": t or "…"} for t in talk], user_id="u", session_id="a")
+        mem.add([{"role": "user", "content": "zebra piano"}], user_id="u", session_id="b")
+        with mem._searcher.scopes.open("u") as index:
+            lexicon = lexicon_for(mem.store, index)
+            for query in [*QUERIES, "nothing here", "zebras' pianos"]:
+                terms = query_terms(query)
+                assert lexicon.plan(mem.store, index, terms) == mem.store.lexical_plan("u", terms)

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from engramdb.store.base import Granularity
-from engramdb.store.dialect import LexicalQuery
-from engramdb.store.lexical import K1, B
+from engramdb.store.dialect import LexicalQuery, QueryTerm
+from engramdb.store.lexical import K1, B, LexicalPlan, idf, normalise
 
 if TYPE_CHECKING:
     from engramdb.retrieve.scope_index import ScopeIndex
@@ -101,6 +101,27 @@ class ScopeLexicon:
         self, granularity: str, query: LexicalQuery, limit: int
     ) -> list[tuple[Any, float]] | None:
         return self.granularities[granularity].search(query, limit)
+
+    def plan(self, store: MemoryStore, index: ScopeIndex, terms: list[str]) -> LexicalPlan | None:
+        """The store's plan (store/lexical.py ``plan``) of a scope it takes every term in, with
+        N, the mean length and each term's df counted in the documents held."""
+        words = [w for t in terms for w in normalise(t).split()]
+        lexemes = store.lexemes(words)
+        grouped: dict[str, list[str]] = {}
+        for word in words:
+            if lexemes.get(word):  # a word of separators only has no index term
+                grouped.setdefault(lexemes[word], []).append(word)
+        queries: dict[str, LexicalQuery] = {}
+        for granularity, postings in self.granularities.items():
+            docs = len(postings.keys)
+            found = [
+                QueryTerm(same[0], lexeme, len(same), n, idf(docs, n))
+                for lexeme, same in grouped.items()
+                if (n := len(postings.terms.get(lexeme, ()))) > 0
+            ]
+            if found:  # |D| held with the scope column's token: (tokens + N) / N
+                queries[granularity] = LexicalQuery(tuple(found), docs, sum(postings.length) / docs)
+        return LexicalPlan(index.user_id, queries) if queries else None
 
     def refresh(self, store: MemoryStore, index: ScopeIndex, pks: list[int]) -> None:
         """Reread the documents the rows ``pks`` (written since the last sync) changed."""

@@ -35,6 +35,7 @@ from engramdb.retrieve.signals import (
 from engramdb.retrieve.succession import QueryFacts, reorder_facts
 from engramdb.store.base import Granularity
 from engramdb.store.engine import MemoryStore
+from engramdb.store.lexical import FULL_OR_MAX_ROWS, LexicalPlan
 
 # shared by every Searcher of the process; a store's connections are per thread (SQLite) or
 # pooled (PostgreSQL), so worker threads can query it
@@ -88,7 +89,7 @@ class Searcher:
         info = QueryAnalysis(
             text=query,
             now=now,
-            match=self.store.lexical_plan(user_id, query_terms(query)) if lexical else None,
+            match=None,  # planned with the scope's cache (in process for small scopes)
             vector=vector,
             asks_time=asks_for_time(query),
             ranges=find_time_ranges(query, now) if "time" in active else [],
@@ -100,8 +101,8 @@ class Searcher:
             laps.lap("cache sync")
             if not index.position:
                 return [], []
-            if info.match:
-                info.lexical = self._lexical(index, info.match, lexical, config)
+            if lexical and (terms := query_terms(query)):
+                info.lexical = self._lexical(index, terms, info, lexical, config)
             laps.lap("lexical candidates")
             positions = self._candidates(index, info, config, window)
             laps.lap("dense candidates")
@@ -185,15 +186,27 @@ class Searcher:
         return hits, pks
 
     def _lexical(
-        self, index: ScopeIndex, plan: Any, signals: dict[str, Granularity], config: SearchConfig
+        self,
+        index: ScopeIndex,
+        terms: list[str],
+        info: QueryAnalysis,
+        signals: dict[str, Granularity],
+        config: SearchConfig,
     ) -> dict[str, list[tuple[Any, float]]]:
-        """BM25 top-k per granularity: in process for small scopes (retrieve/postings.py, the
-        store's scores), else the store's index; on PostgreSQL side by side (each one waits on
-        the server reading postings, so three in parallel cost about one)."""
-        user_id = index.user_id
-        lexicon = None
+        """BM25 top-k per granularity: planned and scored in process for small scopes
+        (retrieve/postings.py: the store's plan and scores), else by the store's index; on
+        PostgreSQL side by side (each one waits on the server reading postings, so three in
+        parallel cost about one)."""
+        user_id, lexicon = index.user_id, None
         if config.memory_lexical and len(index.position) <= config.memory_lexical_rows:
             lexicon = lexicon_for(self.store, index)
+        if lexicon is not None and index.state.rows <= FULL_OR_MAX_ROWS:
+            info.match = lexicon.plan(self.store, index, terms)
+        else:  # a large scope's plan is bounded by the store (store/lexical.py)
+            info.match = self.store.lexical_plan(user_id, terms)
+        plan: LexicalPlan | None = info.match
+        if plan is None:
+            return {}
 
         def run(granularity: Granularity) -> list[tuple[Any, float]]:
             size = config.session_candidates if granularity == "session" else config.candidates
@@ -292,7 +305,8 @@ def _closed_claims(
 
 # every hit is a copy of one with every field set: pydantic's model_construct fills defaults
 # field by field (a default_factory costs it a signature() each), model_copy only updates
-_HIT = Hit.model_construct(**dict.fromkeys(Hit.model_fields))
+_EMPTY: dict[str, Any] = dict.fromkeys(Hit.model_fields)
+_HIT = Hit.model_construct(**_EMPTY)
 _UNREVIEWED = {"trust": None, "provenance": None, "flagged": False}  # the guard's, at review
 _STATUS: dict[int, Literal["current", "superseded"] | None] = {
     1: "current",

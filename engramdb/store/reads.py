@@ -136,6 +136,11 @@ class Reads:
         with self.d.read("lexical search") as tx:
             return plan(tx, self.d.lexical.lexemes(tx, words), user_id, words, rows)
 
+    def lexemes(self, words: builtins.list[str]) -> dict[str, str]:
+        """Each normalised word's index term ("" where it has none): the dialect's tokenizer."""
+        with self.d.read("lexical search") as tx:
+            return self.d.lexical.lexemes(tx, words)
+
     def lexical(
         self, user_id: str, plan: LexicalPlan | None, granularity: Granularity, limit: int
     ) -> builtins.list[tuple[Any, float]]:

@@ -78,12 +78,15 @@ class TsvectorIndex:
     def documents(
         self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
     ) -> list[tuple[int, int, Counter[str]]]:
-        sql = f"SELECT d.pk, d.len, u.lexeme, cardinality(u.positions) FROM {TABLES[granularity]}"
-        sql += " d CROSS JOIN LATERAL unnest(d.tsv) u WHERE d.user_id = ? AND (? OR d.pk = ANY(?))"
+        sql = f"SELECT d.pk, d.len, u.lexeme, cardinality(u.positions) FROM {TABLES[granularity]} d"
+        sql += " LEFT JOIN LATERAL unnest(d.tsv) u ON true WHERE d.user_id = ?"
+        sql += " AND (? OR d.pk = ANY(?))"
         found: dict[int, tuple[int, Counter[str]]] = {}
         for pk, n, lexeme, tf in tx.all(sql, (user_id, keys is None, keys or [])):
-            found.setdefault(int(pk), (int(n) + 1, Counter()))[1][str(lexeme)] = int(tf)
-        return [(pk, n, terms) for pk, (n, terms) in found.items()]  # |D| as scored: len + 1
+            terms = found.setdefault(int(pk), (int(n) + 1, Counter()))[1]  # |D| as scored: len + 1
+            if lexeme is not None:  # a document without terms still counts in N
+                terms[str(lexeme)] = int(tf)
+        return [(pk, n, terms) for pk, (n, terms) in found.items()]
 
     def search(
         self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int
