@@ -40,6 +40,8 @@ from engramdb.store.lexical import FULL_OR_MAX_ROWS, LexicalPlan
 # shared by every Searcher of the process; a store's connections are per thread (SQLite) or
 # pooled (PostgreSQL), so worker threads can query it
 _LEXICAL_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="engramdb-lexical")
+PREFETCH_FACTS = 5_000  # fact texts read at once the first time a scope is reranked
+_PREFETCHED = -1  # the key that says they were (no row has it)
 DENSE_SIGNALS = ("dense", "dense_context", "dense_window", "session_dense")
 LEXICAL_SIGNALS: dict[str, Granularity] = {
     "turn_bm25": "turn",
@@ -147,8 +149,13 @@ class Searcher:
         return found
 
     def _read(self, index: ScopeIndex, pks: list[int]) -> dict[int, str]:
-        """Texts for reranking, kept in the scope's cache until their rows are synced again."""
+        """Texts for reranking, kept in the scope's cache until their rows are synced again;
+        the first time, every fact's of a scope of up to ``PREFETCH_FACTS`` (one read)."""
         missing = [pk for pk in pks if pk not in index.texts]
+        if missing and _PREFETCHED not in index.texts:
+            facts = index.pks[index.alive & ~index.is_episode].tolist()
+            index.texts[_PREFETCHED] = ""
+            missing = list(dict.fromkeys([*missing, *facts[:PREFETCH_FACTS]]))
         if missing:
             index.texts.update({pk: m.text for pk, m in self.store.get_many(missing).items()})
         return {pk: index.texts[pk] for pk in pks if pk in index.texts}
