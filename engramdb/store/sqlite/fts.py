@@ -18,7 +18,7 @@ from typing import Any
 
 from engramdb.encode.text import content_hash
 from engramdb.store.dialect import DocTerms, LexicalQuery, Tx, chunks, marks
-from engramdb.store.lexical import K1, B
+from engramdb.store.lexical import K1, B, normalise
 
 TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
 TABLES = {"turn": "fts_turn", "window": "fts_window", "session": "fts_session"}
@@ -146,11 +146,15 @@ def counts(tx: Tx, bodies: list[str]) -> list[Counter[str]]:
         _LINES.clear()
     for chunk in chunks(missing, 2000):
         tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(chunk)))
-        found: list[Counter[str]] = [Counter() for _ in chunk]
-        sql = "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
-        for doc, term, n in tx.all(sql):
-            found[doc][term] = n
-        _LINES.update(zip(chunk, found, strict=True))
+        found: list[list[str]] = [[] for _ in chunk]
+        for doc, term in tx.all("SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"):
+            found[doc].append(term)
+        for line, terms in zip(chunk, found, strict=True):
+            _LINES[line] = Counter(terms)
+            if line.isascii() and len(words := normalise(line).split()) == len(terms):
+                if len(_FORMS) > _MAX_FORMS:  # each word's term, learnt on the way (queries')
+                    _FORMS.clear()
+                _FORMS.update(zip(words, terms, strict=True))
         tx.run("DELETE FROM temp.stemmer")
     return [sum((_LINES[line] for line in lines), Counter()) for lines in split]
 
