@@ -40,7 +40,7 @@ from engramdb.store.lexical import FULL_OR_MAX_ROWS, LexicalPlan
 # shared by every Searcher of the process; a store's connections are per thread (SQLite) or
 # pooled (PostgreSQL), so worker threads can query it
 _LEXICAL_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="engramdb-lexical")
-PREFETCH_FACTS = 5_000  # fact texts read at once the first time a scope is reranked
+PREFETCH_FACTS = 2_000  # a scope with at most this many facts reads their texts at once
 _PREFETCHED = -1  # the key that says they were (no row has it)
 DENSE_SIGNALS = ("dense", "dense_context", "dense_window", "session_dense")
 LEXICAL_SIGNALS: dict[str, Granularity] = {
@@ -155,7 +155,8 @@ class Searcher:
         if missing and _PREFETCHED not in index.texts:
             facts = index.pks[index.alive & ~index.is_episode].tolist()
             index.texts[_PREFETCHED] = ""
-            missing = list(dict.fromkeys([*missing, *facts[:PREFETCH_FACTS]]))
+            if len(facts) <= PREFETCH_FACTS:
+                missing = list(dict.fromkeys([*missing, *facts]))
         if missing:
             index.texts.update({pk: m.text for pk, m in self.store.get_many(missing).items()})
         return {pk: index.texts[pk] for pk in pks if pk in index.texts}
@@ -207,6 +208,8 @@ class Searcher:
         user_id, lexicon = index.user_id, None
         if config.memory_lexical and len(index.position) <= config.memory_lexical_rows:
             lexicon = lexicon_for(self.store, index)
+        else:  # grown past it, or switched off: not kept current for nothing
+            index.lexicon, index.written = None, []
         if lexicon is not None and index.state.rows <= FULL_OR_MAX_ROWS:
             info.match = lexicon.plan(self.store, index, terms)
         else:  # a large scope's plan is bounded by the store (store/lexical.py)
