@@ -21,6 +21,9 @@ class EmbedderConfig(BaseModel):
     # products (~1.8x faster, cosine to fp32 ≈ 0.99).
     precision: Literal["fp32", "int8"] = "int8"
     threads: int = Field(2, ge=1, le=64, description="ONNX Runtime intra-op threads")
+    query_threads: int = Field(
+        1, ge=0, le=64, description="minilm: threads of the questions' own session (0: shared)"
+    )
     batch_size: int = Field(16, ge=1, le=1024)
     max_tokens: int = Field(128, ge=8, le=512, description="longer texts are truncated")
     # openai-compatible endpoint (only used when provider == "openai")

@@ -17,6 +17,7 @@ from engramdb.api.guarded import Guarded
 from engramdb.api.knowledge import Knowledge
 from engramdb.api.lifecycle import Lifecycle, UseCounter, expiry
 from engramdb.api.listing import Listing, user_of
+from engramdb.api.queries import QueryEmbedder
 from engramdb.config import EngramConfig
 from engramdb.encode.embedders import QueryCache, create_embedder
 from engramdb.encode.episodes import edited_memory, episode_memory
@@ -88,7 +89,8 @@ class Memory(Listing, Knowledge, Lifecycle, Guarded):
         )
         self._uses = UseCounter(self.store)
         self._guard = Guard(config.guard, self.store)
-        self._queries = QueryCache(self.embedder)
+        models = Path(config.model_cache_dir).expanduser()
+        self._queries = QueryCache(QueryEmbedder(self.embedder, config.embedder, models))
         ann = AnnSettings(
             config.store_options.ann_threshold, config.store_options.ann_connectivity, cache / "ann"
         )

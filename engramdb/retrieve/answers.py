@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from engramdb.encode.facts.model import ATTRIBUTES, FAVORITE
@@ -84,7 +85,7 @@ def read_question(text: str) -> Question:
     elif _WHERE.match(text):
         kind = "place"
     folded = frozenset(fold(w) for w in words(text))
-    roots = frozenset(_root(t) for t in query_terms(text))
+    roots = _roots(text)
     return Question(roots, folded, kind, _OPEN.match(text) is not None)
 
 
@@ -94,7 +95,7 @@ def answers(question: Question, fact: str, known_names: Collection[str]) -> bool
     count as names even at the start of a sentence, where any word is capitalised."""
     if not question.open:  # "Is Yuki married?": "Yuki is married" answers by repeating it
         return True
-    new = {_root(t) for t in query_terms(fact)} - question.roots - _TEMPLATE_ROOTS
+    new = _roots(fact) - question.roots - _TEMPLATE_ROOTS
     if not new:
         return False
     if question.kind == "count":
@@ -109,7 +110,14 @@ def answers(question: Question, fact: str, known_names: Collection[str]) -> bool
 def names(text: str, known_names: Collection[str]) -> set[str]:
     """The capitalised words of ``text`` (lower case) that are names: not "I", not a month or
     a weekday, and at the start of a sentence only if ``known_names`` holds them."""
-    found = set()
+    return {name for name, starts in _capitalised(text) if not starts or name in known_names}
+
+
+@lru_cache(maxsize=8192)
+def _capitalised(text: str) -> tuple[tuple[str, bool], ...]:
+    """The name-like words of a text and whether each opens a sentence (a fact's text is
+    read by every search that ranks it: worked out once)."""
+    found = []
     for m in _CAPITALISED.finditer(text):
         if not m.group()[0].isupper():
             continue
@@ -117,9 +125,14 @@ def names(text: str, known_names: Collection[str]) -> set[str]:
         starts = _SENTENCE_START.search(text[: m.start()]) is not None
         # "BOOKED.", "OMG" are no names; "IBM", "NYC" are
         shouted = m.group().isupper() and (len(m.group()) > 4 or name in _SHOUTED)
-        if name not in _NOT_NAMES and not shouted and (not starts or name in known_names):
-            found.add(name)
-    return found
+        if name not in _NOT_NAMES and not shouted:
+            found.append((name, starts))
+    return tuple(found)
+
+
+@lru_cache(maxsize=8192)
+def _roots(text: str) -> frozenset[str]:
+    return frozenset(_root(t) for t in query_terms(text))
 
 
 def fold(word: str) -> str:

@@ -47,6 +47,12 @@ class SearchConfig(BaseModel):
     session_candidates: int = Field(3, ge=0, le=50, description="best sessions whose turns join")
     context_alpha: float = Field(0.3, ge=0, le=2, description="neighbour weight in dense_context")
     rrf_k: int = Field(60, ge=1)
+    # BM25 from the scope's documents held in process (retrieve/postings.py): the store's
+    # scores without its postings reads; larger scopes use the store's index alone
+    memory_lexical: bool = Field(True, description="small scopes score BM25 in process")
+    memory_lexical_rows: int = Field(
+        20_000, ge=0, description="the largest scope (rows) that scores BM25 in process"
+    )
     ann_expansion: int = Field(128, ge=8, le=4096, description="HNSW ef at search time")
     # a fact borrows part of its source turn's context: at 1.0 facts crowded turns out of the
     # top 10 (LoCoMo fitting half -0.009); with notes (a fact for most turns) 0.3 beats 0.5

@@ -9,7 +9,7 @@ import numpy as np
 
 from engramdb.encode.text import normalise_name, words
 from engramdb.retrieve.scope_index import IntArray, ScopeIndex
-from engramdb.retrieve.signals import Scores
+from engramdb.retrieve.signals import Scores, place_of
 from engramdb.store.base import EntityMentions
 from engramdb.store.engine import MemoryStore
 
@@ -66,8 +66,7 @@ def inherit_context(
     facts = np.flatnonzero(anchors >= 0)
     if len(facts) == 0:
         return
-    where = {int(p): i for i, p in enumerate(positions.tolist())}
-    source = np.array([where.get(int(a), -1) for a in anchors[facts]], np.int64)
+    source = place_of(positions, anchors[facts])
     found = source >= 0
     facts, source = facts[found], source[found]
     for name in CONTEXT_SIGNALS:

@@ -8,8 +8,8 @@ from time import perf_counter
 STAGES = (
     "query embedding",
     "query analysis",
-    "lexical candidates",
     "cache sync",
+    "lexical candidates",
     "dense candidates",
     "signals",
     "fusion",

@@ -74,12 +74,12 @@ def status_of(index: ScopeIndex, positions: IntArray, at: float) -> npt.NDArray[
     """Per row: 1 current, -1 superseded (a fact closed by ``at``; a message whose every
     claim was), 0 a message from which no claim was drawn."""
     out = np.zeros(len(positions), np.int8)
+    episode, alive, valid_to = index.is_episode, index.alive, index.valid_to
     for i, pos in enumerate(positions.tolist()):
-        facts = [pos] if not index.is_episode[pos] else index.drawn.get(pos, [])
-        facts = [f for f in facts if index.alive[f]]
-        if facts:
-            ends = index.valid_to[facts]
-            out[i] = -1 if bool(np.all(~np.isnan(ends) & (ends <= at))) else 1
+        facts = index.drawn.get(pos, []) if episode[pos] else [pos]
+        ends = valid_to[facts][alive[facts]] if facts else valid_to[:0]
+        if len(ends):  # closed by ``at`` (an open end, NaN, is not <= at)
+            out[i] = -1 if bool(np.all(ends <= at)) else 1
     return out
 
 

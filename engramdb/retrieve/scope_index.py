@@ -80,6 +80,9 @@ class ScopeIndex:
         # message position → positions of the facts drawn from it (their anchor)
         self.drawn: dict[int, list[int]] = {}
         self.ann: Any = None
+        self.lexicon: Any = None  # retrieve/postings.py: BM25 in process, built when asked for
+        self.written: list[int] = []  # pks synced since the lexicon was last brought up to date
+        self.texts: dict[int, str] = {}  # pk → text, as reranking read it (dropped when synced)
 
     def speaker_words(self) -> frozenset[str]:
         """Every word of the names of the scope's speakers and subjects, lower case, without
@@ -185,8 +188,8 @@ class ScopeIndex:
 
     def anchors(self, positions: IntArray) -> IntArray:
         """Each row's anchor episode position (facts borrow its context signals), or -1."""
-        pks = self._cols["anchor_pk"][positions]
-        return np.array([self.position.get(int(pk), -1) for pk in pks], np.int64)
+        pks, get = self._cols["anchor_pk"][positions].tolist(), self.position.get
+        return np.fromiter((get(pk, -1) for pk in pks), np.int64, len(pks))
 
     # --- keeping current -----------------------------------------------------------------
     def sync(self, store: MemoryStore) -> None:
@@ -208,6 +211,7 @@ class ScopeIndex:
     def forget(self, pk: int) -> None:
         """A delete made through this process: drop the row without a reload."""
         pos = self.position.pop(pk, None)
+        self.lexicon = None  # its documents changed around the row: rebuilt when next asked
         if pos is not None:
             self._layout.remove(pos)
             self.alive[pos] = False
@@ -220,6 +224,10 @@ class ScopeIndex:
     def _append(self, rows: ScopeRows, *, build_ann: bool = True) -> None:
         if len(rows.pk) == 0:
             return
+        for pk in (written := rows.pk.tolist()):
+            self.texts.pop(pk, None)
+        if self.lexicon is not None:
+            self.written += written
         fresh = np.ones(len(rows.pk), np.bool_)
         for i, pk in enumerate(rows.pk.tolist()):
             pos = self.position.get(pk)

@@ -13,12 +13,13 @@ import numpy.typing as npt
 
 from engramdb.encode.text import query_terms
 from engramdb.encode.timeparse import asks_for_time, find_time_ranges
-from engramdb.models import Hit, MemoryItem
+from engramdb.models import Hit
 from engramdb.retrieve.config import SearchConfig
 from engramdb.retrieve.fusion import fuse
 from engramdb.retrieve.graph import graph_scores, inherit_context
 from engramdb.retrieve.intent import attribute_scores
 from engramdb.retrieve.laps import Laps
+from engramdb.retrieve.postings import lexicon_for
 from engramdb.retrieve.present import present_first, status_of
 from engramdb.retrieve.query import QueryAnalysis
 from engramdb.retrieve.redundancy import one_per_message
@@ -35,10 +36,13 @@ from engramdb.retrieve.signals import (
 from engramdb.retrieve.succession import QueryFacts, reorder_facts
 from engramdb.store.base import Granularity
 from engramdb.store.engine import MemoryStore
+from engramdb.store.lexical import FULL_OR_MAX_ROWS, LexicalPlan
 
 # shared by every Searcher of the process; a store's connections are per thread (SQLite) or
 # pooled (PostgreSQL), so worker threads can query it
 _LEXICAL_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="engramdb-lexical")
+PREFETCH_FACTS = 2_000  # a scope with at most this many facts reads their texts at once
+_PREFETCHED = -1  # the key that says they were (no row has it)
 DENSE_SIGNALS = ("dense", "dense_context", "dense_window", "session_dense")
 LEXICAL_SIGNALS: dict[str, Granularity] = {
     "turn_bm25": "turn",
@@ -88,22 +92,21 @@ class Searcher:
         info = QueryAnalysis(
             text=query,
             now=now,
-            match=self.store.lexical_plan(user_id, query_terms(query)) if lexical else None,
+            match=None,  # planned with the scope's cache (in process for small scopes)
             vector=vector,
             asks_time=asks_for_time(query),
             ranges=find_time_ranges(query, now) if "time" in active else [],
             as_of=as_of,
         )
         laps.lap("query analysis")
-        if info.match:
-            info.lexical = self._lexical(user_id, info.match, lexical, config)
-        laps.lap("lexical candidates")
         window = (now.timestamp(), as_of.timestamp() if as_of else None)
-        read: dict[int, MemoryItem] = {}  # rows read while ranking, not read again for hits
         with self.scopes.open(user_id) as index:
             laps.lap("cache sync")
             if not index.position:
                 return [], []
+            if lexical and (terms := query_terms(query)):
+                info.lexical = self._lexical(index, terms, info, lexical, config)
+            laps.lap("lexical candidates")
             positions = self._candidates(index, info, config, window)
             laps.lap("dense candidates")
             if len(positions) == 0:
@@ -125,7 +128,7 @@ class Searcher:
                     info.vector,
                     signals.get("attribute"),
                     as_of is not None,
-                    texts=lambda pks: self._read(pks, read),
+                    texts=lambda pks: self._read(index, pks),
                 ),
                 config,
             )
@@ -146,56 +149,93 @@ class Searcher:
             ]
             closed = _closed_claims(index, positions[top], status)
             laps.lap("reranking")
-        found = self._hits(chosen, signals, read, closed)
+        found = self._hits(chosen, signals, closed)
         laps.lap("reading hits")
         return found
 
-    def _read(self, pks: list[int], read: dict[int, MemoryItem]) -> dict[int, str]:
-        read.update(self.store.get_many([pk for pk in pks if pk not in read]))
-        return {pk: read[pk].text for pk in pks if pk in read}
+    def _read(self, index: ScopeIndex, pks: list[int]) -> dict[int, str]:
+        """Texts for reranking, kept in the scope's cache until their rows are synced again;
+        the first time, every fact's of a scope of up to ``PREFETCH_FACTS`` (one read)."""
+        missing = [pk for pk in pks if pk not in index.texts]
+        if missing and _PREFETCHED not in index.texts:
+            facts = index.pks[index.alive & ~index.is_episode].tolist()
+            index.texts[_PREFETCHED] = ""
+            if len(facts) <= PREFETCH_FACTS:
+                missing = list(dict.fromkeys([*missing, *facts]))
+        if missing:
+            index.texts.update({pk: m.text for pk, m in self.store.get_many(missing).items()})
+        return {pk: index.texts[pk] for pk in pks if pk in index.texts}
 
     def _hits(
         self,
         chosen: list[tuple[int, float, int, int]],
         signals: dict[str, Scores],
-        read: dict[int, MemoryItem],
         closed: dict[int, list[int]],
     ) -> tuple[list[Hit], list[int]]:
-        missing = [pk for pk, _, _, _ in chosen if pk not in read]
-        items = {**read, **(self.store.get_many(missing) if missing else {})}
+        items = self.store.get_many([pk for pk, _, _, _ in chosen])
         wanted = sorted({f for facts in closed.values() for f in facts})
         successors = self.store.successors(wanted) if wanted else {}
+        rows = [i for _, _, i, _ in chosen]  # each signal's values rounded in one pass
+        shown = {
+            name: [round(v, 4) for v in values[rows].tolist()] for name, values in signals.items()
+        }
         hits, pks = [], []
-        for pk, score, i, status in chosen:
+        for j, (pk, score, _, status) in enumerate(chosen):
             item = items.get(pk)
             if item is None:  # deleted by another process since the cache was synced
                 continue
-            detail = {name: round(float(values[i]), 4) for name, values in signals.items()}
-            hits.append(
-                Hit.model_construct(  # the item was validated as it was read
-                    **dict(item),
-                    score=round(score, 6),
-                    signals=detail,
-                    status=_STATUS[status] if item.metadata.get("tense") != "past" else "past",
-                    superseded_by=list(
-                        dict.fromkeys(s for f in closed.get(pk, []) for s in successors.get(f, []))
-                    ),
-                )
-            )
+            said = dict.fromkeys(s for f in closed.get(pk, []) for s in successors.get(f, []))
+            found = {
+                **item.__dict__,  # the item was validated as it was read
+                "score": round(score, 6),
+                "signals": {name: values[j] for name, values in shown.items()},
+                "status": _STATUS[status] if item.metadata.get("tense") != "past" else "past",
+                "superseded_by": list(said),
+                **_UNREVIEWED,
+                "flags": [],
+            }
+            hits.append(_HIT.model_copy(update=found))
             pks.append(pk)
         return hits, pks
 
     def _lexical(
-        self, user_id: str, plan: Any, signals: dict[str, Granularity], config: SearchConfig
+        self,
+        index: ScopeIndex,
+        terms: list[str],
+        info: QueryAnalysis,
+        signals: dict[str, Granularity],
+        config: SearchConfig,
     ) -> dict[str, list[tuple[Any, float]]]:
-        """BM25 top-k per granularity; on PostgreSQL side by side (each one waits on the
-        server reading postings, so three in parallel cost about one), in-process one by one."""
+        """BM25 top-k per granularity: planned and scored in process for small scopes
+        (retrieve/postings.py: the store's plan and scores), else by the store's index; on
+        PostgreSQL side by side (each one waits on the server reading postings, so three in
+        parallel cost about one)."""
+        user_id, lexicon = index.user_id, None
+        if config.memory_lexical and len(index.position) <= config.memory_lexical_rows:
+            lexicon = lexicon_for(self.store, index)
+        else:  # grown past it, or switched off: not kept current for nothing
+            index.lexicon, index.written = None, []
+        if lexicon is not None and index.state.rows <= FULL_OR_MAX_ROWS:
+            info.match = lexicon.plan(self.store, index, terms)
+        else:  # a large scope's plan is bounded by the store (store/lexical.py)
+            info.match = self.store.lexical_plan(user_id, terms)
+        plan: LexicalPlan | None = info.match
+        if plan is None:
+            return {}
 
         def run(granularity: Granularity) -> list[tuple[Any, float]]:
             size = config.session_candidates if granularity == "session" else config.candidates
-            return self.store.lexical(user_id, plan, granularity, size)
+            query = plan.queries.get(granularity) if plan.user_id == user_id else None
+            if query is None or size <= 0:
+                return []
+            found = lexicon.search(granularity, query, size) if lexicon is not None else None
+            return self.store.lexical(user_id, plan, granularity, size) if found is None else found
 
-        if len(signals) == 1 or not self.store.capabilities.concurrent_lexical:
+        if (
+            lexicon is not None
+            or len(signals) == 1
+            or not self.store.capabilities.concurrent_lexical
+        ):
             return {signal: run(g) for signal, g in signals.items()}
         futures = {signal: _LEXICAL_POOL.submit(run, g) for signal, g in signals.items()}
         return {signal: future.result() for signal, future in futures.items()}
@@ -278,6 +318,11 @@ def _closed_claims(
     return out
 
 
+# every hit is a copy of one with every field set: pydantic's model_construct fills defaults
+# field by field (a default_factory costs it a signature() each), model_copy only updates
+_EMPTY: dict[str, Any] = dict.fromkeys(Hit.model_fields)
+_HIT = Hit.model_construct(**_EMPTY)
+_UNREVIEWED = {"trust": None, "provenance": None, "flagged": False}  # the guard's, at review
 _STATUS: dict[int, Literal["current", "superseded"] | None] = {
     1: "current",
     -1: "superseded",

@@ -18,17 +18,37 @@ Scores = npt.NDArray[np.float64]
 
 
 def lexical_scores(index: ScopeIndex, hits: list[tuple[Any, float]], positions: IntArray) -> Scores:
-    scores = dict(hits)
-    pks = index.pks[positions].tolist()
-    return np.fromiter((scores.get(pk, 0.0) for pk in pks), np.float64, len(pks))
+    found = np.array([index.position.get(pk, -1) for pk, _ in hits], np.int64)
+    return _scattered(positions, found, np.array([score for _, score in hits], np.float64))
 
 
 def session_lexical_scores(
     index: ScopeIndex, hits: list[tuple[Any, float]], positions: IntArray
 ) -> Scores:
-    by_code = {index.sessions[key]: score for key, score in hits if key in index.sessions}
-    codes = index.session_code[positions].tolist()
-    return np.fromiter((by_code.get(code, 0.0) for code in codes), np.float64, len(codes))
+    by_code = np.zeros(len(index.sessions), np.float64)
+    for key, score in hits:
+        if key in index.sessions:
+            by_code[index.sessions[key]] = score
+    found: Scores = by_code[index.session_code[positions]]
+    return found
+
+
+def place_of(positions: IntArray, found: IntArray) -> IntArray:
+    """Where each of ``found`` (positions of the scope) is in ``positions`` (-1: not there)."""
+    if len(positions) == 0:
+        return np.full(len(found), -1, np.int64)
+    order = np.argsort(positions, kind="stable")
+    at = order[np.minimum(np.searchsorted(positions[order], found), len(positions) - 1)]
+    where: IntArray = np.where(positions[at] == found, at, -1)
+    return where
+
+
+def _scattered(positions: IntArray, found: IntArray, values: Scores) -> Scores:
+    """``values`` at the places of ``found`` among ``positions``, 0 elsewhere."""
+    out = np.zeros(len(positions), np.float64)
+    where = place_of(positions, found)
+    out[where[where >= 0]] = values[where >= 0]
+    return out
 
 
 class DenseView:

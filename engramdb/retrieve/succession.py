@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -205,9 +205,16 @@ class _Facts:
     named: list[frozenset[str]]  # names (not of people) in each fact read, else empty
     read: npt.NDArray[np.bool_]  # whose text was read (answering is known only for those)
     sources: IntArray  # the position of the message each fact came from (-1: none)
+    found: dict[int, int | None] = field(default_factory=dict)  # successors worked out
 
     def successor(self, i: int) -> int | None:
-        """The earliest newer fact that replaces fact ``i`` as the answer, if any."""
+        """The earliest newer fact that replaces fact ``i`` as the answer, if any (chains
+        from several of the best facts meet: each is worked out once)."""
+        if i not in self.found:
+            self.found[i] = self._successor(i)
+        return self.found[i]
+
+    def _successor(self, i: int) -> int | None:
         # slot facts of different attributes are different things ("works at" is not
         # replaced by "is married to"); a note may replace or be replaced by anything
         kinds = self.kinds

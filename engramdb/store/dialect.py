@@ -5,6 +5,7 @@ with ``?`` placeholders that a dialect translates for its driver."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -98,6 +99,12 @@ class LexicalIndex(Protocol):
 
     def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:
         """Each normalised word's index term ("" where it has none)."""
+        ...
+
+    def documents(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
+    ) -> list[tuple[int, int, Counter[str]]]:
+        """The user's documents (all, or ``keys``): key, |D| as ``search`` counts it, terms' tf."""
         ...
 
     def search(

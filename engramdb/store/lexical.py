@@ -63,8 +63,10 @@ def plan(
         return None
     sql = "SELECT granularity, docs, tokens FROM lex_stats WHERE user_id = ?"
     stats = {int(g): (int(docs), int(tokens)) for g, docs, tokens in tx.all(sql, (user_id,))}
+    # every granularity named: the primary key finds each term (not a scan of the user's)
     sql = (
         "SELECT granularity, lexeme, df FROM lex_terms WHERE user_id = ?"
+        f" AND granularity IN ({', '.join(map(str, GRANULARITIES.values()))})"
         f" AND lexeme IN ({marks(len(grouped))})"
     )
     df = {(int(g), str(lexeme)): int(n) for g, lexeme, n in tx.all(sql, (user_id, *grouped))}

@@ -4,6 +4,7 @@ vector cache. Every query names the user in SQL where the caller gives one."""
 from __future__ import annotations
 
 import builtins
+from collections import Counter
 from typing import Any, Literal
 
 import numpy as np
@@ -135,6 +136,11 @@ class Reads:
         with self.d.read("lexical search") as tx:
             return plan(tx, self.d.lexical.lexemes(tx, words), user_id, words, rows)
 
+    def lexemes(self, words: builtins.list[str]) -> dict[str, str]:
+        """Each normalised word's index term ("" where it has none): the dialect's tokenizer."""
+        with self.d.read("lexical search") as tx:
+            return self.d.lexical.lexemes(tx, words)
+
     def lexical(
         self, user_id: str, plan: LexicalPlan | None, granularity: Granularity, limit: int
     ) -> builtins.list[tuple[Any, float]]:
@@ -154,6 +160,23 @@ class Reads:
             )
         owned = {int(r[0]): (str(r[1]), int(r[2])) for r in rows}
         return [(owned[key], score) for key, score in ranked if key in owned]
+
+    def lexical_documents(
+        self, user_id: str, granularity: Granularity, keys: builtins.list[Any] | None = None
+    ) -> builtins.list[tuple[Any, int, int, Counter[str]]]:
+        """The user's documents (all, or ``keys``: pks, or (session_key, segment)) as BM25
+        counts them, for an in-process index: key, the key ``lexical`` breaks ties by, |D|, tf."""
+        with self.d.read("lexical documents") as tx:
+            sql = "SELECT doc_id, session_key, segment FROM session_docs WHERE user_id = ?"
+            named = granularity == "session"
+            owned = (
+                {int(r[0]): (str(r[1]), int(r[2])) for r in tx.all(sql, (user_id,))}
+                if named
+                else {}
+            )
+            ids = [d for d, k in owned.items() if keys is None or k in keys] if named else keys
+            found = self.d.lexical.documents(tx, user_id, granularity, ids)
+        return [(owned.get(d, d), d, n, terms) for d, n, terms in found]
 
     # --- the vector cache's view ---------------------------------------------------------
     def scope_state(self, user_id: str) -> ScopeState:

@@ -8,6 +8,7 @@ said keeps its place: a correct recap, an import that agrees."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from engramdb.encode.text import query_terms
 from engramdb.models import Hit
@@ -21,13 +22,14 @@ _NEGATION = re.compile(r"\b(?:no|not|never|none|nothing|without|neither|nor)\b|n
 RELAYED = ("assistant", "tool", "import", "system")
 
 
-def values(text: str) -> set[str]:
+@lru_cache(maxsize=8192)  # a hit's text is read by every search it is found by
+def values(text: str) -> frozenset[str]:
     found = {m.casefold() for m in _NUMBER.findall(text)}
     found |= {m.casefold() for m in _ADDRESS.findall(text)}
     found |= {m.casefold() for m in _NAME.findall(text)}
     if _NEGATION.search(text):
         found.add("¬")
-    return found
+    return frozenset(found)
 
 
 def relayed(hit: Hit) -> bool:
@@ -65,6 +67,7 @@ def disputes(hits: list[Hit]) -> dict[str, str]:
     return out
 
 
-def _stems(text: str, person: str) -> set[str]:
+@lru_cache(maxsize=8192)
+def _stems(text: str, person: str) -> frozenset[str]:
     """Content words cut to their first five letters ("allergy", "allergies", "allergic")."""
-    return {t[:5] for t in query_terms(text, limit=64) if t != person and len(t) > 2}
+    return frozenset(t[:5] for t in query_terms(text, limit=64) if t != person and len(t) > 2)

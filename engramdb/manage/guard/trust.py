@@ -18,7 +18,7 @@ fitted to a benchmark):
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -58,7 +58,14 @@ class Provenance:
     person: str | None  # the user's own speaker when this was written
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # every search annotates each hit with it: no dataclasses.asdict (a deep copy)
+        return {
+            "who": self.who,
+            "firsthand": self.firsthand,
+            "channel": self.channel,
+            "speaker": self.speaker,
+            "person": self.person,
+        }
 
     @staticmethod
     def from_dict(raw: object) -> Provenance | None:

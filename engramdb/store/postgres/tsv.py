@@ -5,6 +5,7 @@ Porter with no stopwords, as FTS5's ``porter``; tf is a lexeme's positions in th
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from engramdb.store.dialect import DocTerms, LexicalQuery, Row, Tx
@@ -73,6 +74,19 @@ class TsvectorIndex:
             (distinct,),
         )
         return {str(w): str(lexeme) for w, lexeme in rows}
+
+    def documents(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
+    ) -> list[tuple[int, int, Counter[str]]]:
+        sql = f"SELECT d.pk, d.len, u.lexeme, cardinality(u.positions) FROM {TABLES[granularity]} d"
+        sql += " LEFT JOIN LATERAL unnest(d.tsv) u ON true WHERE d.user_id = ?"
+        sql += " AND (? OR d.pk = ANY(?))"
+        found: dict[int, tuple[int, Counter[str]]] = {}
+        for pk, n, lexeme, tf in tx.all(sql, (user_id, keys is None, keys or [])):
+            terms = found.setdefault(int(pk), (int(n) + 1, Counter()))[1]  # |D| as scored: len + 1
+            if lexeme is not None:  # a document without terms still counts in N
+                terms[str(lexeme)] = int(tf)
+        return [(pk, n, terms) for pk, (n, terms) in found.items()]
 
     def search(
         self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int

@@ -18,7 +18,7 @@ from typing import Any
 
 from engramdb.encode.text import content_hash
 from engramdb.store.dialect import DocTerms, LexicalQuery, Tx, chunks, marks
-from engramdb.store.lexical import K1, B
+from engramdb.store.lexical import K1, B, normalise
 
 TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"
 TABLES = {"turn": "fts_turn", "window": "fts_window", "session": "fts_session"}
@@ -66,7 +66,8 @@ class FTS5Index:
             tx.run(f"DELETE FROM {table} WHERE {where}", args)
         sql = f"INSERT INTO {table} (rowid, body, scope) VALUES (?, ?, ?)"
         tx.many(sql, [(key, body, scope) for key, body in docs])
-        terms = tokenize(tx, [*old, *(body for _, body in docs)])  # one pass for both
+        found = counts(tx, [*old, *(body for _, body in docs)])  # one pass for both
+        terms = [DocTerms(c.total(), frozenset(c)) for c in found]
         return terms[: len(old)], terms[len(old) :]
 
     def delete_user(self, tx: Tx, user_id: str) -> dict[str, int]:
@@ -77,20 +78,31 @@ class FTS5Index:
         }
 
     def lexemes(self, tx: Tx, words: list[str]) -> dict[str, str]:
-        """Remembered across queries: every store tokenizes alike."""
-        # read from a copy: another thread may clear the shared cache meanwhile
-        known = {w: _FORMS[w] for w in dict.fromkeys(words) if w in _FORMS}
+        """Remembered across queries: every store tokenizes alike. (A word of several tokens
+        has no one index term: no document frequency is found for it.)"""
+        known = {w: _FORMS[w] for w in dict.fromkeys(words) if w in _FORMS}  # a copy: see counts
         missing = [w for w in dict.fromkeys(words) if w not in known]
         if missing:
-            tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(missing)))
-            sql = "SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"
-            tokens: dict[int, list[str]] = {}
-            for doc, term in tx.all(sql):
-                tokens.setdefault(doc, []).append(term)
-            known.update({w: " ".join(tokens.get(i, [])) for i, w in enumerate(missing)})
+            terms = counts(tx, missing)
+            known.update({w: " ".join(c) for w, c in zip(missing, terms, strict=True)})
             _remember(_FORMS, {w: known[w] for w in missing}, _MAX_FORMS)
-            tx.run("DELETE FROM temp.stemmer")
         return {w: known[w] for w in words}
+
+    def documents(
+        self, tx: Tx, user_id: str, granularity: str, keys: list[int] | None
+    ) -> list[tuple[int, int, Counter[str]]]:
+        table, scope = TABLES[granularity], scope_token(user_id)
+        sql = f"SELECT rowid, body FROM {table} WHERE scope"
+        if keys is None:  # the scope token's postings: the user's rows
+            rows = tx.all(f"{sql} MATCH ?", (f'"{scope}"',))
+        else:
+            rows = [
+                r
+                for c in chunks(keys)
+                for r in tx.all(f"{sql} = ? AND rowid IN ({marks(len(c))})", (scope, *c))
+            ]
+        found = counts(tx, [r[1] for r in rows])  # |D| with the scope column's token
+        return [(int(r[0]), c.total() + 1, c) for r, c in zip(rows, found, strict=True)]
 
     def search(
         self, tx: Tx, user_id: str, granularity: str, query: LexicalQuery, limit: int
@@ -131,32 +143,37 @@ def _remember(cache: dict[str, Any], new: dict[str, Any], most: int) -> None:
     cache.update(new)
 
 
-def tokenize(tx: Tx, bodies: list[str]) -> list[DocTerms]:
-    """Each body's token count and distinct terms, from the scratch table. A token never spans
-    a line, so lines are remembered: a turn's line recurs in its turn, three windows and a
-    session segment, each rewritten as neighbours arrive."""
+def counts(tx: Tx, bodies: list[str]) -> list[Counter[str]]:
+    """Each body's index terms, counted, from the scratch table. A token never spans a line,
+    so lines are remembered: a turn's line recurs in its turn, three windows and a session
+    segment, each rewritten as neighbours arrive. Read through a copy: the shared caches may
+    be emptied (full, or by another thread's writer) in the middle of a call."""
     split = [body.split("\n") for body in bodies]
     wanted = dict.fromkeys(line for lines in split for line in lines)
-    # read from a copy: the shared cache may be cleared (full, or by another thread) meanwhile
     known = {line: _LINES[line] for line in wanted if line in _LINES}
     missing = [line for line in wanted if line not in known]
+    forms: dict[str, str] = {}  # each word's term, learnt on the way (for queries)
     for chunk in chunks(missing, 2000):
         tx.many("INSERT INTO temp.stemmer (rowid, x) VALUES (?, ?)", list(enumerate(chunk)))
-        counts: list[Counter[str]] = [Counter() for _ in chunk]
-        sql = "SELECT doc, term, count(*) FROM temp.stemmer_vocab GROUP BY doc, term"
-        for doc, term, n in tx.all(sql):
-            counts[doc][term] = n
-        known.update(zip(chunk, counts, strict=True))
+        found: list[list[str]] = [[] for _ in chunk]
+        for doc, term in tx.all("SELECT doc, term FROM temp.stemmer_vocab ORDER BY doc, offset"):
+            found[doc].append(term)
+        for line, terms in zip(chunk, found, strict=True):
+            known[line] = Counter(terms)
+            if line.isascii() and len(words := normalise(line).split()) == len(terms):
+                forms.update(zip(words, terms, strict=True))
         tx.run("DELETE FROM temp.stemmer")
     _remember(_LINES, {line: known[line] for line in missing}, _MAX_LINES)
-    found = [[known[line] for line in lines] for lines in split]
-    return [DocTerms(sum(sum(c.values()) for c in f), frozenset().union(*f)) for f in found]
+    _remember(_FORMS, forms, _MAX_FORMS)
+    return [sum((known[line] for line in lines), Counter()) for lines in split]
 
 
 def scratch(conn: sqlite3.Connection) -> None:
     """A scratch FTS table of the connection (TEMP) with the index's tokenizer, and a view of
-    its terms: what the index makes of a text, without touching the index. Left empty."""
+    its terms: what the index makes of a text, without touching the index. Left empty, and
+    emptied for real (secure-delete): the view reads every entry the index still holds."""
     conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer USING fts5 (x, {TOKENIZE})")
+    conn.execute("INSERT INTO temp.stemmer (stemmer, rank) VALUES ('secure-delete', 1)")
     conn.execute(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stemmer_vocab USING fts5vocab"
         " (temp, stemmer, 'instance')"
