@@ -35,7 +35,8 @@ def test_a_lone_matching_memory_gets_a_positive_score(tmp_path: Path) -> None:
             [{"content": "I adopted a puppy named Biscuit", "speaker": "Ana"}], user_id="u"
         )
         mem.flush()  # the fact is the work queue's: without it, a fast search may come first
-        hits = mem.search("What is the name of Ana's puppy?", user_id="u")
+        both = {"one_per_message": False}  # both compete (by default they take one hit)
+        hits = mem.search("What is the name of Ana's puppy?", user_id="u", options=both)
         assert len(hits) == mem.count(user_id="u") >= 1
         assert all(h.sources == said.sources for h in hits)
         assert hits[0].score > 0.4
