@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import STATIC
 
-from engramdb import Memory
+from engramdb import Memory, MemoryItem
 from engramdb.manage.work import Enrichment
 from engramdb.store.queue import MAX_ATTEMPTS
 
@@ -131,6 +131,22 @@ def test_a_failing_job_is_retried_then_counted_failed(store_target: str) -> None
         assert mem.search("Lisbon", user_id="mia")  # the message itself is kept
 
 
+def test_one_users_failing_job_does_not_fail_the_others_in_its_batch(store_target: str) -> None:
+    with Memory(store_target, embedder=STATIC, enrichment={"worker": False}) as mem:
+        mem.add("I live in Lisbon.", user_id="bad", timestamp="2023-01-01T10:00:00Z")
+        mem.add("I live in Oslo.", user_id="good", timestamp="2023-01-01T10:00:00Z")
+
+        def deepen(items: list[MemoryItem]) -> dict[str, dict[str, object]]:
+            if any(i.user_id == "bad" for i in items):
+                raise RuntimeError("this user's messages break the screening")
+            return {}
+
+        work = Enrichment(mem.store, lambda: mem._extractor, deepen=deepen)  # type: ignore[arg-type]
+        assert work.run_once() == 1  # one batch: bad's job failed, good's was done
+        assert mem.list(user_id="good", kind="fact") and not mem.list(user_id="bad", kind="fact")
+        assert mem.pending()["jobs"] == 1 and work.stats.failures == 1
+
+
 def test_deleting_a_user_deletes_the_work_it_was_owed(store_target: str) -> None:
     with Memory(store_target, embedder=STATIC, enrichment={"worker": False}) as mem:
         _tell(mem, "mia")
@@ -166,7 +182,7 @@ def test_two_workers_share_the_queue_and_do_each_job_once(store_target: str) -> 
 CHILD = textwrap.dedent(
     """
     import sys
-    from engramdb import Memory
+    from engramdb import Memory, MemoryItem
     path, first = sys.argv[1], int(sys.argv[2])
     m = Memory(path, embedder={"provider": "static"}, enrichment={"poll_s": 0.01})
     batch = first

@@ -88,14 +88,7 @@ class Enrichment:
             )
             if not jobs:
                 return 0
-            try:
-                done = self._do(jobs)
-            except Exception as exc:  # kept in the queue with its error; retried, then failed
-                logger.exception("enrichment of %d jobs failed", len(jobs))
-                self.stats.failures += len(jobs)
-                self.store.work_failed(self.worker, jobs, f"{type(exc).__name__}: {exc}")
-                return 0
-            return done
+            return self._do(jobs)
 
     def drain(self) -> int:
         """Do jobs until none is free (jobs other live workers hold are left to them)."""
@@ -106,26 +99,36 @@ class Enrichment:
 
     def _do(self, jobs: list[Job]) -> int:
         items = self.store.get_many([pk for job in jobs for pk in job.episodes])
-        extractor = self.extractor()
         done = 0
         for user, of_user in groupby(sorted(jobs, key=lambda j: (j.user_id, j.job)), _user):
             owned = list(of_user)
-            messages = [items[pk] for job in owned for pk in job.episodes if pk in items]
-            remarks = self.deepen(messages)
-            work = _extract(extractor, user, messages)
-            work.guard = self.policy(user)
-            if work.guard is not None:
-                said = {m.sources[0]: m.metadata for m in messages if m.sources}
-                work.guard.begin({**said, **remarks})
-            write = functools.partial(_write, remarks, work)
-            if self.store.enrich(user, owned[0].agent_id, owned, self.worker, write):
-                self.stats.jobs += len(owned)
-                self.stats.messages += len(messages)
-                self.stats.facts += len(work.fact_pks)
-                done += len(messages)
-            else:
-                self.stats.lost += len(owned)
-        return max(done, 1)  # a claimed batch counts as progress even if every job was lost
+            try:
+                done += self._do_user(user, owned, items, self.extractor())
+            except Exception as exc:  # kept with its error, retried, then failed: this user's
+                logger.exception("enrichment of %d jobs failed", len(owned))
+                self.stats.failures += len(owned)
+                self.store.work_failed(self.worker, owned, f"{type(exc).__name__}: {exc}")
+        return done
+
+    def _do_user(
+        self, user: str, owned: list[Job], items: dict[int, MemoryItem], extractor: FactExtractor
+    ) -> int:
+        """One user's claimed jobs, in one transaction; the messages enriched (1 if lost)."""
+        messages = [items[pk] for job in owned for pk in job.episodes if pk in items]
+        remarks = self.deepen(messages)
+        work = _extract(extractor, user, messages)
+        work.guard = self.policy(user)
+        if work.guard is not None:
+            said = {m.sources[0]: m.metadata for m in messages if m.sources}
+            work.guard.begin({**said, **remarks})
+        write = functools.partial(_write, remarks, work)
+        if not self.store.enrich(user, owned[0].agent_id, owned, self.worker, write):
+            self.stats.lost += len(owned)
+            return 1  # progress all the same: another worker has them
+        self.stats.jobs += len(owned)
+        self.stats.messages += len(messages)
+        self.stats.facts += len(work.fact_pks)
+        return max(len(messages), 1)
 
     # --- the background thread -------------------------------------------------------------
     def start(self) -> None:
